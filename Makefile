@@ -1,0 +1,46 @@
+# fanwatch: every target creates .venv when it is missing and installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEPS   := $(VENV)/.deps-installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: help test demo build synth bench lint clean
+
+help:
+	@echo "make demo   run simulated fans through the real components on a local Greengrass core"
+	@echo "make test   run the whole test suite"
+	@echo "make build  build every Greengrass component into greengrass-build/ (what gdk runs)"
+	@echo "make synth  synthesize the cloud stack's CloudFormation template offline"
+	@echo "make bench  run the benchmarks under bench/"
+	@echo "make lint   ruff and mypy"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(DEPS): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+test: $(DEPS)
+	$(BIN)/python -m pytest
+
+demo: $(DEPS)
+	$(BIN)/python -m fanwatch demo
+
+build: $(DEPS)
+	$(BIN)/python -m fanwatch.build --all
+
+synth: $(DEPS)
+	cd cloud-stack && ../$(BIN)/python app.py
+
+bench: $(DEPS)
+	$(BIN)/python bench/rcf.py
+
+lint: $(DEPS)
+	$(BIN)/ruff check src tests bench cloud-stack
+	$(BIN)/mypy
+
+clean:
+	rm -rf greengrass-build zip-build cloud-stack/cdk.out .pytest_cache .mypy_cache .ruff_cache

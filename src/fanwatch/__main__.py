@@ -1,0 +1,3 @@
+from fanwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,526 @@
+"""The wire contract between the edge, the cloud and the lake.
+
+Three message kinds travel from a device: telemetry (batches of readings), alerts (raised locally
+by the edge filter) and status (device health). Each carries a versioned ``schema`` field so that
+consumers can accept old producers; telemetry in the original design's flat format
+(``TIME``, ``FANID``, ``FREQ``, ``RPM``) is read as the legacy version.
+
+Every parse error is a :class:`ContractError` whose message starts with the offending field's path,
+so a dead-letter record says exactly what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+__all__ = [
+    "ALERT_KINDS",
+    "ALERT_SCHEMA",
+    "LAKE_COLUMNS",
+    "LEGACY_SCHEMA",
+    "MAX_READINGS",
+    "QUALITY_FLAGS",
+    "STATUS_SCHEMA",
+    "TELEMETRY_SCHEMA",
+    "Alert",
+    "ContractError",
+    "LakeColumn",
+    "Reading",
+    "Status",
+    "Telemetry",
+    "encode",
+    "format_ts",
+    "lake_rows",
+    "parse_alert",
+    "parse_status",
+    "parse_telemetry",
+    "parse_ts",
+    "topic_for",
+]
+
+TELEMETRY_SCHEMA: Final = "fanwatch.telemetry/1"
+ALERT_SCHEMA: Final = "fanwatch.alert/1"
+STATUS_SCHEMA: Final = "fanwatch.status/1"
+LEGACY_SCHEMA: Final = "legacy/0"
+
+#: Readings in one telemetry message; keeps a batch far below IoT Core's 128 KB message limit.
+MAX_READINGS: Final = 600
+#: Highest speed accepted as a plausible reading (fast server fans reach ~30,000 RPM).
+MAX_RPM: Final = 100_000.0
+
+#: Quality flags a reading may carry.
+QUALITY_FLAGS: Final = frozenset(
+    {
+        "stalled",  # no pulse within the stall timeout: rpm is 0 by measurement, not by default
+        "glitch",  # pulses shorter than the debounce were discarded in this window
+        "dropout",  # the tach signal went missing for part of the window
+        "spike",  # the edge filter replaced an outlier with the rolling median
+        "heartbeat",  # sent because the heartbeat fell due, not because the value changed
+        "estimated",  # too few pulses for a full-accuracy estimate
+        "simulated",  # produced by the simulated fan, not a real sensor
+    }
+)
+
+#: Kinds of alert the edge raises without waiting for the cloud.
+ALERT_KINDS: Final = frozenset({"stall", "under_speed", "over_speed", "sensor_lost"})
+
+_THING = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")  # AWS IoT thing-name alphabet
+_FAN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_BOOT = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_VERSION = re.compile(r"^\S{1,64}$")
+_MAX_SEQ = 2**53 - 1  # exact in JSON numbers and in Parquet int64 alike
+
+
+class ContractError(ValueError):
+    """A message does not follow the contract; ``field`` is the path of the first bad field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+# --- timestamps ---------------------------------------------------------------------------------
+
+
+def format_ts(ts: datetime) -> str:
+    """UTC ISO 8601 with milliseconds and a ``Z``: ``2026-11-27T19:35:17.123Z``."""
+    if ts.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_ts(value: object, path: str, *, assume_utc: bool = False) -> datetime:
+    """Parse an ISO 8601 timestamp; naive ones are refused unless ``assume_utc`` (legacy input)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ContractError(path, f"expected an ISO 8601 UTC timestamp, got {_describe(value)}")
+    if isinstance(value, int | float):
+        if not assume_utc or not math.isfinite(value):
+            raise ContractError(path, f"expected an ISO 8601 UTC timestamp, got {_describe(value)}")
+        ts = datetime.fromtimestamp(float(value), UTC)
+    else:
+        try:
+            ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ContractError(path, f"not an ISO 8601 timestamp: {value!r}") from None
+        if ts.tzinfo is None:
+            if not assume_utc:
+                raise ContractError(path, f"timestamp has no time zone (use Z for UTC): {value!r}")
+            ts = ts.replace(tzinfo=UTC)
+    if not 2000 <= ts.year <= 2200:
+        raise ContractError(path, f"timestamp out of range: {value!r}")
+    return ts.astimezone(UTC)
+
+
+# --- field readers ------------------------------------------------------------------------------
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40] + '…' if len(text) > 40 else text}"
+
+
+def _mapping(value: object, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ContractError(path, f"expected an object, got {_describe(value)}")
+    return value
+
+
+def _required(obj: Mapping[str, Any], key: str, path: str) -> Any:
+    if key not in obj or obj[key] is None:
+        raise ContractError(f"{path}{key}", "missing")
+    return obj[key]
+
+
+def _number(value: object, path: str, *, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ContractError(path, f"expected a number, got {_describe(value)}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ContractError(path, f"expected a finite number, got {value!r}")
+    if not low <= number <= high:
+        raise ContractError(path, f"{number:g} is out of range [{low:g}, {high:g}]")
+    return number
+
+
+def _integer(value: object, path: str, *, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise ContractError(path, f"expected an integer, got {_describe(value)}")
+    if not low <= value <= high:
+        raise ContractError(path, f"{value} is out of range [{low}, {high}]")
+    return value
+
+
+def _text(value: object, path: str, pattern: re.Pattern[str]) -> str:
+    if not isinstance(value, str):
+        raise ContractError(path, f"expected a string, got {_describe(value)}")
+    if not pattern.match(value):
+        raise ContractError(path, f"{value[:80]!r} does not match {pattern.pattern}")
+    return value
+
+
+def _optional_number(obj: Mapping[str, Any], key: str, path: str, *, low: float, high: float) -> float | None:
+    value = obj.get(key)
+    return None if value is None else _number(value, f"{path}{key}", low=low, high=high)
+
+
+def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(payload, Mapping):
+        return payload
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError("$", f"not valid JSON ({exc})") from None
+    return _mapping(data, "$")
+
+
+def encode(message: Telemetry | Alert | Status) -> bytes:
+    """Compact UTF-8 JSON, the form published over MQTT."""
+    return json.dumps(message.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+
+def topic_for(kind: str, thing: str) -> str:
+    """The MQTT topic a device publishes ``kind`` (telemetry, alerts, status) on."""
+    if kind not in {"telemetry", "alerts", "status"}:
+        raise ValueError(f"unknown topic kind {kind!r}")
+    return f"fanwatch/{_text(thing, 'thing', _THING)}/{kind}"
+
+
+# --- telemetry ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One RPM measurement over a window of tachometer pulses."""
+
+    ts: datetime
+    rpm: float
+    hz: float
+    pulses: int
+    window_s: float
+    flags: frozenset[str] = frozenset()
+    target_rpm: float | None = None  # the commanded speed, when the fan is speed-controlled
+    temp_c: float | None = None
+    label: str | None = None  # ground truth from a simulated fan (never set by a real sensor)
+
+    def __post_init__(self) -> None:
+        unknown = self.flags - QUALITY_FLAGS
+        if unknown:
+            raise ContractError("flags", f"unknown quality flag(s) {sorted(unknown)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "ts": format_ts(self.ts),
+            "rpm": round(self.rpm, 3),
+            "hz": round(self.hz, 4),
+            "pulses": self.pulses,
+            "window_s": round(self.window_s, 4),
+            "flags": sorted(self.flags),
+        }
+        for key in ("target_rpm", "temp_c", "label"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: object, path: str = "reading") -> Reading:
+        data = _mapping(obj, path)
+        p = f"{path}."
+        flags = data.get("flags", [])
+        if not isinstance(flags, list | tuple) or not all(isinstance(f, str) for f in flags):
+            raise ContractError(f"{p}flags", f"expected a list of strings, got {_describe(flags)}")
+        unknown = set(flags) - QUALITY_FLAGS
+        if unknown:
+            raise ContractError(f"{p}flags", f"unknown quality flag(s) {sorted(unknown)}")
+        label = data.get("label")
+        if label is not None and not isinstance(label, str):
+            raise ContractError(f"{p}label", f"expected a string, got {_describe(label)}")
+        return cls(
+            ts=parse_ts(_required(data, "ts", p), f"{p}ts"),
+            rpm=_number(_required(data, "rpm", p), f"{p}rpm", low=0.0, high=MAX_RPM),
+            hz=_number(_required(data, "hz", p), f"{p}hz", low=0.0, high=MAX_RPM),
+            pulses=_integer(_required(data, "pulses", p), f"{p}pulses", low=0, high=10_000_000),
+            window_s=_number(_required(data, "window_s", p), f"{p}window_s", low=1e-3, high=3600.0),
+            flags=frozenset(flags),
+            target_rpm=_optional_number(data, "target_rpm", p, low=0.0, high=MAX_RPM),
+            temp_c=_optional_number(data, "temp_c", p, low=-60.0, high=200.0),
+            label=label,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """A batch of readings from one fan, numbered per boot so consumers can find gaps and duplicates.
+
+    ``boot`` is a fresh id each time the component starts; ``seq`` counts messages from 0 within a
+    boot. Legacy messages have neither (``None``), so they can be neither deduplicated nor gap-checked.
+    """
+
+    thing: str
+    fan: str
+    boot: str | None
+    seq: int | None
+    sent: datetime
+    readings: tuple[Reading, ...]
+    schema: str = TELEMETRY_SCHEMA
+
+    def __post_init__(self) -> None:
+        if not self.readings:
+            raise ContractError("readings", "a telemetry message needs at least one reading")
+
+    @property
+    def key(self) -> tuple[str, str, str | None, int | None]:
+        """Identity of the message: a redelivery carries the same key."""
+        return (self.thing, self.fan, self.boot, self.seq)
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.schema == LEGACY_SCHEMA:
+            raise ValueError("legacy messages are read, never written")
+        return {
+            "schema": self.schema,
+            "thing": self.thing,
+            "fan": self.fan,
+            "boot": self.boot,
+            "seq": self.seq,
+            "sent": format_ts(self.sent),
+            "readings": [r.to_dict() for r in self.readings],
+        }
+
+
+def parse_telemetry(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Telemetry:
+    """Read a telemetry message of any supported version.
+
+    ``thing`` is the device the message arrived from (the topic's thing name): a versioned message
+    that names another thing is refused; a legacy message, which names none, takes it.
+    """
+    data = _load(payload)
+    schema = data.get("schema")
+    if schema is None and "RPM" in data:
+        return _parse_legacy(data, thing)
+    if schema != TELEMETRY_SCHEMA:
+        raise ContractError("schema", f"unsupported schema {schema!r} (expected {TELEMETRY_SCHEMA!r})")
+    msg_thing = _text(_required(data, "thing", ""), "thing", _THING)
+    if thing is not None and msg_thing != thing:
+        raise ContractError("thing", f"message names {msg_thing!r} but arrived from {thing!r}")
+    readings = _required(data, "readings", "")
+    if not isinstance(readings, list):
+        raise ContractError("readings", f"expected a list, got {_describe(readings)}")
+    if not 1 <= len(readings) <= MAX_READINGS:
+        raise ContractError("readings", f"{len(readings)} readings; expected 1 to {MAX_READINGS}")
+    return Telemetry(
+        thing=msg_thing,
+        fan=_text(_required(data, "fan", ""), "fan", _FAN),
+        boot=_text(_required(data, "boot", ""), "boot", _BOOT),
+        seq=_integer(_required(data, "seq", ""), "seq", low=0, high=_MAX_SEQ),
+        sent=parse_ts(_required(data, "sent", ""), "sent"),
+        readings=tuple(Reading.from_dict(r, f"readings[{i}]") for i, r in enumerate(readings)),
+    )
+
+
+def _parse_legacy(data: Mapping[str, Any], thing: str | None) -> Telemetry:
+    """The original design's flat message: ``{"TIME", "FANID", "FREQ", "RPM"}``, one reading."""
+    fan = _text(str(_required(data, "FANID", "")), "FANID", _FAN)
+    ts = parse_ts(_required(data, "TIME", ""), "TIME", assume_utc=True)
+    rpm = _number(_required(data, "RPM", ""), "RPM", low=0.0, high=MAX_RPM)
+    freq = data.get("FREQ")
+    hz = rpm / 60.0 if freq is None else _number(freq, "FREQ", low=0.0, high=MAX_RPM)
+    reading = Reading(ts=ts, rpm=rpm, hz=hz, pulses=0, window_s=1.0, flags=frozenset({"estimated"}))
+    return Telemetry(
+        thing=_text(thing if thing is not None else fan, "thing", _THING),
+        fan=fan,
+        boot=None,
+        seq=None,
+        sent=ts,
+        readings=(reading,),
+        schema=LEGACY_SCHEMA,
+    )
+
+
+# --- alerts and status --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A condition the edge filter raised (or cleared) locally, with hysteresis already applied."""
+
+    thing: str
+    fan: str
+    boot: str
+    seq: int
+    kind: str
+    state: str  # "raised" or "cleared"
+    ts: datetime
+    rpm: float
+    since: datetime  # when the condition began
+    detail: str = ""
+    schema: str = ALERT_SCHEMA
+
+    def __post_init__(self) -> None:
+        if self.kind not in ALERT_KINDS:
+            raise ContractError("kind", f"unknown alert kind {self.kind!r}")
+        if self.state not in {"raised", "cleared"}:
+            raise ContractError("state", f"expected 'raised' or 'cleared', got {self.state!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "thing": self.thing,
+            "fan": self.fan,
+            "boot": self.boot,
+            "seq": self.seq,
+            "kind": self.kind,
+            "state": self.state,
+            "ts": format_ts(self.ts),
+            "rpm": round(self.rpm, 3),
+            "since": format_ts(self.since),
+            "detail": self.detail,
+        }
+
+
+def parse_alert(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Alert:
+    data = _load(payload)
+    if data.get("schema") != ALERT_SCHEMA:
+        raise ContractError("schema", f"unsupported schema {data.get('schema')!r} (expected {ALERT_SCHEMA!r})")
+    msg_thing = _text(_required(data, "thing", ""), "thing", _THING)
+    if thing is not None and msg_thing != thing:
+        raise ContractError("thing", f"message names {msg_thing!r} but arrived from {thing!r}")
+    kind = _required(data, "kind", "")
+    state = _required(data, "state", "")
+    detail = data.get("detail", "")
+    if not isinstance(detail, str):
+        raise ContractError("detail", f"expected a string, got {_describe(detail)}")
+    return Alert(
+        thing=msg_thing,
+        fan=_text(_required(data, "fan", ""), "fan", _FAN),
+        boot=_text(_required(data, "boot", ""), "boot", _BOOT),
+        seq=_integer(_required(data, "seq", ""), "seq", low=0, high=_MAX_SEQ),
+        kind=kind if isinstance(kind, str) else _describe(kind),
+        state=state if isinstance(state, str) else _describe(state),
+        ts=parse_ts(_required(data, "ts", ""), "ts"),
+        rpm=_number(_required(data, "rpm", ""), "rpm", low=0.0, high=MAX_RPM),
+        since=parse_ts(_required(data, "since", ""), "since"),
+        detail=detail[:500],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Device-level health, published on start and every few minutes."""
+
+    thing: str
+    boot: str
+    ts: datetime
+    uptime_s: float
+    components: Mapping[str, str]  # component name -> version
+    config_digest: str
+    counters: Mapping[str, int]  # readings, published, dropped, ...
+    last_reading: Reading | None = None
+    schema: str = STATUS_SCHEMA
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "thing": self.thing,
+            "boot": self.boot,
+            "ts": format_ts(self.ts),
+            "uptime_s": round(self.uptime_s, 3),
+            "components": dict(self.components),
+            "config_digest": self.config_digest,
+            "counters": dict(self.counters),
+            "last_reading": None if self.last_reading is None else self.last_reading.to_dict(),
+        }
+
+
+def parse_status(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Status:
+    data = _load(payload)
+    if data.get("schema") != STATUS_SCHEMA:
+        raise ContractError("schema", f"unsupported schema {data.get('schema')!r} (expected {STATUS_SCHEMA!r})")
+    msg_thing = _text(_required(data, "thing", ""), "thing", _THING)
+    if thing is not None and msg_thing != thing:
+        raise ContractError("thing", f"message names {msg_thing!r} but arrived from {thing!r}")
+    components = _mapping(_required(data, "components", ""), "components")
+    counters = _mapping(_required(data, "counters", ""), "counters")
+    digest = _required(data, "config_digest", "")
+    if not isinstance(digest, str):
+        raise ContractError("config_digest", f"expected a string, got {_describe(digest)}")
+    last = data.get("last_reading")
+    return Status(
+        thing=msg_thing,
+        boot=_text(_required(data, "boot", ""), "boot", _BOOT),
+        ts=parse_ts(_required(data, "ts", ""), "ts"),
+        uptime_s=_number(_required(data, "uptime_s", ""), "uptime_s", low=0.0, high=1e10),
+        components={str(k): _text(v, f"components.{k}", _VERSION) for k, v in components.items()},
+        config_digest=digest,
+        counters={str(k): _integer(v, f"counters.{k}", low=0, high=_MAX_SEQ) for k, v in counters.items()},
+        last_reading=None if last is None else Reading.from_dict(last, "last_reading"),
+    )
+
+
+# --- the lake -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LakeColumn:
+    """One column of the data lake's readings table (a Glue/Athena type)."""
+
+    name: str
+    type: str
+    comment: str = field(default="", compare=False)
+
+
+#: The lake holds one row per reading; the Glue table and the Parquet writer are generated from this.
+LAKE_COLUMNS: Final[tuple[LakeColumn, ...]] = (
+    LakeColumn("schema", "string", "message schema version"),
+    LakeColumn("thing", "string", "IoT thing name of the device"),
+    LakeColumn("fan", "string", "fan id on the device"),
+    LakeColumn("boot", "string", "id of the component run that produced the message"),
+    LakeColumn("seq", "bigint", "message sequence number within the boot"),
+    LakeColumn("sent", "timestamp", "when the device sent the message (UTC)"),
+    LakeColumn("ts", "timestamp", "end of the measurement window (UTC)"),
+    LakeColumn("rpm", "double", "revolutions per minute"),
+    LakeColumn("hz", "double", "tachometer pulse frequency"),
+    LakeColumn("pulses", "int", "pulses counted in the window"),
+    LakeColumn("window_s", "double", "length of the measurement window in seconds"),
+    LakeColumn("flags", "array<string>", "quality flags"),
+    LakeColumn("target_rpm", "double", "commanded speed, when known"),
+    LakeColumn("temp_c", "double", "temperature, when measured"),
+    LakeColumn("label", "string", "ground-truth label of a simulated fan"),
+)
+
+
+def lake_rows(message: Telemetry) -> list[dict[str, Any]]:
+    """Flatten a message into lake rows, one per reading, keyed by :data:`LAKE_COLUMNS`."""
+    head = {
+        "schema": message.schema,
+        "thing": message.thing,
+        "fan": message.fan,
+        "boot": message.boot,
+        "seq": message.seq,
+        "sent": message.sent,
+    }
+    return [
+        {
+            **head,
+            "ts": r.ts,
+            "rpm": r.rpm,
+            "hz": r.hz,
+            "pulses": r.pulses,
+            "window_s": r.window_s,
+            "flags": sorted(r.flags),
+            "target_rpm": r.target_rpm,
+            "temp_c": r.temp_c,
+            "label": r.label,
+        }
+        for r in message.readings
+    ]
+
