@@ -1,0 +1,108 @@
+"""Where a core keeps things under its root folder, laid out as the nucleus lays out its own.
+
+``packages/artifacts/<component>/<version>/`` holds artifacts as delivered,
+``packages/artifacts-unarchived/<component>/<version>/<zip name>/`` the unpacked ZIPs,
+``packages/recipes/`` the recipes deployed, ``work/<component>/`` each component's working
+directory and ``logs/`` one log per component next to ``greengrass.log``. The runtime state of this
+stand-in (deployments, effective configuration, its sockets) lives under ``local/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+__all__ = ["CoreLayout", "short_socket_path"]
+
+#: ``sun_path`` holds 108 bytes including the terminating NUL on Linux (104 on macOS).
+MAX_SOCKET_PATH: Final = 100
+
+
+def short_socket_path(wanted: Path) -> Path:
+    """``wanted`` if it fits in a Unix socket address, else a short path under the temp folder.
+
+    Socket paths are limited to ~107 bytes, and a core root under pytest's ``tmp_path`` or a deep home
+    folder easily exceeds that; the fallback is derived from ``wanted`` so the same root always gets
+    the same socket, and the real path is recorded in the core's state file for clients to find.
+    """
+    if len(os.fsencode(wanted)) <= MAX_SOCKET_PATH:
+        return wanted
+    digest = hashlib.sha256(os.fsencode(wanted)).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"fw-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    return folder / f"{digest}.{wanted.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class CoreLayout:
+    root: Path
+
+    def create(self) -> None:
+        for folder in (self.artifacts, self.unarchived, self.recipes, self.work, self.logs, self.local):
+            folder.mkdir(parents=True, exist_ok=True)
+        # only the core's user may read its state, deployments and logs
+        for folder in (self.root, self.local, self.logs):
+            folder.chmod(0o700)
+
+    @property
+    def artifacts(self) -> Path:
+        return self.root / "packages" / "artifacts"
+
+    @property
+    def unarchived(self) -> Path:
+        return self.root / "packages" / "artifacts-unarchived"
+
+    @property
+    def recipes(self) -> Path:
+        return self.root / "packages" / "recipes"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def local(self) -> Path:
+        return self.root / "local"
+
+    def artifact_path(self, component: str, version: str) -> Path:
+        return self.artifacts / component / version
+
+    def unarchived_path(self, component: str, version: str) -> Path:
+        return self.unarchived / component / version
+
+    def work_path(self, component: str) -> Path:
+        return self.work / component
+
+    def log_path(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    @property
+    def core_log(self) -> Path:
+        return self.logs / "greengrass.log"
+
+    @property
+    def state_file(self) -> Path:
+        """Where a running core says how to reach it (pid, sockets); removed when it stops."""
+        return self.local / "core.json"
+
+    @property
+    def deployment_file(self) -> Path:
+        """The last successful deployment and the configuration it left, restored on restart."""
+        return self.local / "deployment.json"
+
+    @property
+    def ipc_socket(self) -> Path:
+        return short_socket_path(self.root / "ipc.socket")
+
+    @property
+    def control_socket(self) -> Path:
+        return short_socket_path(self.local / "control.socket")

@@ -1,0 +1,425 @@
+"""Greengrass component recipes: loading, key case, and the manifest picked for this platform.
+
+Recipes are YAML or JSON (JSON is read as YAML, as the nucleus does). Their keys match
+case-insensitively, as GDK validates them and the nucleus reads them: ``componentName`` and
+``ComponentName`` are the same key. The keys *inside* ``DefaultConfiguration`` and ``Setenv`` are data,
+not recipe structure, and keep their spelling.
+
+A recipe holds several manifests; the nucleus takes the first whose ``Platform`` the device satisfies
+(``PlatformHelper.findBestMatch``): ``*``, ``all``/``any`` (os and architecture only) and a missing
+value match anything, ``/regex/`` must match the whole label, anything else must equal it.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import platform as platform_module
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from fanwatch.core.versions import Version
+
+__all__ = [
+    "LIFECYCLE_STEPS",
+    "Artifact",
+    "Dependency",
+    "Lifecycle",
+    "Manifest",
+    "Recipe",
+    "RecipeError",
+    "Step",
+    "current_platform",
+    "load_recipe",
+    "parse_recipe",
+]
+
+#: Lifecycle steps the local core runs, in the nucleus' lower-case spelling.
+LIFECYCLE_STEPS: Final = ("bootstrap", "install", "startup", "run", "shutdown", "recover")
+#: Recipes larger than this are refused by GDK and the Greengrass service.
+MAX_RECIPE_BYTES: Final = 16_000
+
+_ARM_DETAILS: Final = frozenset({"armv6l", "armv7l", "armv8l", "armv6b", "armv7b", "armv8b"})
+_SIMPLE_LABEL: Final = re.compile(r"^[A-Za-z0-9]")
+_COMPONENT_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class RecipeError(ValueError):
+    """A recipe that the nucleus would refuse; the message names the file and the field."""
+
+
+# -- canonical key spelling ----------------------------------------------------------------------
+
+_RECIPE_KEYS: Final = {
+    k.lower(): k
+    for k in (
+        "RecipeFormatVersion",
+        "ComponentName",
+        "ComponentVersion",
+        "ComponentDescription",
+        "ComponentPublisher",
+        "ComponentSource",
+        "ComponentType",
+        "ComponentConfiguration",
+        "ComponentDependencies",
+        "Manifests",
+        "Lifecycle",
+    )
+}
+_MANIFEST_KEYS: Final = {k.lower(): k for k in ("Platform", "Name", "Lifecycle", "Artifacts", "Selections")}
+_ARTIFACT_KEYS: Final = {k.lower(): k for k in ("URI", "Unarchive", "Permission", "Digest", "Algorithm")}
+_DEPENDENCY_KEYS: Final = {k.lower(): k for k in ("VersionRequirement", "DependencyType")}
+
+
+def _canonical(data: object, keys: Mapping[str, str], where: str) -> dict[str, Any]:
+    """Spell the keys of a recipe section the canonical way; unknown keys keep theirs (ignored later)."""
+    if not isinstance(data, Mapping):
+        raise RecipeError(f"{where}: expected a mapping, got {type(data).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = keys.get(str(key).lower(), str(key))
+        if name in out:
+            raise RecipeError(f"{where}: key {key!r} appears twice (keys are case-insensitive)")
+        out[name] = value
+    return out
+
+
+def _lower_keys(data: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).lower()
+        if name in out:
+            raise RecipeError(f"{where}: key {key!r} appears twice (keys are case-insensitive)")
+        out[name] = value
+    return out
+
+
+# -- the model -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One lifecycle step, after interpolation."""
+
+    script: str
+    timeout: float | None = None
+    skipif: str | None = None
+    setenv: Mapping[str, str] = field(default_factory=dict)
+    requires_privilege: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    """The steps of the selected manifest, keyed by their lower-case name, plus the shared Setenv."""
+
+    steps: Mapping[str, Step] = field(default_factory=dict)
+    setenv: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], where: str = "Lifecycle") -> Lifecycle:
+        """Build from a (lower-cased, interpolated) lifecycle mapping; unknown steps are ignored,
+        as the nucleus ignores them."""
+        steps: dict[str, Step] = {}
+        for name in LIFECYCLE_STEPS:
+            raw = data.get(name)
+            if raw is None:
+                continue
+            steps[name] = _parse_step(raw, f"{where}.{name}")
+        return cls(steps=steps, setenv=_parse_env(data.get("setenv"), f"{where}.Setenv"))
+
+
+def _parse_env(raw: object, where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise RecipeError(f"{where}: expected a mapping of variable names to values")
+    return {str(k): _scalar_text(v) for k, v in raw.items()}
+
+
+def _scalar_text(value: object) -> str:
+    """Setenv values as the nucleus' ``Coerce.toString`` writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _parse_step(raw: object, where: str) -> Step:
+    if isinstance(raw, str):
+        return Step(script=raw)
+    if not isinstance(raw, Mapping):
+        raise RecipeError(f"{where}: expected a script or a mapping with Script, got {type(raw).__name__}")
+    fields = _lower_keys(raw, where)
+    script = fields.get("script")
+    if not isinstance(script, str) or not script.strip():
+        raise RecipeError(f"{where}.Script: missing (a step given as a mapping needs a Script)")
+    timeout = fields.get("timeout")
+    if timeout is not None:
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise RecipeError(f"{where}.Timeout: expected seconds, got {timeout!r}") from None
+        if timeout <= 0:
+            raise RecipeError(f"{where}.Timeout: must be positive, got {timeout:g}")
+    skipif = fields.get("skipif")
+    privilege = fields.get("requiresprivilege", False)
+    return Step(
+        script=script,
+        timeout=timeout,
+        skipif=None if skipif is None else str(skipif),
+        setenv=_parse_env(fields.get("setenv"), f"{where}.Setenv"),
+        requires_privilege=privilege is True or str(privilege).lower() == "true",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    uri: str
+    unarchive: str = "NONE"  # NONE | ZIP
+    read: str = "OWNER"  # NONE | OWNER | ALL
+    execute: str = "NONE"
+
+    @property
+    def file_name(self) -> str:
+        """The file's name in the artifact folder (the last segment of its URI)."""
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    version_requirement: str
+    dependency_type: str = "HARD"  # HARD | SOFT
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    platform: Mapping[str, Any]
+    lifecycle: Mapping[str, Any]  # lower-case step keys, not yet interpolated
+    artifacts: tuple[Artifact, ...] = ()
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    name: str
+    version: str
+    manifests: tuple[Manifest, ...]
+    default_configuration: Mapping[str, Any] = field(default_factory=dict)
+    dependencies: Mapping[str, Dependency] = field(default_factory=dict)
+    publisher: str = ""
+    description: str = ""
+    component_type: str = "aws.greengrass.generic"
+    source: str = ""  # the file it came from, for messages
+
+    def manifest_for(self, platform: Mapping[str, str]) -> Manifest:
+        """The first manifest whose Platform this device satisfies (RecipeError if none does)."""
+        for manifest in self.manifests:
+            if _platform_matches(manifest.platform, platform):
+                return manifest
+        wanted = ", ".join(f"{k}={v}" for k, v in sorted(platform.items()))
+        raise RecipeError(f"{self.name} {self.version}: no manifest matches this platform ({wanted})")
+
+    def defaults(self) -> dict[str, Any]:
+        """A private copy of DefaultConfiguration."""
+        return copy.deepcopy(dict(self.default_configuration))
+
+
+# -- platform ------------------------------------------------------------------------------------
+
+
+def current_platform(overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This machine's platform labels as the nucleus detects them, with ``overrides`` applied
+    (the nucleus' ``platformOverride``: how to test a Raspberry Pi manifest on a laptop)."""
+    system = platform_module.system().lower()
+    if system.startswith("win"):
+        os_name = "windows"
+    elif system == "darwin":
+        os_name = "darwin"
+    else:
+        os_name = "linux" if os.path.exists("/proc") else "unknown"
+    machine = platform_module.machine().lower()
+    if machine in {"x86_64", "amd64"}:
+        arch = "amd64"
+    elif machine in {"i386", "i686", "x86"}:
+        arch = "x86"
+    elif machine in {"aarch64", "arm64"}:
+        arch = "aarch64"
+    elif "arm" in machine:
+        arch = "arm"
+    else:
+        arch = "unknown"
+    labels = {"os": os_name, "architecture": arch}
+    if arch in {"arm", "aarch64"} and machine in _ARM_DETAILS:
+        labels["architecture.detail"] = machine
+    labels.update(overrides or {})
+    return labels
+
+
+def _platform_matches(requirement: Mapping[str, Any], platform: Mapping[str, str]) -> bool:
+    return all(_label_matches(str(k), platform.get(str(k)), v) for k, v in requirement.items())
+
+
+def _label_matches(name: str, label: str | None, template: object) -> bool:
+    if template is None or template == "*":
+        return True
+    if not label:
+        return False
+    text = str(template)
+    if len(text) >= 2 and text.startswith("/") and text.endswith("/"):
+        return re.fullmatch(text[1:-1], label) is not None
+    if name in {"os", "architecture"} and text in {"all", "any"}:
+        return True
+    if not _SIMPLE_LABEL.match(text):
+        return False  # reserved for future syntax, as the nucleus treats it
+    return text == label
+
+
+# -- loading -------------------------------------------------------------------------------------
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Read a recipe file (YAML or JSON)."""
+    file = Path(path)
+    raw = file.read_bytes()
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise RecipeError(f"{file}: {len(raw)} bytes; recipes are limited to {MAX_RECIPE_BYTES}")
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{file}: not valid YAML or JSON ({exc})") from None
+    return parse_recipe(data, source=str(file))
+
+
+def parse_recipe(data: object, *, source: str = "recipe") -> Recipe:
+    """Validate a recipe document and keep what the local core needs."""
+    top = _canonical(data, _RECIPE_KEYS, source)
+    name = top.get("ComponentName")
+    if not isinstance(name, str) or not _COMPONENT_NAME.match(name):
+        raise RecipeError(f"{source}: ComponentName: expected a component name, got {name!r}")
+    version = str(top.get("ComponentVersion", ""))
+    try:
+        Version.parse(version)
+    except ValueError:
+        raise RecipeError(f"{source}: ComponentVersion: {version!r} is not a semantic version") from None
+    where = f"{source} ({name} {version})"
+    configuration = top.get("ComponentConfiguration") or {}
+    if not isinstance(configuration, Mapping):
+        raise RecipeError(f"{where}: ComponentConfiguration: expected a mapping")
+    defaults: Any = next(
+        (v for k, v in configuration.items() if str(k).lower() == "defaultconfiguration"), None
+    )
+    defaults = {} if defaults is None else defaults
+    if not isinstance(defaults, Mapping):
+        raise RecipeError(f"{where}: DefaultConfiguration: expected a mapping")
+    manifests_raw = top.get("Manifests")
+    if not isinstance(manifests_raw, list) or not manifests_raw:
+        raise RecipeError(f"{where}: Manifests: a recipe needs at least one manifest")
+    shared_lifecycle = top.get("Lifecycle") or {}
+    if not isinstance(shared_lifecycle, Mapping):
+        raise RecipeError(f"{where}: Lifecycle: expected a mapping")
+    selectors = {"all"}
+    for entry in manifests_raw:
+        if isinstance(entry, Mapping):
+            selections = _canonical(entry, _MANIFEST_KEYS, where).get("Selections") or []
+            selectors.update(str(s) for s in selections)
+    manifests = tuple(
+        _parse_manifest(entry, f"{where}: Manifests[{i}]", shared_lifecycle, selectors)
+        for i, entry in enumerate(manifests_raw)
+    )
+    return Recipe(
+        name=name,
+        version=version,
+        manifests=manifests,
+        default_configuration=copy.deepcopy(dict(defaults)),
+        dependencies=_parse_dependencies(top.get("ComponentDependencies"), where),
+        publisher=str(top.get("ComponentPublisher") or ""),
+        description=str(top.get("ComponentDescription") or ""),
+        component_type=str(top.get("ComponentType") or "aws.greengrass.generic"),
+        source=source,
+    )
+
+
+def _parse_dependencies(raw: object, where: str) -> dict[str, Dependency]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise RecipeError(f"{where}: ComponentDependencies: expected a mapping of component names")
+    out: dict[str, Dependency] = {}
+    for dep_name, props in raw.items():
+        here = f"{where}: ComponentDependencies.{dep_name}"
+        fields = _canonical(props or {}, _DEPENDENCY_KEYS, here)
+        requirement = fields.get("VersionRequirement")
+        if requirement is None:
+            raise RecipeError(f"{here}.VersionRequirement: missing")
+        kind = str(fields.get("DependencyType") or "HARD").upper()
+        if kind not in {"HARD", "SOFT"}:
+            raise RecipeError(f"{here}.DependencyType: expected HARD or SOFT, got {kind!r}")
+        out[str(dep_name)] = Dependency(str(requirement), kind)
+    return out
+
+
+def _parse_manifest(
+    raw: object, where: str, shared_lifecycle: Mapping[str, Any], selectors: set[str]
+) -> Manifest:
+    fields = _canonical(raw, _MANIFEST_KEYS, where)
+    platform = fields.get("Platform") or {}
+    if not isinstance(platform, Mapping):
+        raise RecipeError(f"{where}.Platform: expected a mapping")
+    lifecycle = fields.get("Lifecycle")
+    if lifecycle is None or lifecycle == {}:
+        # the older form: a recipe-level Lifecycle filtered by this manifest's Selections
+        chosen = fields.get("Selections") or []
+        lifecycle = _select(shared_lifecycle, selectors, [str(s) for s in chosen]) or {}
+    if not isinstance(lifecycle, Mapping):
+        raise RecipeError(f"{where}.Lifecycle: expected a mapping")
+    artifacts_raw = fields.get("Artifacts") or []
+    if not isinstance(artifacts_raw, list):
+        raise RecipeError(f"{where}.Artifacts: expected a list")
+    return Manifest(
+        platform={str(k): v for k, v in platform.items()},
+        lifecycle=_lower_keys(lifecycle, f"{where}.Lifecycle"),
+        artifacts=tuple(_parse_artifact(a, f"{where}.Artifacts[{i}]") for i, a in enumerate(artifacts_raw)),
+        name=None if fields.get("Name") is None else str(fields["Name"]),
+    )
+
+
+def _select(section: object, keywords: set[str], selections: Sequence[str]) -> Any:
+    """The nucleus' ``filterPlatform``: at a level keyed by selectors keep the first selected one
+    (or ``all``); recurse into plain mappings."""
+    if not isinstance(section, Mapping):
+        return section
+    if any(str(k) in keywords for k in section):
+        for key in [*selections, "all"]:
+            if section.get(key) is not None:
+                return _select(section[key], keywords, selections)
+        return None
+    out = {}
+    for key, value in section.items():
+        chosen = _select(value, keywords, selections)
+        if chosen is not None:
+            out[str(key)] = chosen
+    return out
+
+
+def _parse_artifact(raw: object, where: str) -> Artifact:
+    fields = _canonical(raw, _ARTIFACT_KEYS, where)
+    uri = fields.get("URI")
+    if not isinstance(uri, str) or not uri.strip():
+        raise RecipeError(f"{where}.URI: missing")
+    unarchive = str(fields.get("Unarchive") or "NONE").upper()
+    if unarchive not in {"NONE", "ZIP"}:
+        raise RecipeError(f"{where}.Unarchive: expected NONE or ZIP, got {unarchive!r}")
+    permission = fields.get("Permission") or {}
+    if not isinstance(permission, Mapping):
+        raise RecipeError(f"{where}.Permission: expected a mapping with Read and Execute")
+    perms = _lower_keys(permission, f"{where}.Permission")
+    read = str(perms.get("read") or "OWNER").upper()
+    execute = str(perms.get("execute") or "NONE").upper()
+    for label, value in (("Read", read), ("Execute", execute)):
+        if value not in {"NONE", "OWNER", "ALL"}:
+            raise RecipeError(f"{where}.Permission.{label}: expected NONE, OWNER or ALL, got {value!r}")
+    return Artifact(uri=uri, unarchive=unarchive, read=read, execute=execute)
