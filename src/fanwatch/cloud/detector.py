@@ -1,0 +1,287 @@
+"""The detector Lambda: telemetry stream -> one Random Cut Forest per fan -> anomalies stream.
+
+Per record (one telemetry message) it parses the message against the contract, dead-letters poison,
+drops duplicates, flags gaps and late arrivals, scores the new readings with the fan's forest and
+grades the scores against the fan's own threshold. At the end of a batch it saves each fan's state
+(optimistic locking in DynamoDB) and, every ``checkpoint_seconds``, the forests (S3).
+
+Ordering: records of one thing share a partition key, so they arrive in order within a shard. After a
+record fails for a reason a retry can fix, the rest of the batch is failed unprocessed: Lambda
+retries from the lowest failed sequence number, so processing them now would only repeat them.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Protocol
+
+import numpy as np
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+
+from fanwatch.cloud.events import Anomaly, encode_anomaly
+from fanwatch.cloud.grading import Grader
+from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
+from fanwatch.cloud.sequence import check
+from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore
+from fanwatch.telemetry import ContractError, Reading, Telemetry, parse_telemetry
+
+__all__ = ["AnomalyStream", "Detector", "Forests", "RetryLater", "lambda_handler"]
+
+logger = Logger(service="detector")
+
+
+class Forests(Protocol):
+    """What the detector needs of :class:`fanwatch.rcf.ForestManager`."""
+
+    def process(self, keys: Sequence[str], points: np.ndarray) -> np.ndarray: ...
+    def flush(self) -> None: ...
+
+
+class RetryLater(RuntimeError):
+    """A record that failed for a reason a retry can fix (reported as a batch item failure)."""
+
+
+class AnomalyStream:
+    """Writes anomalies to the anomalies Kinesis stream, partitioned by thing like the telemetry."""
+
+    def __init__(self, kinesis: Any, stream_name: str) -> None:
+        self._kinesis = kinesis
+        self._stream = stream_name
+
+    def put(self, anomalies: Sequence[Anomaly]) -> None:
+        if not anomalies:
+            return
+        response = self._kinesis.put_records(
+            StreamName=self._stream,
+            Records=[{"Data": encode_anomaly(a), "PartitionKey": a.thing} for a in anomalies],
+        )
+        if response.get("FailedRecordCount", 0):
+            errors = {r.get("ErrorCode") for r in response["Records"] if r.get("ErrorCode")}
+            refused = response["FailedRecordCount"]
+            raise RetryLater(f"anomalies stream refused {refused} record(s): {sorted(errors)}")
+
+
+@dataclass(slots=True)
+class _Batch:
+    states: dict[str, FanState] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+    failed: bool = False
+
+
+class Detector:
+    """Scores telemetry per fan; see the module docstring. Every collaborator is injected.
+
+    ``forests`` builds a fresh forest manager: the detector calls it at start and again whenever it
+    finds that another detector has processed one of its fans since (its resident models are stale).
+    """
+
+    def __init__(
+        self,
+        *,
+        forests: Callable[[], Forests],
+        states: FanStateStore,
+        anomalies: AnomalyStream,
+        dead_letters: DeadLetterQueue,
+        grader: Grader,
+        checkpoint_seconds: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._new_forests = forests
+        self._forests = forests()
+        self._states = states
+        self._anomalies = anomalies
+        self._dead_letters = dead_letters
+        self._grader = grader
+        self._checkpoint_seconds = checkpoint_seconds
+        self._clock = clock
+        self._last_checkpoint = clock()
+        self._versions: dict[str, int] = {}  # state version this container last saved, per fan
+        self._batch = _Batch()
+        self._processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
+        self._metrics = Metrics(service="detector")
+
+    @property
+    def last_counts(self) -> Counter[str]:
+        """What the last batch did: messages, readings, duplicates, late, gaps, anomalies, dead_letters…"""
+        return self._batch.counts
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """Process one Kinesis batch; returns the partial-failure response for ReportBatchItemFailures."""
+        self._batch = _Batch()
+        response = process_partial_response(event, self.process_record, self._processor, context)
+        self._finish()
+        return dict(response)
+
+    # --- per record ---------------------------------------------------------------------------
+
+    def process_record(self, record: KinesisStreamRecord) -> None:
+        if self._batch.failed:
+            raise RetryLater("an earlier record of this batch failed; Lambda retries from there")
+        try:
+            message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
+        except (PoisonRecord, ContractError) as exc:
+            self._reject(record, str(exc))
+            return
+        try:
+            self._score(message)
+        except Exception:
+            self._batch.failed = True
+            raise
+
+    def _reject(self, record: KinesisStreamRecord, reason: str) -> None:
+        letter = DeadLetter.of(record, reason=reason, source="detector")
+        try:
+            self._dead_letters.send(letter)
+        except Exception:
+            self._batch.failed = True
+            raise
+        self._batch.counts["dead_letters"] += 1
+        logger.warning("record dead-lettered", extra={"reason": reason, "sequence": letter.sequence_number,
+                                                      "partition_key": letter.partition_key})
+
+    def _score(self, message: Telemetry) -> None:
+        key = f"{message.thing}/{message.fan}"
+        counts = self._batch.counts
+        state = copy.deepcopy(self._state(key))  # committed only once the record has gone through
+        seen = check(state.sequence, message.boot, message.seq)
+        counts["messages"] += 1
+        if seen.verdict == "duplicate":
+            counts["duplicates"] += 1
+            logger.info("duplicate dropped", extra={"fan": key, "boot": message.boot, "seq": message.seq})
+            return
+        if seen.verdict == "late":
+            counts["late"] += 1
+            logger.warning("late message not scored", extra={"fan": key, "boot": message.boot,
+                                                              "seq": message.seq})
+            self._commit(key, state)
+            return
+        if seen.verdict == "unnumbered":
+            counts["legacy"] += 1
+        if seen.restarted:
+            logger.info("device restarted", extra={"fan": key, "boot": message.boot})
+        found: list[Anomaly] = []
+        if seen.missing:
+            counts["gaps"] += 1
+            counts["missing"] += seen.missing
+            found.append(self._gap(message, seen.missing, state))
+        fresh = [r for r in message.readings if state.last_scored is None or r.ts > state.last_scored]
+        counts["readings_old"] += len(message.readings) - len(fresh)
+        if fresh:
+            found.extend(self._grade(message, fresh, state, key))
+        self._anomalies.put(found)
+        counts["anomalies"] += sum(a.kind == "rcf" for a in found)
+        self._commit(key, state)
+
+    def _commit(self, key: str, state: FanState) -> None:
+        self._batch.states[key] = state
+        self._batch.changed.add(key)
+
+    def _state(self, key: str) -> FanState:
+        state = self._batch.states.get(key)
+        if state is None:
+            state = self._states.get(key)
+            known = self._versions.get(key)
+            if known is not None and known != state.version:
+                logger.info("fan processed elsewhere since; reloading forests", extra={"fan": key})
+                self._forests = self._new_forests()
+                self._versions.clear()
+            self._batch.states[key] = state
+        return state
+
+    def _grade(self, message: Telemetry, readings: list[Reading], state: FanState, key: str) -> list[Anomaly]:
+        points = np.array([[r.rpm] for r in readings], dtype=np.float64)
+        scores = self._forests.process([key] * len(readings), points)
+        self._batch.counts["readings"] += len(readings)
+        worst: tuple[float, float, Reading] | None = None
+        typical = state.stats.rpm
+        for reading, score in zip(readings, scores.tolist(), strict=True):
+            if score <= 0.0:  # the forest is still filling its samples and does not score yet
+                continue
+            anomalous, threshold = self._grader.grade(state.stats, score, reading.rpm)
+            if not anomalous:
+                state.anomaly_since = None
+                continue
+            state.anomaly_since = state.anomaly_since or reading.ts
+            if worst is None or score / threshold > worst[0] / worst[1]:
+                worst = (score, threshold, reading)
+        state.last_scored = readings[-1].ts
+        if worst is None:
+            return []
+        score, threshold, reading = worst
+        return [Anomaly(
+            thing=message.thing, fan=message.fan, kind="rcf",
+            severity="critical" if score >= 2 * threshold else "warning",
+            ts=reading.ts, since=state.anomaly_since or reading.ts, rpm=reading.rpm,
+            score=score, threshold=threshold, typical_rpm=typical, boot=message.boot, seq=message.seq,
+        )]
+
+    @staticmethod
+    def _gap(message: Telemetry, missing: int, state: FanState) -> Anomaly:
+        first = message.readings[0]
+        since = state.last_scored or first.ts
+        return Anomaly(
+            thing=message.thing, fan=message.fan, kind="gap", severity="info", ts=message.sent,
+            since=since, rpm=first.rpm, typical_rpm=state.stats.rpm, missing=missing,
+            boot=message.boot, seq=message.seq,
+        )
+
+    # --- per batch ----------------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        counts = self._batch.counts
+        for key in sorted(self._batch.changed):
+            state = self._batch.states[key]
+            self._states.put(key, state)
+            self._versions[key] = state.version
+        if self._clock() - self._last_checkpoint >= self._checkpoint_seconds:
+            self._forests.flush()
+            self._last_checkpoint = self._clock()
+            counts["checkpoints"] += 1
+        for name, value in counts.items():
+            self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        self._metrics.flush_metrics()
+        logger.info("batch done", extra={"counts": dict(counts)})
+
+
+@cache
+def _from_environment() -> Detector:
+    """The Lambda's detector, configured by the environment the stack sets."""
+    import boto3
+
+    from fanwatch.rcf import ForestManager
+
+    env = os.environ
+    store = S3ModelStore(boto3.client("s3"), env["MODEL_BUCKET"])
+
+    def forests() -> Forests:
+        return ForestManager(
+            dimensions=1,
+            shingle_size=int(env.get("RCF_SHINGLE_SIZE", "4")),
+            num_trees=int(env.get("RCF_TREES", "100")),
+            sample_size=int(env.get("RCF_SAMPLE_SIZE", "256")),
+            store=store,
+            max_resident=int(env.get("RCF_MAX_RESIDENT", "1000")),
+        )
+
+    return Detector(
+        forests=forests,
+        states=FanStateStore(boto3.client("dynamodb"), env["FAN_STATE_TABLE"]),
+        anomalies=AnomalyStream(boto3.client("kinesis"), env["ANOMALY_STREAM"]),
+        dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
+        grader=Grader(floor=float(env.get("SCORE_FLOOR", "1.8")), k=float(env.get("SCORE_SIGMAS", "3"))),
+        checkpoint_seconds=float(env.get("CHECKPOINT_SECONDS", "900")),
+    )
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _from_environment().handle(event, context)

@@ -1,0 +1,190 @@
+"""What the cloud tells people about: detector anomalies and data gaps, beside the edge's alerts.
+
+The edge's :class:`~fanwatch.telemetry.Alert` stays the contract for conditions raised on the device;
+an :class:`Anomaly` is the cloud's own finding (the forest's verdict, or messages missing from a fan's
+sequence). Both travel on the anomalies stream, and :func:`parse_event` reads either. ``EVENT_COLUMNS``
+is the lake's table of these events, generated into Glue like the readings table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from fanwatch.telemetry import (
+    ALERT_SCHEMA,
+    Alert,
+    ContractError,
+    LakeColumn,
+    format_ts,
+    parse_alert,
+    parse_ts,
+)
+
+__all__ = [
+    "ANOMALY_KINDS",
+    "ANOMALY_SCHEMA",
+    "EVENT_COLUMNS",
+    "SEVERITIES",
+    "Anomaly",
+    "Event",
+    "encode_anomaly",
+    "event_row",
+    "parse_anomaly",
+    "parse_event",
+    "severity_of",
+]
+
+ANOMALY_SCHEMA: Final = "fanwatch.anomaly/1"
+#: ``rcf``: the forest scored a reading above the fan's threshold; ``gap``: messages never arrived.
+ANOMALY_KINDS: Final = frozenset({"rcf", "gap"})
+SEVERITIES: Final = ("info", "warning", "critical")
+
+#: Severity of each edge alert kind when raised (a cleared alert is always ``info``).
+_ALERT_SEVERITY: Final = {"stall": "critical", "sensor_lost": "warning", "under_speed": "warning",
+                          "over_speed": "warning"}
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """A finding of the cloud detector about one fan."""
+
+    thing: str
+    fan: str
+    kind: str
+    severity: str
+    ts: datetime  # the reading (or, for a gap, the message) that showed it
+    since: datetime  # when the condition began
+    rpm: float
+    score: float = 0.0
+    threshold: float = 0.0
+    typical_rpm: float | None = None
+    missing: int = 0  # messages missing, for a gap
+    boot: str | None = None
+    seq: int | None = None
+    schema: str = ANOMALY_SCHEMA
+
+    def __post_init__(self) -> None:
+        if self.kind not in ANOMALY_KINDS:
+            raise ContractError("kind", f"unknown anomaly kind {self.kind!r}")
+        if self.severity not in SEVERITIES:
+            raise ContractError("severity", f"unknown severity {self.severity!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "thing": self.thing,
+            "fan": self.fan,
+            "kind": self.kind,
+            "severity": self.severity,
+            "ts": format_ts(self.ts),
+            "since": format_ts(self.since),
+            "rpm": round(self.rpm, 3),
+            "score": round(self.score, 4),
+            "threshold": round(self.threshold, 4),
+            "typical_rpm": None if self.typical_rpm is None else round(self.typical_rpm, 1),
+            "missing": self.missing,
+            "boot": self.boot,
+            "seq": self.seq,
+        }
+
+
+Event = Anomaly | Alert
+
+
+def encode_anomaly(anomaly: Anomaly) -> bytes:
+    return json.dumps(anomaly.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+
+
+def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, optional: bool = False
+           ) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ContractError(key, f"expected {getattr(kind, '__name__', 'a value')}, got {value!r:.60}")
+    return value
+
+
+def parse_anomaly(data: Mapping[str, Any]) -> Anomaly:
+    if data.get("schema") != ANOMALY_SCHEMA:
+        schema = data.get("schema")
+        raise ContractError("schema", f"unsupported schema {schema!r} (expected {ANOMALY_SCHEMA!r})")
+    number = (int, float)
+    return Anomaly(
+        thing=_field(data, "thing", str),
+        fan=_field(data, "fan", str),
+        kind=_field(data, "kind", str),
+        severity=_field(data, "severity", str),
+        ts=parse_ts(data.get("ts"), "ts"),
+        since=parse_ts(data.get("since"), "since"),
+        rpm=float(_field(data, "rpm", number)),
+        score=float(_field(data, "score", number)),
+        threshold=float(_field(data, "threshold", number)),
+        typical_rpm=_field(data, "typical_rpm", number, optional=True),
+        missing=_field(data, "missing", int),
+        boot=_field(data, "boot", str, optional=True),
+        seq=_field(data, "seq", int, optional=True),
+    )
+
+
+def parse_event(payload: bytes | str, *, thing: str | None = None) -> Event:
+    """Read an anomaly or an edge alert; ``thing`` is the stream's partition key (the sender)."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError("$", f"not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ContractError("$", f"expected an object, got {type(data).__name__}")
+    if data.get("schema") == ALERT_SCHEMA:
+        return parse_alert(data, thing=thing)
+    anomaly = parse_anomaly(data)
+    if thing is not None and anomaly.thing != thing:
+        raise ContractError("thing", f"anomaly names {anomaly.thing!r} but its partition key is {thing!r}")
+    return anomaly
+
+
+def severity_of(event: Event) -> str:
+    if isinstance(event, Anomaly):
+        return event.severity
+    return "info" if event.state == "cleared" else _ALERT_SEVERITY[event.kind]
+
+
+#: The lake's events table: one row per anomaly or edge alert.
+EVENT_COLUMNS: Final[tuple[LakeColumn, ...]] = (
+    LakeColumn("schema", "string", "message schema version"),
+    LakeColumn("source", "string", "edge (raised on the device) or cloud (the detector)"),
+    LakeColumn("thing", "string", "IoT thing name of the device"),
+    LakeColumn("fan", "string", "fan id on the device"),
+    LakeColumn("kind", "string", "stall, under_speed, over_speed, sensor_lost, rcf or gap"),
+    LakeColumn("state", "string", "raised or cleared"),
+    LakeColumn("severity", "string", "info, warning or critical"),
+    LakeColumn("ts", "timestamp", "when it was seen (UTC)"),
+    LakeColumn("since", "timestamp", "when the condition began (UTC)"),
+    LakeColumn("rpm", "double", "speed at that moment"),
+    LakeColumn("score", "double", "forest anomaly score (cloud only)"),
+    LakeColumn("threshold", "double", "the fan's threshold when scored (cloud only)"),
+    LakeColumn("detail", "string", "what the edge said about it"),
+)
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    """One lake row, keyed by :data:`EVENT_COLUMNS` (timestamps in the wire format)."""
+    common = {
+        "schema": event.schema,
+        "thing": event.thing,
+        "fan": event.fan,
+        "kind": event.kind,
+        "severity": severity_of(event),
+        "ts": format_ts(event.ts),
+        "since": format_ts(event.since),
+        "rpm": event.rpm,
+    }
+    if isinstance(event, Anomaly):
+        return {**common, "source": "cloud", "state": "raised", "score": event.score,
+                "threshold": event.threshold, "detail": ""}
+    return {**common, "source": "edge", "state": event.state, "score": None, "threshold": None,
+            "detail": event.detail}

@@ -1,0 +1,92 @@
+"""The lake's Firehose transformation: one stream message in, one lake row per reading (or event) out.
+
+Firehose reads the telemetry and anomalies streams itself; this function flattens each message into
+rows of :data:`fanwatch.telemetry.LAKE_COLUMNS` (readings) or :data:`fanwatch.cloud.events.EVENT_COLUMNS`
+(anomalies and alerts), concatenated as JSON documents, which Firehose's record format conversion
+turns into Parquet through the Glue tables generated from the same columns. The partition keys it
+returns (``dt``, the message's UTC date, and ``thing``) drive Firehose's dynamic partitioning.
+
+A record that breaks the contract is returned as ``ProcessingFailed``: Firehose then writes it, as it
+came, under the bucket's error prefix, so the lake loses nothing and keeps nothing malformed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+
+from fanwatch.cloud.events import EVENT_COLUMNS, event_row, parse_event
+from fanwatch.telemetry import LAKE_COLUMNS, ContractError, LakeColumn, format_ts, lake_rows, parse_telemetry
+
+__all__ = ["PARTITION_KEYS", "glue_columns", "lambda_handler", "transform", "transform_record"]
+
+logger = Logger(service="lake")
+
+#: Partition keys of both lake tables, in the order of the S3 prefix.
+PARTITION_KEYS: Final = ("dt", "thing")
+
+
+def glue_columns(columns: Iterable[LakeColumn]) -> list[dict[str, str]]:
+    """Glue ``Column`` definitions (Name, Type, Comment) for a table of ``columns``."""
+    return [{"Name": c.name, "Type": c.type, "Comment": c.comment} for c in columns]
+
+
+def _json_value(value: Any) -> Any:
+    return format_ts(value) if isinstance(value, datetime) else value
+
+
+def _documents(rows: Iterable[Mapping[str, Any]], columns: tuple[LakeColumn, ...]) -> bytes:
+    names = [c.name for c in columns]
+    documents = ({n: _json_value(row.get(n)) for n in names} for row in rows)
+    return b"".join(json.dumps(d, separators=(",", ":"), allow_nan=False).encode() + b"\n" for d in documents)
+
+
+def transform_record(data: bytes, partition_key: str | None) -> tuple[bytes, dict[str, str]]:
+    """Lake rows and partition keys for one stream message; :class:`ContractError` when it is bad."""
+    try:
+        head = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ContractError("$", f"not valid JSON ({exc})") from None
+    schema = head.get("schema") if isinstance(head, dict) else None
+    if isinstance(schema, str) and not schema.startswith("fanwatch.telemetry/"):
+        event = parse_event(data, thing=partition_key)
+        return _documents([event_row(event)], EVENT_COLUMNS), {"dt": event.ts.date().isoformat(),
+                                                                "thing": event.thing}
+    message = parse_telemetry(head, thing=partition_key)
+    return _documents(lake_rows(message), LAKE_COLUMNS), {"dt": message.sent.date().isoformat(),
+                                                          "thing": message.thing}
+
+
+def transform(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The Firehose data-transformation response for one invocation."""
+    out = []
+    failed = 0
+    for record in event["records"]:
+        partition_key = (record.get("kinesisRecordMetadata") or {}).get("partitionKey")
+        try:
+            data = base64.b64decode(record["data"], validate=True)
+            rows, keys = transform_record(data, partition_key)
+        except (binascii.Error, ValueError) as exc:  # ContractError is a ValueError
+            failed += 1
+            logger.warning("record left to the error prefix", extra={"reason": str(exc),
+                                                                      "record_id": record["recordId"]})
+            out.append({"recordId": record["recordId"], "result": "ProcessingFailed", "data": record["data"]})
+            continue
+        out.append({
+            "recordId": record["recordId"],
+            "result": "Ok",
+            "data": base64.b64encode(rows).decode(),
+            "metadata": {"partitionKeys": keys},
+        })
+    logger.info("transformed", extra={"records": len(out), "failed": failed})
+    return {"records": out}
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return transform(event)
