@@ -72,7 +72,8 @@ def check(state: SequenceState, boot: str | None, seq: int | None) -> SequenceCh
     if boot != state.boot:
         restarted = state.boot is not None
         state.previous_boot, state.previous_next_seq = state.boot, state.next_seq
-        state.boot, state.next_seq, state.missing = boot, seq + 1, set()
+        state.boot, state.next_seq = boot, seq + 1
+        state.missing = set(range(max(0, seq - MAX_TRACKED_MISSING), seq))  # may still come, late
         # After a restart a boot starts at 0, so a first message numbered above that means its elders
         # were lost; a fan seen for the first time may simply have been running before we listened.
         return SequenceCheck("new", missing=seq if restarted else 0, restarted=restarted)
