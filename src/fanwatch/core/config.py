@@ -21,10 +21,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ConfigCallback", "ConfigStore", "StaleUpdateError"]
+__all__ = ["ConfigCallback", "ConfigStore", "StaleUpdateError", "without_hidden_keys"]
 
 #: Receives (component, changed key path) once per changed or removed node.
 ConfigCallback = Callable[[str, list[str]], None]
+
+
+def without_hidden_keys(value: Any) -> Any:
+    """``value`` without the keys that start with ``_``, at every level: the nucleus keeps such keys
+    but never shows them (``Topics.toPOJO``), neither to GetConfiguration nor to authorization."""
+    if isinstance(value, Mapping):
+        return {k: without_hidden_keys(v) for k, v in value.items() if not str(k).startswith("_")}
+    return value
 
 
 class StaleUpdateError(Exception):
