@@ -48,7 +48,12 @@ MATCHING_FACTS: list[tuple[list[str], bool, list[str], list[str]]] = [
     (["89/+/+/+/90"], True, ["89/1/2/3/90", "89/1/2//90"], ["89/1/2/90", "89/1/2/3/4/90"]),
     (["+"], True, ["abc"], ["/123"]),
     (["+", "+/+"], True, ["/123"], ["/123/"]),
-    (["ax/qwe+/123", "12/+23", "/+/++"], True, ["ax/qwe+/123", "/zz/++"], ["ax/qwert/123", "12/x23", "/33/ty"]),
+    (
+        ["ax/qwe+/123", "12/+23", "/+/++"],
+        True,
+        ["ax/qwe+/123", "/zz/++"],
+        ["ax/qwert/123", "12/x23", "/33/ty"],
+    ),
     (
         ["xyz*/+/*room/#"],
         True,
@@ -135,7 +140,7 @@ def test_mqtt_wildcards_are_literal_for_local_pubsub() -> None:
 
 def test_a_policy_grants_only_the_component_that_declares_it() -> None:
     _, authz = make({MQTT_PROXY_SERVICE: {"p": policy(["*"], ["*"])}})
-    with pytest.raises(NotAuthorizedError, match="Principal fan.Other"):
+    with pytest.raises(NotAuthorizedError, match=r"Principal fan\.Other"):
         authz.check("fan.Other", MQTT_PROXY_SERVICE, PUBLISH_IOT, "t", mqtt=True)
     with pytest.raises(NotAuthorizedError):
         authz.check("unknown.Component", MQTT_PROXY_SERVICE, PUBLISH_IOT, "t", mqtt=True)
