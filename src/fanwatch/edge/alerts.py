@@ -1,0 +1,117 @@
+"""Local alerts with hysteresis: a condition must hold for a while to raise, and clear past a band.
+
+A value that flaps around a threshold raises nothing until it stays beyond it for ``raise_after_s``,
+and once raised clears only after it has stayed on the good side of the hysteresis band for
+``clear_after_s``; values inside the band keep the current state. So a flapping fan costs one alert,
+not one per reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["AlertTracker", "Hysteresis", "Transition"]
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    kind: str
+    state: str  # raised | cleared
+    since: float  # when the condition began (seconds, same timebase as the updates)
+
+
+class Hysteresis:
+    """One alert's state machine: call ``update`` with whether the value enters or leaves the condition."""
+
+    def __init__(self, *, raise_after_s: float, clear_after_s: float) -> None:
+        self.raise_after_s = raise_after_s
+        self.clear_after_s = clear_after_s
+        self.active = False
+        self.began: float | None = None
+        self._pending: float | None = None
+
+    def update(self, t: float, *, entering: bool, leaving: bool) -> str | None:
+        moving = leaving if self.active else entering
+        if not moving:
+            self._pending = None
+            return None
+        if self._pending is None:
+            self._pending = t
+        if t - self._pending < (self.clear_after_s if self.active else self.raise_after_s):
+            return None
+        self.active = not self.active
+        if self.active:
+            self.began = self._pending
+        self._pending = None
+        return "raised" if self.active else "cleared"
+
+
+class AlertTracker:
+    """Stall, under-speed and over-speed of one fan, evaluated on each (spike-filtered) reading."""
+
+    def __init__(
+        self,
+        *,
+        stall_rpm: float,
+        under_speed_rpm: float,
+        over_speed_rpm: float,
+        hysteresis_percent: float,
+        raise_after_s: float,
+        clear_after_s: float,
+    ) -> None:
+        self._states = {
+            kind: Hysteresis(raise_after_s=raise_after_s, clear_after_s=clear_after_s)
+            for kind in ("stall", "under_speed", "over_speed")
+        }
+        self.reconfigure(
+            stall_rpm=stall_rpm,
+            under_speed_rpm=under_speed_rpm,
+            over_speed_rpm=over_speed_rpm,
+            hysteresis_percent=hysteresis_percent,
+            raise_after_s=raise_after_s,
+            clear_after_s=clear_after_s,
+        )
+
+    def reconfigure(
+        self,
+        *,
+        stall_rpm: float,
+        under_speed_rpm: float,
+        over_speed_rpm: float,
+        hysteresis_percent: float,
+        raise_after_s: float,
+        clear_after_s: float,
+    ) -> None:
+        """New thresholds; alerts already raised stay raised until they clear under the new ones."""
+        self.stall_rpm = stall_rpm
+        self.under_speed_rpm = under_speed_rpm
+        self.over_speed_rpm = over_speed_rpm
+        self.band = hysteresis_percent / 100.0
+        for h in self._states.values():
+            h.raise_after_s = raise_after_s
+            h.clear_after_s = clear_after_s
+
+    def active(self) -> list[str]:
+        return [kind for kind, h in self._states.items() if h.active]
+
+    def update(self, t: float, rpm: float, *, stalled: bool) -> list[Transition]:
+        is_stall = stalled or rpm < self.stall_rpm
+        checks = {
+            "stall": (is_stall, not stalled and rpm >= self.stall_rpm * (1 + self.band)),
+            # a stall is not also reported as under-speed; an under-speed that turns into a stall stays raised
+            "under_speed": (
+                bool(self.under_speed_rpm) and not is_stall and rpm < self.under_speed_rpm,
+                not self.under_speed_rpm or rpm >= self.under_speed_rpm * (1 + self.band),
+            ),
+            "over_speed": (
+                bool(self.over_speed_rpm) and rpm > self.over_speed_rpm,
+                not self.over_speed_rpm or rpm <= self.over_speed_rpm * (1 - self.band),
+            ),
+        }
+        out = []
+        for kind, (entering, leaving) in checks.items():
+            h = self._states[kind]
+            state = h.update(t, entering=entering, leaving=leaving)
+            if state is not None and h.began is not None:
+                out.append(Transition(kind, state, h.began))
+        return out

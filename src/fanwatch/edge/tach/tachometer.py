@@ -1,0 +1,54 @@
+"""A fan's tachometer: a pulse source and an RPM estimator that together give timestamped readings."""
+
+from __future__ import annotations
+
+from fanwatch.edge.clock import Clock
+from fanwatch.edge.tach.estimator import RpmEstimator
+from fanwatch.edge.tach.source import PulseSource
+from fanwatch.telemetry import Reading
+
+__all__ = ["Tachometer"]
+
+
+class Tachometer:
+    """Reads one fan: ``read()`` drains the source up to now and returns the speed over the window."""
+
+    def __init__(
+        self,
+        source: PulseSource,
+        *,
+        clock: Clock,
+        pulses_per_rev: int = 2,
+        max_rpm: float = 25_000.0,
+        window_s: float = 1.0,
+        stall_timeout_s: float = 2.0,
+        target_rpm: float | None = None,
+    ) -> None:
+        self.source = source
+        self.clock = clock
+        self.target_rpm = target_rpm
+        self.estimator = RpmEstimator(
+            pulses_per_rev=pulses_per_rev, max_rpm=max_rpm, window_s=window_s, stall_timeout_s=stall_timeout_s
+        )
+        self.pulses_seen = 0
+
+    def read(self) -> Reading:
+        now = self.clock.now()
+        edges = self.source.pulses(now)
+        self.pulses_seen += len(edges)
+        self.estimator.add(edges)
+        est = self.estimator.read(now)
+        flags = est.flags | {"simulated"} if self.source.simulated else est.flags
+        return Reading(
+            ts=self.clock.utc(now),
+            rpm=est.rpm,
+            hz=est.hz,
+            pulses=est.pulses,
+            window_s=est.window_s,
+            flags=flags,
+            target_rpm=self.target_rpm,
+            label=self.source.label_at(now),
+        )
+
+    def close(self) -> None:
+        self.source.close()
