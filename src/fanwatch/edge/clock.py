@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-__all__ = ["Clock", "MonotonicClock", "SimClock"]
+__all__ = ["Clock", "MonotonicClock", "ScaledClock", "SimClock"]
 
 
 class Clock(Protocol):
@@ -71,3 +71,23 @@ class SimClock:
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
         self.advance(max(0.0, seconds))
+
+
+class ScaledClock:
+    """Another clock sped up by ``scale``: a simulated fan on a real device can run a day in an hour."""
+
+    def __init__(self, base: Clock, scale: float) -> None:
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        self.base = base
+        self.scale = scale
+        self._origin = base.now()
+
+    def now(self) -> float:
+        return self._origin + (self.base.now() - self._origin) * self.scale
+
+    def utc(self, t: float | None = None) -> datetime:
+        return self.base.utc(self._origin + ((self.now() if t is None else t) - self._origin) / self.scale)
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> None:
+        self.base.sleep(seconds / self.scale, stop)

@@ -1,0 +1,95 @@
+"""What both component runners share: following the configuration, the version, signals, the inbox."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from fanwatch.edge.config import ConfigError
+from fanwatch.edge.ipc import EdgeBus
+from fanwatch.edge.logs import log_event
+
+__all__ = ["ConfigFollower", "Inbox", "stop_on_signals", "version_from_artifacts"]
+
+C = TypeVar("C")
+
+
+def version_from_artifacts(path: str | None) -> str:
+    """The component version, read from where the nucleus unpacked the artifact.
+
+    The nucleus unpacks into ``…/artifacts-unarchived/<component>/<version>/<zip name>/``, so the
+    version is known even when gdk resolved ``NEXT_PATCH`` only at publish time.
+    """
+    if not path:
+        return "unknown"
+    parts = Path(path).resolve().parts
+    return parts[-2] if len(parts) >= 3 else "unknown"
+
+
+class ConfigFollower(Generic[C]):
+    """Keeps the last good configuration; a refused one is logged with the key that is wrong."""
+
+    def __init__(self, bus: EdgeBus, parse: Callable[[Any], C], logger: logging.Logger) -> None:
+        self.bus = bus
+        self.parse = parse
+        self.log = logger
+        self.current: C | None = None
+
+    def refresh(self) -> bool:
+        """Read the configuration (IPC ``GetConfiguration``); True if a new good one is now in force."""
+        raw = self.bus.get_configuration()
+        try:
+            config = self.parse(raw)
+        except ConfigError as exc:
+            kept = "the last good configuration stays in force" if self.current else "no configuration yet"
+            log_event(
+                self.log, logging.ERROR, "configuration refused", key=exc.key, problem=exc.problem, kept=kept
+            )
+            return False
+        if config == self.current:
+            return False
+        self.current = config
+        log_event(self.log, logging.INFO, "configuration applied", digest=getattr(config, "digest", ""))
+        return True
+
+
+class Inbox:
+    """A bounded queue fed from the IPC thread: ``put`` never blocks, a full inbox drops and counts."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=maxsize)
+        self._lock = threading.Lock()
+        self._overflow = 0
+
+    def put(self, kind: str, item: Any = None) -> None:
+        try:
+            self._queue.put_nowait((kind, item))
+        except queue.Full:
+            with self._lock:
+                self._overflow += 1
+
+    def get(self, timeout: float | None) -> tuple[str, Any] | None:
+        try:
+            return self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def take_overflow(self) -> int:
+        with self._lock:
+            n, self._overflow = self._overflow, 0
+        return n
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM (how the nucleus stops a component) and SIGINT set ``stop`` for a clean exit."""
+
+    def handler(_signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
