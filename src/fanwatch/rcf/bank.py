@@ -43,6 +43,22 @@ def node_dtype(shingled_dimensions: int) -> np.dtype[np.void]:
 class TreeBank:
     """Storage for up to :attr:`capacity` forests of one :class:`ForestConfig` (grows on demand)."""
 
+    nodes: npt.NDArray[np.void]
+    leaf_row: npt.NDArray[np.int32]
+    leaf_mass: npt.NDArray[np.int16]
+    leaf_parent: npt.NDArray[np.int16]
+    root: npt.NDArray[np.int32]
+    tree_mass: npt.NDArray[np.int32]
+    slot_weight: npt.NDArray[np.float32]
+    slot_row: npt.NDArray[np.int32]
+    slot_leaf: npt.NDArray[np.int16]
+    n_slots: npt.NDArray[np.int32]
+    threshold: npt.NDArray[np.float32]
+    threshold_slot: npt.NDArray[np.int32]
+    seen: npt.NDArray[np.int64]
+    shingle: npt.NDArray[np.float32]
+    seed: npt.NDArray[np.uint64]
+
     def __init__(self, config: ForestConfig, *, capacity: int = 1) -> None:
         self.config = config
         self.T = config.num_trees
@@ -70,7 +86,7 @@ class TreeBank:
 
         def grow(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike, fill: object) -> None:
             fresh = np.empty(shape, dtype)
-            fresh[...] = fill  # type: ignore[call-overload]
+            fresh[...] = fill
             if old:
                 previous = getattr(self, name)
                 fresh[: len(previous)] = previous

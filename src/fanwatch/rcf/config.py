@@ -27,9 +27,7 @@ class ForestConfig:
         if self.sample_size > 32_767:
             raise ValueError(f"sample_size must be at most 32767, got {self.sample_size}")
         if self.shingled_dimensions > 255:
-            raise ValueError(
-                f"dimensions x shingle_size must be at most 255, got {self.shingled_dimensions}"
-            )
+            raise ValueError(f"dimensions x shingle_size must be at most 255, got {self.shingled_dimensions}")
         if self.output_after is None:
             object.__setattr__(self, "output_after", max(1, self.sample_size // 4))
         elif (
@@ -37,11 +35,15 @@ class ForestConfig:
             or not isinstance(self.output_after, int)
             or not 0 <= self.output_after <= self.sample_size
         ):
-            raise ValueError(f"output_after must be an integer in [0, sample_size], got {self.output_after!r}")
+            raise ValueError(
+                f"output_after must be an integer in [0, sample_size], got {self.output_after!r}"
+            )
         if self.time_decay is None:
             object.__setattr__(self, "time_decay", 1.0 / (10.0 * self.sample_size))
-        elif not isinstance(self.time_decay, int | float) or not math.isfinite(self.time_decay) or (
-            self.time_decay < 0
+        elif (
+            not isinstance(self.time_decay, int | float)
+            or not math.isfinite(self.time_decay)
+            or (self.time_decay < 0)
         ):
             raise ValueError(f"time_decay must be a finite number >= 0, got {self.time_decay!r}")
 

@@ -49,7 +49,9 @@ def _shingle(
     return windows.reshape(n, -1)
 
 
-def process(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32], *, scores: bool = True) -> FloatArray:
+def process(
+    bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32], *, scores: bool = True
+) -> FloatArray:
     """Score (if ``scores``) then update each point ``x[i]`` in forest slot ``forest[i]``, in order."""
     n = len(forest)
     out = np.zeros(n)
@@ -85,7 +87,9 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
     pair_row = np.repeat(ready, T)
     pair_tree = (fs[ready, None] * T + np.arange(T)).reshape(-1)
     by_round = np.argsort(pair_round, kind="stable")
-    rounds = max(int(events.rank.max()) + 1 if len(events.rank) else 0, int(pair_round.max()) + 1 if len(ready) else 0)
+    rounds = max(
+        int(events.rank.max()) + 1 if len(events.rank) else 0, int(pair_round.max()) + 1 if len(ready) else 0
+    )
     pair_bounds = np.searchsorted(pair_round[by_round], np.arange(rounds + 1))
     by_rank = np.argsort(events.rank, kind="stable")
     event_bounds = np.searchsorted(events.rank[by_rank], np.arange(rounds + 1))

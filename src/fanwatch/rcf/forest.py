@@ -114,7 +114,9 @@ class RandomCutForest:
         if not self.is_output_ready:
             return 0.0
         q = engine.shingled(self._bank, self._slot, value)
-        return float(tree.score(self._bank, self._trees(), np.broadcast_to(q, (self.num_trees, len(q)))).mean())
+        return float(
+            tree.score(self._bank, self._trees(), np.broadcast_to(q, (self.num_trees, len(q)))).mean()
+        )
 
     def attribution(self, point: Any) -> Attribution:
         """How much each input dimension, high or low, contributes to :meth:`score` of ``point``."""

@@ -26,9 +26,8 @@ def _finite(array: npt.NDArray[np.float64], what: str) -> None:
     bad = ~np.isfinite(array) | (np.abs(array) > _FLOAT32_MAX)
     if bad.any():
         where = np.argwhere(bad)[0]
-        raise ValueError(
-            f"{what} must be finite float32 numbers; found {array[tuple(where)]!r} at index {tuple(where.tolist())}"
-        )
+        index = tuple(where.tolist())
+        raise ValueError(f"{what} must be finite float32 numbers; found {array[index]!r} at index {index}")
 
 
 def as_point(point: Any, dimensions: int) -> npt.NDArray[np.float32]:

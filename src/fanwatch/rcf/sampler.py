@@ -10,6 +10,7 @@ trees, so the acceptances of a block can be settled first and the trees updated 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ def decide(bank: TreeBank, forest: IntArray, rows: IntArray, seq: IntArray) -> E
     by_rank = np.argsort(cand_rank, kind="stable")
     bounds = np.searchsorted(cand_rank[by_rank], np.arange(cand_rank.max() + 2 if len(cand_rank) else 1))
     out_tree, out_row, out_slot, out_evicts = [], [], [], []
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         pick = by_rank[lo:hi]
         g, wg = cand_tree[pick], cand_w[pick]
         accept = wg < bank.threshold[g]

@@ -18,7 +18,7 @@ from . import _random
 from .bank import EMPTY, FREE, TreeBank
 from .scoring import damp, normalizer, score_seen, score_unseen
 
-__all__ = ["Path", "attribute", "delete", "descend", "insert", "score"]
+__all__ = ["Path", "attribute", "child_boxes", "delete", "descend", "insert", "score", "set_parent"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -150,7 +150,9 @@ def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, Flo
         damp(leaf_mass, tree_mass) * score_seen(path.depth, leaf_mass),
         score_unseen(path.depth),
     )
-    gaps = np.concatenate([np.maximum(q - leaf_point, 0), np.maximum(leaf_point - q, 0)], 1).astype(np.float64)
+    gaps = np.concatenate([np.maximum(q - leaf_point, 0), np.maximum(leaf_point - q, 0)], 1).astype(
+        np.float64
+    )
     total = gaps.sum(1, keepdims=True)
     share = np.divide(gaps, total, out=np.full_like(gaps, 1.0 / (2 * D)), where=total > 0)
     result = normalizer(acc + (prod * leaf_score)[:, None] * share, tree_mass[:, None])
@@ -162,7 +164,7 @@ def _first_free(parents: npt.NDArray[np.int16], g: IntArray) -> IntArray:
     return np.argmax(parents[g] == FREE, axis=1).astype(np.int64)
 
 
-def _set_parent(bank: TreeBank, g: IntArray, ref: IntArray, parent: npt.ArrayLike) -> None:
+def set_parent(bank: TreeBank, g: IntArray, ref: IntArray, parent: npt.ArrayLike) -> None:
     """Set the parent of child references ``ref`` (internal nodes or ``~leaf``) of trees ``g``."""
     parent = np.broadcast_to(np.asarray(parent), ref.shape)
     inner = ref >= 0
@@ -181,7 +183,7 @@ def _replace_child(bank: TreeBank, g: IntArray, parent: IntArray, old: IntArray,
     children[addr, side] = new[below]
 
 
-def _child_boxes(bank: TreeBank, g: IntArray, ref: IntArray) -> tuple[F32Array, F32Array]:
+def child_boxes(bank: TreeBank, g: IntArray, ref: IntArray) -> tuple[F32Array, F32Array]:
     inner = (ref >= 0)[:, None]
     box = bank.nodes["box"][g * bank.N + np.where(ref >= 0, ref, 0)]
     point = bank.points[bank.leaf_row[g * bank.S + np.where(ref < 0, ~ref, 0)]]
@@ -212,14 +214,14 @@ def delete(bank: TreeBank, g: IntArray, slot: IntArray) -> None:
     grand = bank.nodes["parent"][P].astype(np.int64)
     bank.nodes["parent"][P] = FREE
     _replace_child(bank, g, grand, parent, sibling)
-    _set_parent(bank, g, sibling, grand)
+    set_parent(bank, g, sibling, grand)
     # the boxes above shrink; stop where a box no longer changes
     g, cur = g[grand >= 0], grand[grand >= 0]
     while len(cur):
         A = g * N + cur
         kids = bank.nodes["child"][A].astype(np.int64)
-        lo0, hi0 = _child_boxes(bank, g, kids[:, 0])
-        lo1, hi1 = _child_boxes(bank, g, kids[:, 1])
+        lo0, hi0 = child_boxes(bank, g, kids[:, 0])
+        lo1, hi1 = child_boxes(bank, g, kids[:, 1])
         lo, hi = np.minimum(lo0, lo1), np.maximum(hi0, hi1)
         box = bank.nodes["box"][A]
         changed = (lo != box[:, 0]).any(1) | (hi != box[:, 1]).any(1)
@@ -323,7 +325,7 @@ def insert(
     bank.nodes["child"][A, 1] = np.where(goes_left, saved, ~fresh)
     bank.nodes["parent"][A] = parent
     _replace_child(bank, ge, parent, saved, node)
-    _set_parent(bank, ge, saved, node)
+    set_parent(bank, ge, saved, node)
     Lg = ge * S + fresh
     bank.leaf_row[Lg] = row[ev]
     bank.leaf_mass[Lg] = 1
