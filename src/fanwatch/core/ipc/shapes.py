@@ -1,0 +1,54 @@
+"""Requests and responses as awsiotsdk's ``greengrasscoreipc.model`` defines them.
+
+The server reads and writes the very classes the client uses, so every field name, its casing and
+every base64 rule is the client's own. This is the one module that touches the model's
+underscore-named serialization hooks (``_from_payload``, ``_to_payload``, ``_model_name``): if a
+future awsiotsdk moves them, this is the only file to change.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from collections.abc import Mapping
+
+from awsiot import eventstreamrpc as rpc
+from awsiot.greengrasscoreipc import model
+
+__all__ = ["MODEL_OPERATIONS", "is_streaming", "model_name", "read_request", "to_json"]
+
+
+def _model_operations() -> dict[str, type[rpc.ClientOperation]]:
+    operations = [op for op in rpc.ClientOperation.__subclasses__() if op.__module__ == model.__name__]
+    return {op._model_name(): op for op in operations}
+
+
+#: Every operation of the Greengrass IPC model, by wire name (``aws.greengrass#PublishToIoTCore``).
+MODEL_OPERATIONS: Mapping[str, type[rpc.ClientOperation]] = _model_operations()
+
+
+def is_streaming(operation: str) -> bool:
+    """Whether the operation keeps its stream open for events after the response."""
+    return MODEL_OPERATIONS[operation]._response_stream_type() is not None
+
+
+def read_request(operation: str, payload: bytes) -> rpc.Shape:
+    """The operation's request shape from its JSON payload; InvalidArgumentsError if unreadable."""
+    request_type = MODEL_OPERATIONS[operation]._request_type()
+    try:
+        document = json.loads(payload or b"{}")
+        if not isinstance(document, dict):
+            raise TypeError(f"the request is JSON {type(document).__name__}, not an object")
+        return request_type._from_payload(document)
+    except (ValueError, TypeError, AttributeError, OverflowError, OSError, binascii.Error) as exc:
+        raise model.InvalidArgumentsError(
+            message=f"{operation}: the request payload is not a valid {request_type._model_name()}: {exc}"
+        ) from exc
+
+
+def model_name(shape: rpc.Shape) -> str:
+    return str(shape._model_name())
+
+
+def to_json(shape: rpc.Shape) -> bytes:
+    return json.dumps(shape._to_payload()).encode()
