@@ -1,0 +1,57 @@
+"""The fanwatch cloud stack: composition, tags, and the cdk-nag findings we accept (with why)."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from fanwatch_stack.data import DataPlane
+from fanwatch_stack.fleet import Fleet
+from fanwatch_stack.functions import Functions
+from fanwatch_stack.lake import Lake
+from fanwatch_stack.monitoring import Monitoring
+from fanwatch_stack.nag import acknowledge_findings
+from fanwatch_stack.parameters import Settings
+
+__all__ = ["FanwatchCloudStack"]
+
+
+class FanwatchCloudStack(Stack):
+    """Everything fanwatch runs in one AWS account and region; names start with ``prefix``."""
+
+    def __init__(self, scope: Construct, id: str, *, prefix: str = "fanwatch",
+                 tags: dict[str, str] | None = None, **kwargs: object) -> None:
+        super().__init__(scope, id, description="fanwatch: IoT Core -> Kinesis -> RCF detector -> SNS, "
+                         "Firehose -> Parquet lake", **kwargs)  # type: ignore[arg-type]
+        self.settings = Settings(self, "Settings")
+        self.data = DataPlane(self, "Data", prefix=prefix, settings=self.settings)
+        self.fleet = Fleet(self, "Fleet", prefix=prefix, data=self.data)
+        self.functions = Functions(self, "Functions", prefix=prefix, data=self.data, settings=self.settings)
+        self.lake = Lake(self, "Lake", prefix=prefix, data=self.data, settings=self.settings,
+                         transform=self.functions.lake_transform)
+        fns = self.functions
+        self.monitoring = Monitoring(
+            self, "Monitoring", prefix=prefix, data=self.data, settings=self.settings,
+            detector=fns.detector, notifier=fns.notifier,
+            functions=[fns.detector, fns.notifier, fns.sweeper, fns.lake_transform],
+            deliveries=[self.lake.readings_delivery, self.lake.events_delivery],
+        )
+        for key, value in {"project": "fanwatch", "fanwatch:prefix": prefix, **(tags or {})}.items():
+            Tags.of(self).add(key, value)
+        outputs = {
+            "ThingGroup": (self.fleet.group.ref, "Thing group the fleet's core devices join"),
+            "CoreDevicePolicy": (self.fleet.core_policy.ref, "IoT policy for Greengrass core devices"),
+            "TokenExchangeRoleAlias": (self.fleet.role_alias.ref, "Role alias for the Greengrass nucleus"),
+            "ProvisioningTemplate": (self.fleet.template.ref, "Fleet provisioning template"),
+            "ClaimPolicy": (self.fleet.claim_policy.ref, "IoT policy for the provisioning claim certificate"),
+            "ArtifactsBucket": (self.data.artifacts.bucket_name, "Bucket for Greengrass component artifacts"),
+            "AlertTopic": (self.data.alerts.topic_arn, "Subscribe here for fan notifications"),
+            "OperationsTopic": (self.data.operations.topic_arn, "Subscribe here for pipeline alarms"),
+            "DeadLetterQueue": (self.data.dead_letters.queue_url, "Rejected records, with the reason"),
+            "LakeBucket": (self.data.lake.bucket_name, "Parquet lake (readings/, events/, errors/)"),
+            "AthenaWorkGroup": (self.lake.workgroup.ref, "Athena workgroup with the named queries"),
+            "Dashboard": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+        }
+        for name, (value, description) in outputs.items():
+            CfnOutput(self, name, value=value, description=description)
+        acknowledge_findings(self)
