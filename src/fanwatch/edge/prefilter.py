@@ -320,10 +320,12 @@ class EdgeFilter:
 
 
 def _detail(kind: str, state: str, reading: Reading, config: FilterConfig) -> str:
-    limits = {
+    condition = {
         "stall": f"below {config.stall_rpm:g} rpm or no pulses",
         "under_speed": f"below {config.under_speed_rpm:g} rpm",
         "over_speed": f"above {config.over_speed_rpm:g} rpm",
         "sensor_lost": f"no reading for {config.sensor_timeout_s:g} s",
-    }
-    return f"{kind} {state}: {limits[kind]} (rpm {reading.rpm:.0f})"
+    }[kind]
+    if state == "raised":
+        return f"{condition} (rpm {reading.rpm:.0f})"
+    return f"no longer {condition} (rpm {reading.rpm:.0f})"

@@ -113,7 +113,9 @@ class FilterService:
         self.process(None)
         held = self.filter.flush()
         self._publish(held)
-        log_event(self.log, logging.INFO, "flushed on shutdown", messages=len(held), **self.filter.counters)
+        log_event(
+            self.log, logging.INFO, "flushed on shutdown", sent=len(held), counters=dict(self.filter.counters)
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

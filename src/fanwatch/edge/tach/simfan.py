@@ -132,7 +132,7 @@ class SimulatedFan:
         wear = self._active("bearing_wear", t)
         if wear is None:
             return self.period_jitter
-        return self.period_jitter + 0.0002 * wear.severity * (self._elapsed(t) - wear.start_s)
+        return self.period_jitter + 2e-5 * wear.severity * (self._elapsed(t) - wear.start_s)  # +0.12 %/min
 
     def _step(self, t: float, dt: float) -> tuple[float, float]:
         """Advance the rotor by ``dt`` from ``t``; returns (speed at start, speed at end) in rev/s."""
