@@ -1,0 +1,172 @@
+"""One forest per fan, created on first sight, kept in memory up to a limit, evicted to a store.
+
+A Kinesis batch holds the records of many fans interleaved. :meth:`ForestManager.process` scores
+and updates them all in one vectorized pass: every fan's forest lives in one shared
+:class:`~fanwatch.rcf.bank.TreeBank` and the engine steps all of their trees in lock-step, while
+each fan's records are still taken in arrival order.
+
+Memory has two tiers: up to ``max_hydrated`` forests are ready in the bank (about 1.5 MB each at
+100 trees x 256); up to ``max_resident`` in all are kept in this process, the others as compact
+checkpoints (about 150 KB). Past that the least recently used go to the store (or are dropped
+when there is none, and start afresh on their next record).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from . import engine, state
+from .bank import TreeBank
+from .config import ForestConfig
+from .forest import RandomCutForest
+from .inputs import as_points
+from .stores import ModelStore
+
+__all__ = ["ForestManager", "seed_for"]
+
+
+def seed_for(seed: int, key: str) -> int:
+    """The seed of fan ``key``'s forest: stable across processes (unlike ``hash``)."""
+    digest = hashlib.blake2b(f"{seed}\x00{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+class ForestManager:
+    """Per-fan forests with the same parameters; see the module docstring for the memory tiers."""
+
+    def __init__(
+        self,
+        *,
+        dimensions: int = 1,
+        shingle_size: int = 4,
+        num_trees: int = 100,
+        sample_size: int = 256,
+        output_after: int | None = None,
+        time_decay: float | None = None,
+        seed: int = 0,
+        store: ModelStore | None = None,
+        max_resident: int = 10_000,
+        max_hydrated: int = 1_000,
+    ) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        for name, value in (("max_resident", max_resident), ("max_hydrated", max_hydrated)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.config = ForestConfig(
+            dimensions=dimensions,
+            shingle_size=shingle_size,
+            num_trees=num_trees,
+            sample_size=sample_size,
+            output_after=output_after,
+            time_decay=time_decay,
+        )
+        self.seed = seed
+        self.store = store
+        self.max_resident = max_resident
+        self.max_hydrated = min(max_hydrated, max_resident)
+        self._bank = TreeBank(self.config)
+        self._hydrated: OrderedDict[str, int] = OrderedDict()  # key -> bank slot, LRU first
+        self._cold: OrderedDict[str, bytes] = OrderedDict()  # key -> checkpoint, LRU first
+
+    # ---- the batch ----------------------------------------------------------------------------
+
+    def process(self, keys: Sequence[str], points: Any) -> npt.NDArray[np.float64]:
+        """Score then update each record ``(keys[i], points[i])``; per-key order is arrival order."""
+        values = as_points(points, self.config.dimensions)
+        key_list = list(keys)
+        if len(key_list) != len(values):
+            raise ValueError(f"got {len(key_list)} keys for {len(values)} points")
+        for i, key in enumerate(key_list):
+            if not isinstance(key, str) or not key:
+                raise ValueError(f"keys must be non-empty strings, got {key!r} at index {i}")
+        distinct, inverse = np.unique(np.array(key_list, dtype=object), return_inverse=True)
+        scores = np.zeros(len(values))
+        # more fans than fit at once: take them in groups, each fan's records staying together
+        group_of = np.arange(len(distinct)) // self.max_hydrated
+        for group in range(int(group_of.max()) + 1 if len(distinct) else 0):
+            members = np.flatnonzero(group_of == group)
+            slots = self._hydrate([str(k) for k in distinct[members]])
+            slot_of = np.full(len(distinct), -1, np.int64)
+            slot_of[members] = slots
+            rows = np.flatnonzero(group_of[inverse] == group)
+            scores[rows] = engine.process(self._bank, slot_of[inverse[rows]], values[rows])
+        return scores
+
+    def _hydrate(self, keys: list[str]) -> npt.NDArray[np.int64]:
+        """Bank slots of ``keys`` (at most ``max_hydrated``), loading or creating as needed."""
+        wanted = set(keys)
+        missing = [k for k in keys if k not in self._hydrated]
+        while len(self._hydrated) + len(missing) > self.max_hydrated:
+            victim = next(k for k in self._hydrated if k not in wanted)
+            self._dehydrate(victim)
+        slots = []
+        for key in keys:
+            if key in self._hydrated:
+                self._hydrated.move_to_end(key)
+            else:
+                self._hydrated[key] = self._restore(key)
+            slots.append(self._hydrated[key])
+        while len(self) > self.max_resident:
+            old, data = self._cold.popitem(last=False)
+            if self.store is not None:
+                self.store.put(old, data)
+        return np.array(slots, np.int64)
+
+    def _restore(self, key: str) -> int:
+        data = self._cold.pop(key, None)
+        if data is None and self.store is not None:
+            data = self.store.get(key)
+        if data is None:
+            return self._bank.acquire(seed_for(self.seed, key))
+        config, seed = state.read_header(data)
+        if config != self.config:
+            raise ValueError(f"stored model of {key!r} has parameters {config}, expected {self.config}")
+        slot = self._bank.acquire(seed)
+        state.load(self._bank, slot, data)
+        return slot
+
+    def _dehydrate(self, key: str) -> None:
+        slot = self._hydrated.pop(key)
+        self._cold[key] = state.dump(self._bank, slot)
+        self._bank.release(slot)
+
+    # ---- the models ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every model held in memory to the store (they stay in memory); no store: no-op."""
+        if self.store is None:
+            return
+        for key, data in self._cold.items():
+            self.store.put(key, data)
+        for key, slot in self._hydrated.items():
+            self.store.put(key, state.dump(self._bank, slot))
+
+    def forest(self, key: str) -> RandomCutForest:
+        """A standalone copy of fan ``key``'s forest (for attribution or inspection)."""
+        if key in self._hydrated:
+            return RandomCutForest.from_bytes(state.dump(self._bank, self._hydrated[key]))
+        data = self._cold.get(key) or (self.store.get(key) if self.store is not None else None)
+        if data is None:
+            raise KeyError(key)
+        return RandomCutForest.from_bytes(data)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._hydrated or key in self._cold
+
+    def __len__(self) -> int:
+        return len(self._hydrated) + len(self._cold)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._cold, *self._hydrated])
+
+    @property
+    def hydrated(self) -> int:
+        """Models ready in the bank."""
+        return len(self._hydrated)
