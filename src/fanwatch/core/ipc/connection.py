@@ -43,6 +43,7 @@ log = logging.getLogger("fanwatch.core.ipc")
 
 _READ_CHUNK = 64 * 1024
 _SETTLE_SECONDS = 5.0
+_REFUSED_LINGER_SECONDS = 2.0
 _JSON = Header.string(CONTENT_TYPE, CONTENT_TYPE_JSON)
 
 
@@ -131,6 +132,7 @@ class Connection:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._closed = False
+        self._refused = False
 
     @property
     def who(self) -> str:
@@ -172,10 +174,20 @@ class Connection:
             log.info("IPC: %s disconnected", self.component)
         for stream in list(self._streams.values()):
             self.end_stream(stream)
+        if self._refused:
+            await self._await_client_hangup()
         self._writer.close()
         with contextlib.suppress(OSError):
             await self._writer.wait_closed()
         await self._settle_tasks()
+
+    async def _await_client_hangup(self) -> None:
+        """Give a refused client the time to read its CONNECT_ACK and hang up itself: closing at once
+        races the ACK, and the client would report a closed socket instead of access denied."""
+        with contextlib.suppress(TimeoutError, OSError):
+            async with asyncio.timeout(_REFUSED_LINGER_SECONDS):
+                while await self._reader.read(_READ_CHUNK):
+                    pass  # whatever a refused client still sends is ignored
 
     async def _settle_tasks(self) -> None:
         """Let operations in flight finish (a publish the client sent before leaving still goes out),
@@ -251,7 +263,7 @@ class Connection:
         if component is None:
             log.warning("IPC: refused a connection: %s", reason)
             self._send(rpc_message(MessageType.CONNECT_ACK))
-            self._closing = True
+            self._closing = self._refused = True
             return
         self.component = component
         log.info("IPC: %s connected", component)
