@@ -88,14 +88,15 @@ def _load(path: Path, pulses_per_rev: int) -> list[float]:
     start = times[0]
     if rpm_col is None:
         return [t - start for t in times]
-    edges, phase = [], 0.0
+    edges: list[float] = []
+    phase, k = 0.0, 1  # pulses so far, and the number of the next edge
     for (t_a, rpm), t_b in zip(zip(times, rpms, strict=True), times[1:], strict=False):
         rate = rpm / 60.0 * pulses_per_rev
-        k = math.floor(phase) + 1
         while rate > 0 and (t_edge := t_a + (k - phase) / rate) < t_b:
             edges.append(t_edge - start)
             k += 1
         phase += rate * (t_b - t_a)
+        k = max(k, math.ceil(phase))
     return edges
 
 
@@ -111,12 +112,15 @@ class CsvReplay:
         self, path: str | Path, *, pulses_per_rev: int = 2, loop: bool = False, t0: float = 0.0
     ) -> None:
         self.path = Path(path)
-        self._edges = _load(self.path, pulses_per_rev)
-        if not self._edges:
+        edges = _load(self.path, pulses_per_rev)
+        if not edges:
             raise ReplayError(f"{self.path}: the recording holds no pulses")
-        # one mean period after the last edge, so a looped recording does not stutter at the seam
-        mean = (self._edges[-1] - self._edges[0]) / max(1, len(self._edges) - 1)
-        self._length = self._edges[-1] + (mean if mean > 0 else 1.0)
+        mean = (edges[-1] - edges[0]) / (len(edges) - 1) if len(edges) > 1 else 1.0
+        mean = mean if mean > 0 else 1.0
+        # the first edge one mean period after t0, and a lap one mean period longer than the last edge,
+        # so a looped recording keeps its rhythm at the seam
+        self._edges = [e - edges[0] + mean for e in edges]
+        self._length = self._edges[-1]
         self.loop = loop
         self._t0 = t0
         self._done_to = t0
