@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_loop_starts_over_and_without_loop_the_recording_ends(tmp_path: Path) ->
     looped = CsvReplay(path, loop=True)
     pulses = looped.pulses(10.0)
     assert len(pulses) == 200  # 20 per second, and no gap at the seams
-    assert max(b - a for a, b in zip(pulses, pulses[1:], strict=False)) == pytest.approx(0.05)
+    assert max(b - a for a, b in itertools.pairwise(pulses)) == pytest.approx(0.05)
     once = CsvReplay(path, loop=False)
     assert len(once.pulses(10.0)) == 39
     assert once.exhausted and not looped.exhausted
@@ -69,5 +70,5 @@ def test_bad_recordings_name_file_line_and_column(tmp_path: Path, text: str, mes
 
 
 def test_a_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ReplayError, match="nope.csv: cannot read the recording"):
+    with pytest.raises(ReplayError, match=r"nope\.csv: cannot read the recording"):
         CsvReplay(tmp_path / "nope.csv")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -65,7 +66,7 @@ def test_bearing_wear_drifts_down_and_jitters_more() -> None:
     assert rate(pulses, 280, 300) < 0.9 * 3000
 
     def spread(a: float, b: float) -> float:
-        iv = [y - x for x, y in zip(pulses, pulses[1:], strict=False) if a <= x < b]
+        iv = [y - x for x, y in itertools.pairwise(pulses) if a <= x < b]
         mean = sum(iv) / len(iv)
         return math.sqrt(sum((v - mean) ** 2 for v in iv) / len(iv)) / mean
 
@@ -75,7 +76,7 @@ def test_bearing_wear_drifts_down_and_jitters_more() -> None:
 def test_dropout_removes_pulses_while_the_rotor_turns() -> None:
     fan = SimulatedFan(target_rpm=3000, faults=[Fault("dropout", 0, 60, 2.0)], seed=3)
     pulses = edges(fan, 60)
-    gaps = [y - x for x, y in zip(pulses, pulses[1:], strict=False)]
+    gaps = [y - x for x, y in itertools.pairwise(pulses)]
     assert max(gaps) > 0.1  # bursts of missing pulses (a period is 10 ms)
     assert fan.rpm == pytest.approx(3000, rel=1e-3)
 
