@@ -182,6 +182,8 @@ class Artifact:
     unarchive: str = "NONE"  # NONE | ZIP
     read: str = "OWNER"  # NONE | OWNER | ALL
     execute: str = "NONE"
+    digest: str | None = None  # base64 of the file's hash, set by ``gdk component publish``
+    algorithm: str = "SHA-256"
 
     @property
     def file_name(self) -> str:
@@ -422,4 +424,12 @@ def _parse_artifact(raw: object, where: str) -> Artifact:
     for label, value in (("Read", read), ("Execute", execute)):
         if value not in {"NONE", "OWNER", "ALL"}:
             raise RecipeError(f"{where}.Permission.{label}: expected NONE, OWNER or ALL, got {value!r}")
-    return Artifact(uri=uri, unarchive=unarchive, read=read, execute=execute)
+    digest = fields.get("Digest")
+    return Artifact(
+        uri=uri,
+        unarchive=unarchive,
+        read=read,
+        execute=execute,
+        digest=None if digest is None else str(digest),
+        algorithm=str(fields.get("Algorithm") or "SHA-256").upper(),
+    )

@@ -1,0 +1,137 @@
+"""The component store (gdk build output) and artifact installation: copy, digest, unzip, permissions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from fanwatch.core.artifacts import ArtifactError, file_mode, install_artifacts
+from fanwatch.core.layout import CoreLayout
+from fanwatch.core.recipe import Artifact, RecipeError
+from fanwatch.core.store import ComponentStore
+from fanwatch.core.versions import Requirement
+
+RECIPE = """\
+RecipeFormatVersion: '2020-01-25'
+ComponentName: com.example.App
+ComponentVersion: {version}
+Manifests:
+  - Platform: {{os: linux}}
+    Lifecycle:
+      Run: python3 {{artifacts:decompressedPath}}/app/main.py
+    Artifacts:
+      - URI: s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/app.zip
+        Unarchive: ZIP
+"""
+
+
+def build(folder: Path, version: str, code: str = "print('hi')") -> Path:
+    """What ``gdk component build`` leaves: greengrass-build/{recipes,artifacts}."""
+    (folder / "recipes").mkdir(parents=True, exist_ok=True)
+    (folder / "recipes" / f"app-{version}.yaml").write_text(RECIPE.format(version=version))
+    artifacts = folder / "artifacts" / "com.example.App" / version
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(artifacts / "app.zip", "w") as zipped:
+        zipped.writestr("app/main.py", code)
+        zipped.writestr("app/pkg/__init__.py", "")
+    return folder
+
+
+def test_store_indexes_versions_and_resolves_requirements(tmp_path: Path) -> None:
+    store = ComponentStore()
+    build(tmp_path / "b", "1.0.0")
+    build(tmp_path / "b", "1.4.2")
+    build(tmp_path / "b", "2.0.0")
+    store.add_build(tmp_path / "b")
+    assert [c.version for c in store] == ["1.0.0", "1.4.2", "2.0.0"]
+    best = store.best("com.example.App", Requirement("^1.0.0"))
+    assert best is not None and best.version == "1.4.2"
+    assert store.best("com.example.App", Requirement(">=3")) is None
+    with pytest.raises(LookupError, match=r"1\.9\.9 is not in the component store \(versions here: 1\.0\.0"):
+        store.get("com.example.App", "1.9.9")
+    with pytest.raises(LookupError, match="no version of it is in the store"):
+        store.get("com.example.Other", "1.0.0")
+
+
+def test_a_rebuild_under_the_same_version_changes_the_fingerprint(tmp_path: Path) -> None:
+    store = ComponentStore()
+    store.add_build(build(tmp_path / "b", "1.0.0"))
+    before = store.get("com.example.App", "1.0.0").fingerprint
+    build(tmp_path / "b", "1.0.0", code="print('changed')")
+    store.refresh()
+    assert store.get("com.example.App", "1.0.0").fingerprint != before
+
+
+def test_broken_recipes_and_missing_folders_are_reported(tmp_path: Path) -> None:
+    store = ComponentStore()
+    with pytest.raises(FileNotFoundError):
+        store.add(tmp_path / "nowhere")
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "bad.yaml").write_text("ComponentName: x\n")
+    with pytest.raises(RecipeError):
+        store.add(tmp_path / "recipes")
+
+
+def test_install_copies_unzips_and_sets_permissions(tmp_path: Path) -> None:
+    store = ComponentStore()
+    store.add_build(build(tmp_path / "b", "1.0.0"))
+    stored = store.get("com.example.App", "1.0.0")
+    layout = CoreLayout(tmp_path / "core")
+    layout.create()
+    manifest = stored.recipe.manifest_for({"os": "linux", "architecture": "amd64"})
+    install_artifacts(stored.name, stored.version, manifest.artifacts, stored.artifacts, layout)
+    copied = layout.artifact_path("com.example.App", "1.0.0") / "app.zip"
+    main = layout.unarchived_path("com.example.App", "1.0.0") / "app" / "app" / "main.py"
+    assert copied.is_file() and main.read_text() == "print('hi')"
+    assert stat.S_IMODE(main.stat().st_mode) == 0o640  # Read OWNER (the default): owner and group
+    assert stat.S_IMODE(main.parent.stat().st_mode) == 0o755
+    # installing again (a redeploy) replaces files it had made read-only
+    install_artifacts(stored.name, stored.version, manifest.artifacts, stored.artifacts, layout)
+
+
+@pytest.mark.parametrize(
+    ("read", "execute", "mode"),
+    [
+        ("NONE", "NONE", 0o600),
+        ("OWNER", "NONE", 0o640),
+        ("ALL", "NONE", 0o644),
+        ("OWNER", "OWNER", 0o750),
+        ("ALL", "ALL", 0o755),
+    ],
+)
+def test_permission_modes(read: str, execute: str, mode: int) -> None:
+    assert file_mode(Artifact("s3://b/x", read=read, execute=execute)) == mode
+
+
+def test_missing_artifact_is_an_error(tmp_path: Path) -> None:
+    layout = CoreLayout(tmp_path / "core")
+    with pytest.raises(ArtifactError, match=r"artifact 'gone\.py' \(s3://b/gone\.py\) is not in"):
+        install_artifacts("c", "1.0.0", (Artifact("s3://b/gone.py"),), tmp_path, layout)
+    with pytest.raises(ArtifactError, match="no artifact folder"):
+        install_artifacts("c", "1.0.0", (Artifact("s3://b/gone.py"),), None, layout)
+
+
+def test_digest_is_verified(tmp_path: Path) -> None:
+    layout = CoreLayout(tmp_path / "core")
+    (tmp_path / "tool.py").write_text("print(1)")
+    good = base64.b64encode(hashlib.sha256(b"print(1)").digest()).decode()
+    install_artifacts("c", "1.0.0", (Artifact("s3://b/tool.py", digest=good),), tmp_path, layout)
+    with pytest.raises(ArtifactError, match="does not match its recipe Digest"):
+        install_artifacts("c", "1.0.0", (Artifact("s3://b/tool.py", digest="AAAA"),), tmp_path, layout)
+
+
+def test_zip_slip_and_corrupt_zips_are_refused(tmp_path: Path) -> None:
+    layout = CoreLayout(tmp_path / "core")
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zipped:
+        zipped.writestr("../../escaped.txt", "gotcha")
+    with pytest.raises(ArtifactError, match="would land outside"):
+        install_artifacts("c", "1.0.0", (Artifact("s3://b/evil.zip", unarchive="ZIP"),), tmp_path, layout)
+    assert not (tmp_path / "core" / "escaped.txt").exists()
+    (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
+    with pytest.raises(ArtifactError, match="not a valid ZIP file"):
+        install_artifacts("c", "1.0.0", (Artifact("s3://b/junk.zip", unarchive="ZIP"),), tmp_path, layout)
