@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from fanwatch.edge.alerts import AlertTracker, Hysteresis
 from fanwatch.edge.batching import Batcher, DeadbandGate, pack
 from fanwatch.edge.spikes import Hampel
