@@ -22,13 +22,13 @@ from functools import cache
 from typing import Any, Protocol
 
 import numpy as np
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from fanwatch.cloud.events import Anomaly, encode_anomaly
 from fanwatch.cloud.grading import Grader
+from fanwatch.cloud.observability import publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.sequence import check
 from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore
@@ -108,7 +108,6 @@ class Detector:
         self._versions: dict[str, int] = {}  # state version this container last saved, per fan
         self._batch = _Batch()
         self._processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
-        self._metrics = Metrics(service="detector")
 
     @property
     def last_counts(self) -> Counter[str]:
@@ -193,6 +192,7 @@ class Detector:
             known = self._versions.get(key)
             if known is not None and known != state.version:
                 logger.info("fan processed elsewhere since; reloading forests", extra={"fan": key})
+                self._batch.counts["forest_reloads"] += 1
                 self._forests = self._new_forests()
                 self._versions.clear()
             self._batch.states[key] = state
@@ -247,9 +247,7 @@ class Detector:
             self._forests.flush()
             self._last_checkpoint = self._clock()
             counts["checkpoints"] += 1
-        for name, value in counts.items():
-            self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        self._metrics.flush_metrics()
+        publish("detector", counts)
         logger.info("batch done", extra={"counts": dict(counts)})
 
 
@@ -279,7 +277,7 @@ def _from_environment() -> Detector:
         anomalies=AnomalyStream(boto3.client("kinesis"), env["ANOMALY_STREAM"]),
         dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
         grader=Grader(floor=float(env.get("SCORE_FLOOR", "1.8")), k=float(env.get("SCORE_SIGMAS", "3"))),
-        checkpoint_seconds=float(env.get("CHECKPOINT_SECONDS", "900")),
+        checkpoint_seconds=60 * float(env.get("CHECKPOINT_MINUTES", "15")),
     )
 
 

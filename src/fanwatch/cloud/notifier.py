@@ -18,12 +18,12 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from fanwatch.cloud.events import Anomaly, Event, parse_event, severity_of
+from fanwatch.cloud.observability import publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.wording import Suppressed, describe, subject, summary
 from fanwatch.telemetry import ContractError, format_ts, parse_ts
@@ -156,14 +156,13 @@ class Notifier:
         self._dead_letters = dead_letters
         self._clock = clock
         self._processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
-        self._metrics = Metrics(service="notifier")
         self.counts: Counter[str] = Counter()
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """Process one batch of the anomalies stream (partial failures reported per record)."""
         self.counts = Counter()
         response = process_partial_response(event, self.process_record, self._processor, context)
-        self._flush_metrics()
+        publish("notifier", self.counts)
         return dict(response)
 
     def process_record(self, record: KinesisStreamRecord) -> None:
@@ -203,7 +202,7 @@ class Notifier:
             self._publish(event, f"{subject(event)} (summary)"[:100], text)
             sent += 1
         self.counts["summaries"] = sent
-        self._flush_metrics()
+        publish("notifier", self.counts)
         return sent
 
     def _publish(self, event: Event, title: str, body: str) -> None:
@@ -218,10 +217,6 @@ class Notifier:
         )
         logger.info("notification sent", extra={"subject": title, **attributes})
 
-    def _flush_metrics(self) -> None:
-        for name, value in self.counts.items():
-            self._metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        self._metrics.flush_metrics()
 
 
 @cache
@@ -233,7 +228,7 @@ def _from_environment() -> Notifier:
         sns=boto3.client("sns"),
         topic_arn=env["ALERT_TOPIC_ARN"],
         cooldown=Cooldown(boto3.client("dynamodb"), env["COOLDOWN_TABLE"],
-                          seconds=float(env.get("COOLDOWN_SECONDS", "900"))),
+                          seconds=60 * float(env.get("COOLDOWN_MINUTES", "15"))),
         dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
     )
 
