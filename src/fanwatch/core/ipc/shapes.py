@@ -8,8 +8,10 @@ future awsiotsdk moves them, this is the only file to change.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 
 from awsiot import eventstreamrpc as rpc
@@ -39,11 +41,24 @@ def read_request(operation: str, payload: bytes) -> rpc.Shape:
         document = json.loads(payload or b"{}")
         if not isinstance(document, dict):
             raise TypeError(f"the request is JSON {type(document).__name__}, not an object")
-        return request_type._from_payload(document)
+        request = request_type._from_payload(document)
+        _refuse_loose_base64(document, request)
+        return request
     except (ValueError, TypeError, AttributeError, OverflowError, OSError, binascii.Error) as exc:
         raise model.InvalidArgumentsError(
             message=f"{operation}: the request payload is not a valid {request_type._model_name()}: {exc}"
         ) from exc
+
+
+def _refuse_loose_base64(document: dict[str, object], shape: rpc.Shape) -> None:
+    """The model decodes blobs leniently (``"***"`` becomes ``b""``); the nucleus refuses bad base64, and
+    so do we, rather than publish an empty payload. Model attributes are the snake_case JSON keys."""
+    for key, value in document.items():
+        attribute = getattr(shape, re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(), None)
+        if isinstance(attribute, bytes) and isinstance(value, str):
+            base64.b64decode(value, validate=True)
+        elif isinstance(attribute, rpc.Shape) and isinstance(value, dict):
+            _refuse_loose_base64(value, attribute)
 
 
 def model_name(shape: rpc.Shape) -> str:
