@@ -3,8 +3,8 @@
 A reading further from the median of the last ``window`` readings than ``sigmas`` robust standard
 deviations (1.4826 × MAD) is an outlier and is replaced by that median. ``min_percent`` of the median
 is the smallest deviation that counts, so a fan whose speed is perfectly steady (MAD 0) does not turn
-every small wobble into a spike. Readings that measured a stall bypass the filter: a stopped fan is
-news, not noise. The price of a trailing window is that the first half-window of readings after a
+every small wobble into a spike. Readings that measured a stall bypass the filter and empty its
+history: a stopped fan is news, not noise, and its spin-up is not a spike either. The price of a trailing window is that the first half-window of readings after a
 genuine step is replaced too (about three readings at the default window of 7).
 """
 
@@ -35,9 +35,12 @@ class Hampel:
 
     def filter(self, rpm: float, *, bypass: bool = False) -> tuple[float, bool]:
         """(value to use, whether ``rpm`` was a spike)."""
+        if bypass:  # a stopped fan's history says nothing about how it will spin up again
+            self._values.clear()
+            return rpm, False
         history = list(self._values)
         self._values.append(rpm)
-        if bypass or len(history) < self.window - 1:
+        if len(history) < self.window - 1:
             return rpm, False
         median = statistics.median(history)
         mad = statistics.median(abs(v - median) for v in history)

@@ -39,13 +39,14 @@ def test_hampel_ignores_small_wobbles_of_a_perfectly_steady_fan() -> None:
     assert h.filter(3200)[1] is True
 
 
-def test_hampel_lets_a_measured_stall_through_and_follows_a_real_step_after_half_a_window() -> None:
+def test_hampel_follows_a_real_step_after_half_a_window_and_a_stall_restarts_it() -> None:
     h = Hampel(window=7)
     for _ in range(7):
         h.filter(3000)
+    steps = [h.filter(1500) for _ in range(6)]  # a real step down is taken for a spike at first
+    assert [s for _, s in steps[:3]] == [True, True, True] and steps[-1] == (1500, False)
     assert h.filter(0, bypass=True) == (0, False)
-    steps = [h.filter(1500) for _ in range(6)]
-    assert [s for _, s in steps[:2]] == [True, True] and steps[-1] == (1500, False)
+    assert [h.filter(v) for v in (900, 2000, 3000)] == [(900, False), (2000, False), (3000, False)]
 
 
 # --- hysteresis ---------------------------------------------------------------------------------
