@@ -4,8 +4,9 @@ A reading further from the median of the last ``window`` readings than ``sigmas`
 deviations (1.4826 × MAD) is an outlier and is replaced by that median. ``min_percent`` of the median
 is the smallest deviation that counts, so a fan whose speed is perfectly steady (MAD 0) does not turn
 every small wobble into a spike. Readings that measured a stall bypass the filter and empty its
-history: a stopped fan is news, not noise, and its spin-up is not a spike either. The price of a trailing window is that the first half-window of readings after a
-genuine step is replaced too (about three readings at the default window of 7).
+history: a stopped fan is news, not noise, and its spin-up is not a spike either. The price of a
+trailing window is that the first half-window of readings after a genuine step is replaced too
+(about three readings at the default window of 7).
 """
 
 from __future__ import annotations
