@@ -32,10 +32,14 @@ def build_app(outdir: str | None = None, context: dict[str, Any] | None = None) 
     account, region, assets_bucket = get("account"), get("region"), get("assetsBucket")
     synthesizer: cdk.IStackSynthesizer | None = None
     if assets_bucket:
-        synthesizer = cdk.CliCredentialsStackSynthesizer(file_assets_bucket_name=assets_bucket,
-                                                         bucket_prefix=f"{prefix}/assets/")
+        synthesizer = cdk.CliCredentialsStackSynthesizer(
+            file_assets_bucket_name=assets_bucket, bucket_prefix=f"{prefix}/assets/"
+        )
     FanwatchCloudStack(
-        app, f"{prefix}-cloud".replace("_", "-"), prefix=prefix, synthesizer=synthesizer,
+        app,
+        f"{prefix}-cloud".replace("_", "-"),
+        prefix=prefix,
+        synthesizer=synthesizer,
         env=cdk.Environment(account=account, region=region) if (account or region) else None,
     )
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))

@@ -50,9 +50,24 @@ def layer_dir(requirements: list[str] | None = None, *, build: Path = BUILD) -> 
     shutil.rmtree(staging, ignore_errors=True)
     platforms = [arg for p in LAMBDA_PLATFORM for arg in ("--platform", p)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-         *platforms, "--implementation", "cp", "--python-version", LAMBDA_PYTHON, "--only-binary=:all:",
-         "--target", str(staging / "python"), *requirements],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            *platforms,
+            "--implementation",
+            "cp",
+            "--python-version",
+            LAMBDA_PYTHON,
+            "--only-binary=:all:",
+            "--target",
+            str(staging / "python"),
+            *requirements,
+        ],
         check=True,
     )
     (staging / ".complete").write_text("\n".join(requirements) + "\n")

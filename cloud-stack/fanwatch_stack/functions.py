@@ -27,16 +27,21 @@ __all__ = ["Functions"]
 
 
 class Functions(Construct):
-    def __init__(self, scope: Construct, id: str, *, prefix: str, data: DataPlane, settings: Settings) -> None:
+    def __init__(
+        self, scope: Construct, id: str, *, prefix: str, data: DataPlane, settings: Settings
+    ) -> None:
         super().__init__(scope, id)
         self._settings = settings
         self._prefix = prefix
         self._code = lambda_.Code.from_asset(str(assets.code_dir()))
         self.layer = lambda_.LayerVersion(
-            self, "Dependencies", code=lambda_.Code.from_asset(str(assets.layer_dir())),
+            self,
+            "Dependencies",
+            code=lambda_.Code.from_asset(str(assets.layer_dir())),
             compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
             compatible_architectures=[lambda_.Architecture.ARM_64],
-            description="numpy and Powertools for the fanwatch handlers: " + ", ".join(assets.layer_requirements()),
+            description="numpy and Powertools for the fanwatch handlers: "
+            + ", ".join(assets.layer_requirements()),
         )
         common = {
             "POWERTOOLS_METRICS_NAMESPACE": "Fanwatch",
@@ -44,65 +49,122 @@ class Functions(Construct):
         }
 
         self.detector = self._function(
-            "Detector", "fanwatch.cloud.detector.lambda_handler", "telemetry -> per-fan RCF -> anomalies",
-            memory=Token.as_number(settings.detector_memory_mb.value_as_number), timeout=Duration.minutes(5),
+            "Detector",
+            "fanwatch.cloud.detector.lambda_handler",
+            "telemetry -> per-fan RCF -> anomalies",
+            memory=Token.as_number(settings.detector_memory_mb.value_as_number),
+            timeout=Duration.minutes(5),
             environment={
-                **common, "POWERTOOLS_SERVICE_NAME": "detector",
-                "MODEL_BUCKET": data.models.bucket_name, "FAN_STATE_TABLE": data.fan_state.table_name,
+                **common,
+                "POWERTOOLS_SERVICE_NAME": "detector",
+                "MODEL_BUCKET": data.models.bucket_name,
+                "FAN_STATE_TABLE": data.fan_state.table_name,
                 "ANOMALY_STREAM": data.anomalies.stream_name,
                 "SCORE_FLOOR": settings.score_floor.value_as_string,
                 "SCORE_SIGMAS": settings.score_sigmas.value_as_string,
                 "CHECKPOINT_MINUTES": settings.checkpoint_minutes.value_as_string,
             },
         )
-        grants.objects(self.detector, data.models, data.key, "models/*", "s3:GetObject", "s3:PutObject",
-                       bucket_actions=("s3:ListBucket",))  # without it a missing model reads as 403
+        grants.objects(
+            self.detector,
+            data.models,
+            data.key,
+            "models/*",
+            "s3:GetObject",
+            "s3:PutObject",
+            bucket_actions=("s3:ListBucket",),
+        )  # without it a missing model reads as 403
         self._table(self.detector, data, data.fan_state, "dynamodb:GetItem", "dynamodb:PutItem")
         grants.stream_writer(self.detector, data.anomalies, data.key)
         self._dead_letters(self.detector, data)
         self.detector.add_event_source(self._kinesis_source(data, data.telemetry, settings))
 
         notifier_env = {
-            **common, "POWERTOOLS_SERVICE_NAME": "notifier",
-            "ALERT_TOPIC_ARN": data.alerts.topic_arn, "COOLDOWN_TABLE": data.cooldown.table_name,
+            **common,
+            "POWERTOOLS_SERVICE_NAME": "notifier",
+            "ALERT_TOPIC_ARN": data.alerts.topic_arn,
+            "COOLDOWN_TABLE": data.cooldown.table_name,
             "COOLDOWN_MINUTES": settings.cooldown_minutes.value_as_string,
         }
-        self.notifier = self._function("Notifier", "fanwatch.cloud.notifier.lambda_handler",
-                                       "anomalies and edge alerts -> SNS, with a cooldown per fan and kind",
-                                       memory=512, timeout=Duration.minutes(1), environment=notifier_env)
+        self.notifier = self._function(
+            "Notifier",
+            "fanwatch.cloud.notifier.lambda_handler",
+            "anomalies and edge alerts -> SNS, with a cooldown per fan and kind",
+            memory=512,
+            timeout=Duration.minutes(1),
+            environment=notifier_env,
+        )
         self._table(self.notifier, data, data.cooldown, "dynamodb:UpdateItem")
         self._publisher(self.notifier, data)
         self._dead_letters(self.notifier, data)
         self.notifier.add_event_source(self._kinesis_source(data, data.anomalies, settings))
 
-        self.sweeper = self._function("NotifierSweep", "fanwatch.cloud.notifier.sweep_handler",
-                                      "summaries of what the cooldown held back, when no later event did",
-                                      memory=256, timeout=Duration.minutes(1), environment=notifier_env)
+        self.sweeper = self._function(
+            "NotifierSweep",
+            "fanwatch.cloud.notifier.sweep_handler",
+            "summaries of what the cooldown held back, when no later event did",
+            memory=256,
+            timeout=Duration.minutes(1),
+            environment=notifier_env,
+        )
         self._table(self.sweeper, data, data.cooldown, "dynamodb:Scan", "dynamodb:UpdateItem")
         self._publisher(self.sweeper, data)
-        events.Rule(self, "SweepSchedule", schedule=events.Schedule.rate(Duration.minutes(5)),
-                    description="fanwatch: send held-back notification summaries",
-                    targets=[targets.LambdaFunction(self.sweeper, retry_attempts=2)])
+        events.Rule(
+            self,
+            "SweepSchedule",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+            description="fanwatch: send held-back notification summaries",
+            targets=[targets.LambdaFunction(self.sweeper, retry_attempts=2)],
+        )
 
-        self.lake_transform = self._function("LakeTransform", "fanwatch.cloud.lake.lambda_handler",
-                                             "Firehose transformation: messages -> lake rows",
-                                             memory=512, timeout=Duration.minutes(1),
-                                             environment={"POWERTOOLS_SERVICE_NAME": "lake"})
+        self.lake_transform = self._function(
+            "LakeTransform",
+            "fanwatch.cloud.lake.lambda_handler",
+            "Firehose transformation: messages -> lake rows",
+            memory=512,
+            timeout=Duration.minutes(1),
+            environment={"POWERTOOLS_SERVICE_NAME": "lake"},
+        )
 
-    def _function(self, id: str, handler: str, description: str, *, memory: float, timeout: Duration,
-                  environment: dict[str, str]) -> lambda_.Function:
+    def _function(
+        self,
+        id: str,
+        handler: str,
+        description: str,
+        *,
+        memory: float,
+        timeout: Duration,
+        environment: dict[str, str],
+    ) -> lambda_.Function:
         log_group = logs.LogGroup(self, f"{id}Logs")
         retention = log_group.node.default_child
         assert isinstance(retention, logs.CfnLogGroup)
         retention.retention_in_days = Token.as_number(self._settings.log_retention_days.value_as_number)
-        role = iam.Role(self, f"{id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description=f"fanwatch {id}: its log group and the grants below")
-        role.add_to_policy(iam.PolicyStatement(actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                                               resources=[log_group.log_group_arn]))
+        role = iam.Role(
+            self,
+            f"{id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"fanwatch {id}: its log group and the grants below",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+            )
+        )
         return lambda_.Function(
-            self, id, runtime=lambda_.Runtime.PYTHON_3_12, architecture=lambda_.Architecture.ARM_64,
-            code=self._code, handler=handler, layers=[self.layer], memory_size=memory, timeout=timeout,
-            description=f"fanwatch: {description}", environment=environment, role=role, log_group=log_group,
+            self,
+            id,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            code=self._code,
+            handler=handler,
+            layers=[self.layer],
+            memory_size=memory,
+            timeout=timeout,
+            description=f"fanwatch: {description}",
+            environment=environment,
+            role=role,
+            log_group=log_group,
         )
 
     @staticmethod
@@ -121,15 +183,19 @@ class Functions(Construct):
         grants.kms_use(fn, data.key)
 
     @staticmethod
-    def _kinesis_source(data: DataPlane, stream: kinesis.IStream, settings: Settings) -> sources.KinesisEventSource:
+    def _kinesis_source(
+        data: DataPlane, stream: kinesis.IStream, settings: Settings
+    ) -> sources.KinesisEventSource:
         """Batches of a stream with partial-failure reports, bisection and a dead-letter destination."""
         return sources.KinesisEventSource(
-            stream, starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            stream,
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
             batch_size=Token.as_number(settings.batch_size.value_as_number),
             max_batching_window=Duration.seconds(Token.as_number(settings.batching_window_s.value_as_number)),
             parallelization_factor=Token.as_number(settings.parallelization.value_as_number),
             retry_attempts=Token.as_number(settings.max_retries.value_as_number),
-            bisect_batch_on_error=True, report_batch_item_failures=True,
+            bisect_batch_on_error=True,
+            report_batch_item_failures=True,
             on_failure=_DeadLetterDestination(data),
         )
 
@@ -145,9 +211,9 @@ class _DeadLetterDestination:
     def __init__(self, data: DataPlane) -> None:
         self._data = data
 
-    def bind(self, _target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction
-             ) -> lambda_.DlqDestinationConfig:
+    def bind(
+        self, _target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
         grants.allow(target_handler, ["sqs:SendMessage"], [self._data.dead_letters.queue_arn])
         grants.kms_use(target_handler, self._data.key)
         return lambda_.DlqDestinationConfig(destination=self._data.dead_letters.queue_arn)
-

@@ -26,8 +26,14 @@ def kms_use(principal: iam.IGrantable, key: kms.IKey, *actions: str) -> None:
     allow(principal, list(actions or _ENCRYPT), [key.key_arn])
 
 
-def objects(principal: iam.IGrantable, bucket: s3.IBucket, key: kms.IKey, pattern: str, *actions: str,
-            bucket_actions: tuple[str, ...] = ()) -> None:
+def objects(
+    principal: iam.IGrantable,
+    bucket: s3.IBucket,
+    key: kms.IKey,
+    pattern: str,
+    *actions: str,
+    bucket_actions: tuple[str, ...] = (),
+) -> None:
     """``actions`` on the objects matching ``pattern``; ``bucket_actions`` on the bucket itself."""
     allow(principal, list(actions), [bucket.arn_for_objects(pattern)])
     if bucket_actions:
@@ -36,6 +42,9 @@ def objects(principal: iam.IGrantable, bucket: s3.IBucket, key: kms.IKey, patter
 
 
 def stream_writer(principal: iam.IGrantable, stream: kinesis.IStream, key: kms.IKey) -> None:
-    allow(principal, ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"],
-          [stream.stream_arn])
+    allow(
+        principal,
+        ["kinesis:PutRecord", "kinesis:PutRecords", "kinesis:DescribeStreamSummary"],
+        [stream.stream_arn],
+    )
     kms_use(principal, key, "kms:GenerateDataKey")

@@ -12,8 +12,30 @@ from constructs import Construct
 __all__ = ["Settings"]
 
 #: The retention values CloudWatch Logs accepts.
-LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                      2922, 3288, 3653]
+LOG_RETENTION_DAYS = [
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+]
 
 
 class Settings(Construct):
@@ -24,48 +46,120 @@ class Settings(Construct):
         stack = Stack.of(self)
 
         def number(name: str, default: float, description: str, *, low: float, high: float) -> CfnParameter:
-            return CfnParameter(stack, name, type="Number", default=default, min_value=low, max_value=high,
-                                description=description)
+            return CfnParameter(
+                stack,
+                name,
+                type="Number",
+                default=default,
+                min_value=low,
+                max_value=high,
+                description=description,
+            )
 
-        self.stream_mode = CfnParameter(stack, "StreamMode", type="String", default="ON_DEMAND",
-                                        allowed_values=["ON_DEMAND", "PROVISIONED"],
-                                        description="Kinesis capacity mode of both streams")
-        self.shard_count = number("ShardCount", 1, "Shards of each stream when StreamMode is PROVISIONED",
-                                  low=1, high=500)
-        self.provisioned = CfnCondition(stack, "StreamsProvisioned",
-                                        expression=Fn.condition_equals(self.stream_mode.value_as_string,
-                                                                       "PROVISIONED"))
-        self.stream_retention_hours = number("StreamRetentionHours", 24, "Hours the streams keep records",
-                                             low=24, high=8760)
-        self.score_floor = number("ScoreFloor", 1.8, "Lowest forest score ever graded anomalous (1.5-2 on fans)",
-                                  low=0.5, high=8)
-        self.score_sigmas = number("ScoreSigmas", 3, "Standard deviations above a fan's mean score that are "
-                                   "anomalous", low=0, high=10)
-        self.checkpoint_minutes = number("CheckpointMinutes", 15, "Minutes between forest checkpoints to S3 "
-                                         "(more often costs S3 writes, less often loses more learning on a "
-                                         "restart)", low=1, high=1440)
-        self.cooldown_minutes = number("CooldownMinutes", 15, "Minutes between two notifications for the same "
-                                       "fan and kind", low=1, high=1440)
-        self.detector_memory_mb = number("DetectorMemoryMB", 2048, "Detector Lambda memory (each resident "
-                                         "forest takes a few MB)", low=512, high=10240)
-        self.batch_size = number("DetectorBatchSize", 100, "Telemetry messages per detector invocation",
-                                 low=1, high=10000)
-        self.batching_window_s = number("DetectorBatchingWindowSeconds", 5, "Seconds to gather a batch",
-                                        low=0, high=300)
-        self.parallelization = number("DetectorParallelization", 1, "Concurrent detector batches per shard "
-                                      "(order per thing is kept)", low=1, high=10)
-        self.max_retries = number("DetectorMaxRetries", 3, "Retries of a failing batch before it goes to the "
-                                  "dead-letter queue", low=0, high=10000)
-        self.lake_buffer_s = number("LakeBufferSeconds", 900, "Seconds Firehose buffers before writing a "
-                                    "Parquet file", low=60, high=900)
-        self.lake_ia_days = number("LakeInfrequentAccessDays", 90, "Days before lake objects move to "
-                                   "S3 Standard-IA", low=30, high=3650)
-        self.lake_retention_days = number("LakeRetentionDays", 730, "Days the lake keeps data", low=31,
-                                          high=36500)
-        self.log_retention_days = CfnParameter(stack, "LogRetentionDays", type="Number", default="30",
-                                               allowed_values=[str(d) for d in LOG_RETENTION_DAYS],
-                                               description="Days CloudWatch keeps the functions' logs")
-        self.iterator_age_alarm_s = number("IteratorAgeAlarmSeconds", 300, "Detector lag that pages someone",
-                                           low=30, high=86400)
-        self.athena_scan_limit_bytes = number("AthenaScanLimitBytes", 10 * 2**30, "Largest scan (bytes) one "
-                                              "Athena query may do", low=10_000_000, high=2**50)
+        self.stream_mode = CfnParameter(
+            stack,
+            "StreamMode",
+            type="String",
+            default="ON_DEMAND",
+            allowed_values=["ON_DEMAND", "PROVISIONED"],
+            description="Kinesis capacity mode of both streams",
+        )
+        self.shard_count = number(
+            "ShardCount", 1, "Shards of each stream when StreamMode is PROVISIONED", low=1, high=500
+        )
+        self.provisioned = CfnCondition(
+            stack,
+            "StreamsProvisioned",
+            expression=Fn.condition_equals(self.stream_mode.value_as_string, "PROVISIONED"),
+        )
+        self.stream_retention_hours = number(
+            "StreamRetentionHours", 24, "Hours the streams keep records", low=24, high=8760
+        )
+        self.score_floor = number(
+            "ScoreFloor", 1.8, "Lowest forest score ever graded anomalous (1.5-2 on fans)", low=0.5, high=8
+        )
+        self.score_sigmas = number(
+            "ScoreSigmas",
+            3,
+            "Standard deviations above a fan's mean score that are anomalous",
+            low=0,
+            high=10,
+        )
+        self.checkpoint_minutes = number(
+            "CheckpointMinutes",
+            15,
+            "Minutes between forest checkpoints to S3 "
+            "(more often costs S3 writes, less often loses more learning on a "
+            "restart)",
+            low=1,
+            high=1440,
+        )
+        self.cooldown_minutes = number(
+            "CooldownMinutes",
+            15,
+            "Minutes between two notifications for the same fan and kind",
+            low=1,
+            high=1440,
+        )
+        self.detector_memory_mb = number(
+            "DetectorMemoryMB",
+            2048,
+            "Detector Lambda memory (each resident forest takes a few MB)",
+            low=512,
+            high=10240,
+        )
+        self.batch_size = number(
+            "DetectorBatchSize", 100, "Telemetry messages per detector invocation", low=1, high=10000
+        )
+        self.batching_window_s = number(
+            "DetectorBatchingWindowSeconds", 5, "Seconds to gather a batch", low=0, high=300
+        )
+        self.parallelization = number(
+            "DetectorParallelization",
+            1,
+            "Concurrent detector batches per shard (order per thing is kept)",
+            low=1,
+            high=10,
+        )
+        self.max_retries = number(
+            "DetectorMaxRetries",
+            3,
+            "Retries of a failing batch before it goes to the dead-letter queue",
+            low=0,
+            high=10000,
+        )
+        self.lake_buffer_s = number(
+            "LakeBufferSeconds",
+            900,
+            "Seconds Firehose buffers before writing a Parquet file",
+            low=60,
+            high=900,
+        )
+        self.lake_ia_days = number(
+            "LakeInfrequentAccessDays",
+            90,
+            "Days before lake objects move to S3 Standard-IA",
+            low=30,
+            high=3650,
+        )
+        self.lake_retention_days = number(
+            "LakeRetentionDays", 730, "Days the lake keeps data", low=31, high=36500
+        )
+        self.log_retention_days = CfnParameter(
+            stack,
+            "LogRetentionDays",
+            type="Number",
+            default="30",
+            allowed_values=[str(d) for d in LOG_RETENTION_DAYS],
+            description="Days CloudWatch keeps the functions' logs",
+        )
+        self.iterator_age_alarm_s = number(
+            "IteratorAgeAlarmSeconds", 300, "Detector lag that pages someone", low=30, high=86400
+        )
+        self.athena_scan_limit_bytes = number(
+            "AthenaScanLimitBytes",
+            10 * 2**30,
+            "Largest scan (bytes) one Athena query may do",
+            low=10_000_000,
+            high=2**50,
+        )

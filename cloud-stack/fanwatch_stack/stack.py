@@ -19,20 +19,42 @@ __all__ = ["FanwatchCloudStack"]
 class FanwatchCloudStack(Stack):
     """Everything fanwatch runs in one AWS account and region; names start with ``prefix``."""
 
-    def __init__(self, scope: Construct, id: str, *, prefix: str = "fanwatch",
-                 tags: dict[str, str] | None = None, **kwargs: object) -> None:
-        super().__init__(scope, id, description="fanwatch: IoT Core -> Kinesis -> RCF detector -> SNS, "
-                         "Firehose -> Parquet lake", **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        prefix: str = "fanwatch",
+        tags: dict[str, str] | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            description="fanwatch: IoT Core -> Kinesis -> RCF detector -> SNS, Firehose -> Parquet lake",
+            **kwargs,
+        )  # type: ignore[arg-type]
         self.settings = Settings(self, "Settings")
         self.data = DataPlane(self, "Data", prefix=prefix, settings=self.settings)
         self.fleet = Fleet(self, "Fleet", prefix=prefix, data=self.data)
         self.functions = Functions(self, "Functions", prefix=prefix, data=self.data, settings=self.settings)
-        self.lake = Lake(self, "Lake", prefix=prefix, data=self.data, settings=self.settings,
-                         transform=self.functions.lake_transform)
+        self.lake = Lake(
+            self,
+            "Lake",
+            prefix=prefix,
+            data=self.data,
+            settings=self.settings,
+            transform=self.functions.lake_transform,
+        )
         fns = self.functions
         self.monitoring = Monitoring(
-            self, "Monitoring", prefix=prefix, data=self.data, settings=self.settings,
-            detector=fns.detector, notifier=fns.notifier,
+            self,
+            "Monitoring",
+            prefix=prefix,
+            data=self.data,
+            settings=self.settings,
+            detector=fns.detector,
+            notifier=fns.notifier,
             functions=[fns.detector, fns.notifier, fns.sweeper, fns.lake_transform],
             deliveries=[self.lake.readings_delivery, self.lake.events_delivery],
         )

@@ -145,8 +145,14 @@ class Detector:
             self._batch.failed = True
             raise
         self._batch.counts["dead_letters"] += 1
-        logger.warning("record dead-lettered", extra={"reason": reason, "sequence": letter.sequence_number,
-                                                      "partition_key": letter.partition_key})
+        logger.warning(
+            "record dead-lettered",
+            extra={
+                "reason": reason,
+                "sequence": letter.sequence_number,
+                "partition_key": letter.partition_key,
+            },
+        )
 
     def _score(self, message: Telemetry) -> None:
         key = f"{message.thing}/{message.fan}"
@@ -160,8 +166,9 @@ class Detector:
             return
         if seen.verdict == "late":
             counts["late"] += 1
-            logger.warning("late message not scored", extra={"fan": key, "boot": message.boot,
-                                                              "seq": message.seq})
+            logger.warning(
+                "late message not scored", extra={"fan": key, "boot": message.boot, "seq": message.seq}
+            )
             self._commit(key, state)
             return
         if seen.verdict == "unnumbered":
@@ -218,21 +225,39 @@ class Detector:
         if worst is None:
             return []
         score, threshold, reading = worst
-        return [Anomaly(
-            thing=message.thing, fan=message.fan, kind="rcf",
-            severity="critical" if score >= 2 * threshold else "warning",
-            ts=reading.ts, since=state.anomaly_since or reading.ts, rpm=reading.rpm,
-            score=score, threshold=threshold, typical_rpm=typical, boot=message.boot, seq=message.seq,
-        )]
+        return [
+            Anomaly(
+                thing=message.thing,
+                fan=message.fan,
+                kind="rcf",
+                severity="critical" if score >= 2 * threshold else "warning",
+                ts=reading.ts,
+                since=state.anomaly_since or reading.ts,
+                rpm=reading.rpm,
+                score=score,
+                threshold=threshold,
+                typical_rpm=typical,
+                boot=message.boot,
+                seq=message.seq,
+            )
+        ]
 
     @staticmethod
     def _gap(message: Telemetry, missing: int, state: FanState) -> Anomaly:
         first = message.readings[0]
         since = state.last_scored or first.ts
         return Anomaly(
-            thing=message.thing, fan=message.fan, kind="gap", severity="info", ts=message.sent,
-            since=since, rpm=first.rpm, typical_rpm=state.stats.rpm, missing=missing,
-            boot=message.boot, seq=message.seq,
+            thing=message.thing,
+            fan=message.fan,
+            kind="gap",
+            severity="info",
+            ts=message.sent,
+            since=since,
+            rpm=first.rpm,
+            typical_rpm=state.stats.rpm,
+            missing=missing,
+            boot=message.boot,
+            seq=message.seq,
         )
 
     # --- per batch ----------------------------------------------------------------------------

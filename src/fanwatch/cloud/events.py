@@ -44,8 +44,12 @@ ANOMALY_KINDS: Final = frozenset({"rcf", "gap"})
 SEVERITIES: Final = ("info", "warning", "critical")
 
 #: Severity of each edge alert kind when raised (a cleared alert is always ``info``).
-_ALERT_SEVERITY: Final = {"stall": "critical", "sensor_lost": "warning", "under_speed": "warning",
-                          "over_speed": "warning"}
+_ALERT_SEVERITY: Final = {
+    "stall": "critical",
+    "sensor_lost": "warning",
+    "under_speed": "warning",
+    "over_speed": "warning",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +103,9 @@ def encode_anomaly(anomaly: Anomaly) -> bytes:
     return json.dumps(anomaly.to_dict(), separators=(",", ":"), allow_nan=False).encode()
 
 
-def _field(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, optional: bool = False
-           ) -> Any:
+def _field(
+    data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, optional: bool = False
+) -> Any:
     value = data.get(key)
     if value is None and optional:
         return None
@@ -184,7 +189,19 @@ def event_row(event: Event) -> dict[str, Any]:
         "rpm": event.rpm,
     }
     if isinstance(event, Anomaly):
-        return {**common, "source": "cloud", "state": "raised", "score": event.score,
-                "threshold": event.threshold, "detail": ""}
-    return {**common, "source": "edge", "state": event.state, "score": None, "threshold": None,
-            "detail": event.detail}
+        return {
+            **common,
+            "source": "cloud",
+            "state": "raised",
+            "score": event.score,
+            "threshold": event.threshold,
+            "detail": "",
+        }
+    return {
+        **common,
+        "source": "edge",
+        "state": event.state,
+        "score": None,
+        "threshold": None,
+        "detail": event.detail,
+    }

@@ -31,8 +31,12 @@ class ScoreStats:
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> ScoreStats:
         rpm = item.get("rpm")
-        return cls(int(item.get("count", 0)), float(item.get("mean", 0.0)), float(item.get("var", 0.0)),
-                   None if rpm is None else float(rpm))
+        return cls(
+            int(item.get("count", 0)),
+            float(item.get("mean", 0.0)),
+            float(item.get("var", 0.0)),
+            None if rpm is None else float(rpm),
+        )
 
 
 class Grader:

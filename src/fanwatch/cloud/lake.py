@@ -56,11 +56,15 @@ def transform_record(data: bytes, partition_key: str | None) -> tuple[bytes, dic
     schema = head.get("schema") if isinstance(head, dict) else None
     if isinstance(schema, str) and not schema.startswith("fanwatch.telemetry/"):
         event = parse_event(data, thing=partition_key)
-        return _documents([event_row(event)], EVENT_COLUMNS), {"dt": event.ts.date().isoformat(),
-                                                                "thing": event.thing}
+        return _documents([event_row(event)], EVENT_COLUMNS), {
+            "dt": event.ts.date().isoformat(),
+            "thing": event.thing,
+        }
     message = parse_telemetry(head, thing=partition_key)
-    return _documents(lake_rows(message), LAKE_COLUMNS), {"dt": message.sent.date().isoformat(),
-                                                          "thing": message.thing}
+    return _documents(lake_rows(message), LAKE_COLUMNS), {
+        "dt": message.sent.date().isoformat(),
+        "thing": message.thing,
+    }
 
 
 def transform(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,16 +78,19 @@ def transform(event: Mapping[str, Any]) -> dict[str, Any]:
             rows, keys = transform_record(data, partition_key)
         except (binascii.Error, ValueError) as exc:  # ContractError is a ValueError
             failed += 1
-            logger.warning("record left to the error prefix", extra={"reason": str(exc),
-                                                                      "record_id": record["recordId"]})
+            logger.warning(
+                "record left to the error prefix", extra={"reason": str(exc), "record_id": record["recordId"]}
+            )
             out.append({"recordId": record["recordId"], "result": "ProcessingFailed", "data": record["data"]})
             continue
-        out.append({
-            "recordId": record["recordId"],
-            "result": "Ok",
-            "data": base64.b64encode(rows).decode(),
-            "metadata": {"partitionKeys": keys},
-        })
+        out.append(
+            {
+                "recordId": record["recordId"],
+                "result": "Ok",
+                "data": base64.b64encode(rows).decode(),
+                "metadata": {"partitionKeys": keys},
+            }
+        )
     logger.info("transformed", extra={"records": len(out), "failed": failed})
     return {"records": out}
 

@@ -62,12 +62,15 @@ class Cooldown:
                 TableName=self._table,
                 Key=key,
                 UpdateExpression="SET #until = :until, suppressed = :zero, expires = :expires, "
-                                 "last_event = :event REMOVE first_held, last_held, last_rpm",
+                "last_event = :event REMOVE first_held, last_held, last_rpm",
                 ConditionExpression="attribute_not_exists(pk) OR #until <= :now",
                 ExpressionAttributeNames={"#until": "until"},
                 ExpressionAttributeValues={
-                    ":until": {"N": repr(until)}, ":now": {"N": repr(now)}, ":zero": {"N": "0"},
-                    ":expires": {"N": str(int(until) + _KEEP_S)}, ":event": {"S": _event_json(event)},
+                    ":until": {"N": repr(until)},
+                    ":now": {"N": repr(now)},
+                    ":zero": {"N": "0"},
+                    ":expires": {"N": str(int(until) + _KEEP_S)},
+                    ":event": {"S": _event_json(event)},
                 },
                 ReturnValues="ALL_OLD",
             )
@@ -76,10 +79,12 @@ class Cooldown:
                 TableName=self._table,
                 Key=key,
                 UpdateExpression="SET first_held = if_not_exists(first_held, :ts), last_held = :ts, "
-                                 "last_rpm = :rpm, last_event = :event ADD suppressed :one",
+                "last_rpm = :rpm, last_event = :event ADD suppressed :one",
                 ExpressionAttributeValues={
-                    ":ts": {"S": format_ts(event.ts)}, ":rpm": {"N": repr(float(event.rpm))},
-                    ":event": {"S": _event_json(event)}, ":one": {"N": "1"},
+                    ":ts": {"S": format_ts(event.ts)},
+                    ":rpm": {"N": repr(float(event.rpm))},
+                    ":event": {"S": _event_json(event)},
+                    ":one": {"N": "1"},
                 },
             )
             return False, None
@@ -95,8 +100,10 @@ class Cooldown:
                 UpdateExpression="SET #until = :now",
                 ConditionExpression="#until = :until",
                 ExpressionAttributeNames={"#until": "until"},
-                ExpressionAttributeValues={":now": {"N": repr(now)},
-                                           ":until": {"N": repr(now + self.seconds)}},
+                ExpressionAttributeValues={
+                    ":now": {"N": repr(now)},
+                    ":until": {"N": repr(now + self.seconds)},
+                },
             )
 
     def expired_with_held(self, now: float) -> list[tuple[Event, Suppressed]]:
@@ -208,15 +215,20 @@ class Notifier:
     def _publish(self, event: Event, title: str, body: str) -> None:
         state = "raised" if isinstance(event, Anomaly) else event.state
         attributes = {
-            "thing": event.thing, "fan": event.fan, "severity": severity_of(event), "kind": event.kind,
-            "state": state, "source": "cloud" if isinstance(event, Anomaly) else "edge",
+            "thing": event.thing,
+            "fan": event.fan,
+            "severity": severity_of(event),
+            "kind": event.kind,
+            "state": state,
+            "source": "cloud" if isinstance(event, Anomaly) else "edge",
         }
         self._sns.publish(
-            TopicArn=self._topic, Subject=title, Message=body,
+            TopicArn=self._topic,
+            Subject=title,
+            Message=body,
             MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
         )
         logger.info("notification sent", extra={"subject": title, **attributes})
-
 
 
 @cache
@@ -227,8 +239,11 @@ def _from_environment() -> Notifier:
     return Notifier(
         sns=boto3.client("sns"),
         topic_arn=env["ALERT_TOPIC_ARN"],
-        cooldown=Cooldown(boto3.client("dynamodb"), env["COOLDOWN_TABLE"],
-                          seconds=60 * float(env.get("COOLDOWN_MINUTES", "15"))),
+        cooldown=Cooldown(
+            boto3.client("dynamodb"),
+            env["COOLDOWN_TABLE"],
+            seconds=60 * float(env.get("COOLDOWN_MINUTES", "15")),
+        ),
         dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
     )
 

@@ -72,25 +72,28 @@ def from_get_records(
     )
 
 
-def firehose_event(records: Iterable[Mapping[str, Any]], *, delivery_stream_arn: str,
-                   source_stream_arn: str) -> dict[str, Any]:
+def firehose_event(
+    records: Iterable[Mapping[str, Any]], *, delivery_stream_arn: str, source_stream_arn: str
+) -> dict[str, Any]:
     """A Firehose transformation event for Kinesis-sourced records (``kinesis_record`` shapes)."""
     out = []
     for i, record in enumerate(records):
         k = record["kinesis"]
         arrival_ms = int(k["approximateArrivalTimestamp"] * 1000)
-        out.append({
-            "recordId": f"{i:08d}-{k['sequenceNumber']}",
-            "approximateArrivalTimestamp": arrival_ms,
-            "data": k["data"],
-            "kinesisRecordMetadata": {
-                "shardId": record["eventID"].split(":")[0],
-                "partitionKey": k["partitionKey"],
+        out.append(
+            {
+                "recordId": f"{i:08d}-{k['sequenceNumber']}",
                 "approximateArrivalTimestamp": arrival_ms,
-                "sequenceNumber": k["sequenceNumber"],
-                "subsequenceNumber": "",
-            },
-        })
+                "data": k["data"],
+                "kinesisRecordMetadata": {
+                    "shardId": record["eventID"].split(":")[0],
+                    "partitionKey": k["partitionKey"],
+                    "approximateArrivalTimestamp": arrival_ms,
+                    "sequenceNumber": k["sequenceNumber"],
+                    "subsequenceNumber": "",
+                },
+            }
+        )
     return {
         "invocationId": "00000000-0000-4000-8000-000000000000",
         "deliveryStreamArn": delivery_stream_arn,

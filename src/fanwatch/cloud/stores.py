@@ -46,8 +46,9 @@ class S3ModelStore:
         digest = hashlib.blake2b(data, digest_size=16).digest()
         if self._digests.get(key) == digest:
             return
-        self._s3.put_object(Bucket=self._bucket, Key=self._key(key), Body=data,
-                            ContentType="application/octet-stream")
+        self._s3.put_object(
+            Bucket=self._bucket, Key=self._key(key), Body=data, ContentType="application/octet-stream"
+        )
         self._digests[key] = digest
 
 
@@ -62,12 +63,15 @@ class FanState:
     version: int = 0  # bumped on every save; another writer's bump means our copy is stale
 
     def to_json(self) -> str:
-        return json.dumps({
-            "sequence": self.sequence.to_item(),
-            "stats": self.stats.to_item(),
-            "last_scored": None if self.last_scored is None else format_ts(self.last_scored),
-            "anomaly_since": None if self.anomaly_since is None else format_ts(self.anomaly_since),
-        }, separators=(",", ":"))
+        return json.dumps(
+            {
+                "sequence": self.sequence.to_item(),
+                "stats": self.stats.to_item(),
+                "last_scored": None if self.last_scored is None else format_ts(self.last_scored),
+                "anomaly_since": None if self.anomaly_since is None else format_ts(self.anomaly_since),
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text: str, version: int) -> FanState:

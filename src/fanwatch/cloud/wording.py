@@ -73,31 +73,43 @@ def describe(event: Event) -> str:
     if isinstance(event, Alert):
         return _describe_alert(event)
     if event.kind == "gap":
-        return (f"{_who(event)}: {event.missing} telemetry message(s) never arrived before the one sent at "
-                f"{_clock(event.ts)} (last reading scored at {_clock(event.since)}). The device kept "
-                f"numbering its messages, so they were lost on the way, not skipped. Latest reading: "
-                f"{_rpm(event.rpm)}.")
+        return (
+            f"{_who(event)}: {event.missing} telemetry message(s) never arrived before the one sent at "
+            f"{_clock(event.ts)} (last reading scored at {_clock(event.since)}). The device kept "
+            f"numbering its messages, so they were lost on the way, not skipped. Latest reading: "
+            f"{_rpm(event.rpm)}."
+        )
     usual = "" if event.typical_rpm is None else f"; it usually runs at about {_rpm(event.typical_rpm)}"
-    lasting = ("" if event.since == event.ts
-               else f", and has behaved unusually since {_clock(event.since)} "
-                    f"({_duration(event.since, event.ts)})")
-    return (f"{_who(event)} is behaving unusually: at {_clock(event.ts)} it read {_rpm(event.rpm)}"
-            f"{usual}{lasting}. The anomaly detector scored it {event.score:.2f}, above this fan's "
-            f"threshold of {event.threshold:.2f}.")
+    lasting = (
+        ""
+        if event.since == event.ts
+        else f", and has behaved unusually since {_clock(event.since)} ({_duration(event.since, event.ts)})"
+    )
+    return (
+        f"{_who(event)} is behaving unusually: at {_clock(event.ts)} it read {_rpm(event.rpm)}"
+        f"{usual}{lasting}. The anomaly detector scored it {event.score:.2f}, above this fan's "
+        f"threshold of {event.threshold:.2f}."
+    )
 
 
 def _describe_alert(alert: Alert) -> str:
     detail = f" The device says: {alert.detail}" if alert.detail else ""
     if alert.state == "cleared":
-        return (f"{_who(alert)} {_ALERT_CLEARED[alert.kind]}: {_rpm(alert.rpm)} at {_clock(alert.ts)}, "
-                f"after {_duration(alert.since, alert.ts)} (since {_clock(alert.since)}).{detail}")
-    return (f"{_who(alert)} {_ALERT_RAISED[alert.kind]}: {_rpm(alert.rpm)} at {_clock(alert.ts)}, "
-            f"since {_clock(alert.since)} ({_duration(alert.since, alert.ts)}).{detail}")
+        return (
+            f"{_who(alert)} {_ALERT_CLEARED[alert.kind]}: {_rpm(alert.rpm)} at {_clock(alert.ts)}, "
+            f"after {_duration(alert.since, alert.ts)} (since {_clock(alert.since)}).{detail}"
+        )
+    return (
+        f"{_who(alert)} {_ALERT_RAISED[alert.kind]}: {_rpm(alert.rpm)} at {_clock(alert.ts)}, "
+        f"since {_clock(alert.since)} ({_duration(alert.since, alert.ts)}).{detail}"
+    )
 
 
 def summary(event: Event, held: Suppressed, cooldown_s: float) -> str:
     """What the cooldown held back for ``event``'s fan and kind."""
-    return (f"{held.count} more notification(s) like this for fan {event.fan} on {event.thing} were held "
-            f"back between {_clock(held.first)} and {_clock(held.last)} (at most one is sent every "
-            f"{_duration(held.first, held.first + timedelta(seconds=cooldown_s))}); the last of them read "
-            f"{_rpm(held.last_rpm)}.")
+    return (
+        f"{held.count} more notification(s) like this for fan {event.fan} on {event.thing} were held "
+        f"back between {_clock(held.first)} and {_clock(held.last)} (at most one is sent every "
+        f"{_duration(held.first, held.first + timedelta(seconds=cooldown_s))}); the last of them read "
+        f"{_rpm(held.last_rpm)}."
+    )

@@ -53,8 +53,13 @@ class Aws:
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
-            self.clients[service] = boto3.client(service, region_name=REGION, endpoint_url=self.endpoint,
-                                                 aws_access_key_id="testing", aws_secret_access_key="testing")
+            self.clients[service] = boto3.client(
+                service,
+                region_name=REGION,
+                endpoint_url=self.endpoint,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
         return self.clients[service]
 
     def stream_events(self, stream: str) -> dict[str, Any]:
@@ -63,8 +68,9 @@ class Aws:
         description = kinesis.describe_stream(StreamName=stream)["StreamDescription"]
         records: list[dict[str, Any]] = []
         for shard in description["Shards"]:
-            iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
-                                                  ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            iterator = kinesis.get_shard_iterator(
+                StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
             records.extend(kinesis.get_records(ShardIterator=iterator, Limit=10000)["Records"])
         return from_get_records(records, stream_arn=description["StreamARN"], shard_id="shardId-000000000000")
 
@@ -72,13 +78,16 @@ class Aws:
         sqs = self.client("sqs")
         out: list[dict[str, Any]] = []
         while True:
-            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                      WaitTimeSeconds=0).get("Messages", [])
+            got = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
             if not got:
                 return out
             out.extend(got)
-            sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)])
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)],
+            )
 
     def dead_letters(self) -> list[dict[str, Any]]:
         return [json.loads(m["Body"]) for m in self.queue_messages(self.dlq_url)]
@@ -99,18 +108,25 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
         kinesis.create_stream(StreamName=stream, StreamModeDetails={"StreamMode": "ON_DEMAND"})
     dynamodb = env.client("dynamodb")
     for table in (env.fan_state_table, env.cooldown_table):
-        dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    env.client("s3").create_bucket(Bucket=env.model_bucket,
-                                   CreateBucketConfiguration={"LocationConstraint": REGION})
+        dynamodb.create_table(
+            TableName=table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+    env.client("s3").create_bucket(
+        Bucket=env.model_bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     sqs = env.client("sqs")
     env.dlq_url = sqs.create_queue(QueueName="fanwatch-dead-letters")["QueueUrl"]
     sns = env.client("sns")
     env.topic_arn = sns.create_topic(Name="fanwatch-alerts")["TopicArn"]
     env.subscribers = {}
-    for name, policy in (("all", None), ("critical", {"severity": ["critical"]}),
-                         ("edge-stalls", {"source": ["edge"], "kind": ["stall"]})):
+    for name, policy in (
+        ("all", None),
+        ("critical", {"severity": ["critical"]}),
+        ("edge-stalls", {"source": ["edge"], "kind": ["stall"]}),
+    ):
         url = sqs.create_queue(QueueName=f"subscriber-{name}")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         attributes = {"RawMessageDelivery": "false"}
@@ -128,8 +144,13 @@ FOREST_OPTIONS: dict[str, Any] = {"shingle_size": 4, "num_trees": 40, "sample_si
 def make_detector(aws: Aws) -> Callable[..., Detector]:
     """A detector wired to the stand-in, as one Lambda container would build it."""
 
-    def make(*, anomaly_stream: str | None = None, dlq_url: str | None = None,
-             checkpoint_seconds: float = 900.0, floor: float = 1.8) -> Detector:
+    def make(
+        *,
+        anomaly_stream: str | None = None,
+        dlq_url: str | None = None,
+        checkpoint_seconds: float = 900.0,
+        floor: float = 1.8,
+    ) -> Detector:
         store = S3ModelStore(aws.client("s3"), aws.model_bucket)
         return Detector(
             forests=lambda: ForestManager(dimensions=1, store=store, **FOREST_OPTIONS),
@@ -145,11 +166,15 @@ def make_detector(aws: Aws) -> Callable[..., Detector]:
 
 @pytest.fixture
 def make_notifier(aws: Aws) -> Callable[..., Notifier]:
-    def make(*, clock: Callable[[], float], cooldown_s: float = 900.0, topic_arn: str | None = None) -> Notifier:
+    def make(
+        *, clock: Callable[[], float], cooldown_s: float = 900.0, topic_arn: str | None = None
+    ) -> Notifier:
         return Notifier(
-            sns=aws.client("sns"), topic_arn=topic_arn or aws.topic_arn,
+            sns=aws.client("sns"),
+            topic_arn=topic_arn or aws.topic_arn,
             cooldown=Cooldown(aws.client("dynamodb"), aws.cooldown_table, seconds=cooldown_s),
-            dead_letters=DeadLetterQueue(aws.client("sqs"), aws.dlq_url), clock=clock,
+            dead_letters=DeadLetterQueue(aws.client("sqs"), aws.dlq_url),
+            clock=clock,
         )
 
     return make

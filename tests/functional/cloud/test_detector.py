@@ -30,18 +30,30 @@ def _failed(response: dict[str, Any]) -> list[str]:
 
 
 def _anomalies(aws: Any) -> list[Any]:
-    return [parse_event(base64.b64decode(r["kinesis"]["data"])) for r in aws.stream_events(aws.anomaly_stream)["Records"]]
+    return [
+        parse_event(base64.b64decode(r["kinesis"]["data"]))
+        for r in aws.stream_events(aws.anomaly_stream)["Records"]
+    ]
 
 
 def test_a_mixed_batch_keeps_the_good_drops_duplicates_and_dead_letters_the_bad_with_reasons(
-    aws: Any, make_detector: Callable[..., Detector], events_dir: Path,
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    events_dir: Path,
 ) -> None:
     detector = make_detector()
     response = detector.handle(_mixed(events_dir))
     assert response == {"batchItemFailures": []}
     counts = detector.last_counts
-    assert (counts["messages"], counts["duplicates"], counts["late"], counts["gaps"], counts["missing"],
-            counts["legacy"], counts["dead_letters"]) == (6, 1, 1, 1, 1, 1, 5)
+    assert (
+        counts["messages"],
+        counts["duplicates"],
+        counts["late"],
+        counts["gaps"],
+        counts["missing"],
+        counts["legacy"],
+        counts["dead_letters"],
+    ) == (6, 1, 1, 1, 1, 1, 5)
     letters = aws.dead_letters()
     reasons = sorted(letter["reason"].split(":")[0] for letter in letters)
     assert reasons == ["$", "$", "readings[0].rpm", "schema", "thing"]
@@ -49,13 +61,19 @@ def test_a_mixed_batch_keeps_the_good_drops_duplicates_and_dead_letters_the_bad_
     assert any("'pi-lab-01' but arrived from 'pi-lab-03'" in letter["reason"] for letter in letters)
     assert {letter["source"] for letter in letters} == {"detector"}
     original = {r["kinesis"]["sequenceNumber"]: r["kinesis"]["data"] for r in _mixed(events_dir)["Records"]}
-    assert all(original[letter["sequenceNumber"]] == letter["data"] for letter in letters)  # replayable as sent
+    assert all(
+        original[letter["sequenceNumber"]] == letter["data"] for letter in letters
+    )  # replayable as sent
     gaps = [a for a in _anomalies(aws) if a.kind == "gap"]
-    assert [(g.thing, g.fan, g.missing, g.seq, g.severity) for g in gaps] == [("pi-lab-01", "fan0", 1, 3, "info")]
+    assert [(g.thing, g.fan, g.missing, g.seq, g.severity) for g in gaps] == [
+        ("pi-lab-01", "fan0", 1, 3, "info")
+    ]
 
 
 def test_a_redelivered_batch_is_all_duplicates_even_in_a_new_container(
-    aws: Any, make_detector: Callable[..., Detector], events_dir: Path,
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    events_dir: Path,
 ) -> None:
     make_detector().handle(_mixed(events_dir))
     aws.dead_letters()
@@ -67,7 +85,9 @@ def test_a_redelivered_batch_is_all_duplicates_even_in_a_new_container(
 
 
 def test_a_failure_a_retry_can_fix_fails_the_rest_of_the_batch_and_the_retry_processes_it_once(
-    aws: Any, make_detector: Callable[..., Detector], events_dir: Path,
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    events_dir: Path,
 ) -> None:
     event = _mixed(events_dir)
     broken = make_detector(anomaly_stream="no-such-stream")  # the gap anomaly of record 3 cannot be put
@@ -78,13 +98,19 @@ def test_a_failure_a_retry_can_fix_fails_the_rest_of_the_batch_and_the_retry_pro
     # Lambda retries from the lowest failed sequence number
     retry = make_detector()
     assert retry.handle(kinesis_event(event["Records"][3:])) == {"batchItemFailures": []}
-    assert (retry.last_counts["gaps"], retry.last_counts["late"], retry.last_counts["duplicates"]) == (1, 1, 0)
+    assert (retry.last_counts["gaps"], retry.last_counts["late"], retry.last_counts["duplicates"]) == (
+        1,
+        1,
+        0,
+    )
     assert len([a for a in _anomalies(aws) if a.kind == "gap"]) == 1
     assert len(aws.dead_letters()) == 5
 
 
 def test_when_the_dead_letter_queue_is_gone_bad_records_fail_instead_of_vanishing(
-    aws: Any, make_detector: Callable[..., Detector], events_dir: Path,
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    events_dir: Path,
 ) -> None:
     event = _mixed(events_dir)
     detector = make_detector(dlq_url=f"{aws.endpoint}/123456789012/no-such-queue")
@@ -95,36 +121,55 @@ def test_when_the_dead_letter_queue_is_gone_bad_records_fail_instead_of_vanishin
 
 def _message(seq: int, rpms: list[float], *, boot: str = "b1", per: int = 10) -> bytes:
     start = T0 + timedelta(seconds=seq * per)
-    readings = tuple(Reading(ts=start + timedelta(seconds=i + 1), rpm=rpm, hz=rpm / 30, pulses=int(rpm / 30),
-                             window_s=1.0, flags=frozenset({"stalled"}) if rpm == 0 else frozenset())
-                     for i, rpm in enumerate(rpms))
-    return encode(Telemetry(thing="pi-lab-01", fan="fan0", boot=boot, seq=seq, sent=readings[-1].ts,
-                            readings=readings))
+    readings = tuple(
+        Reading(
+            ts=start + timedelta(seconds=i + 1),
+            rpm=rpm,
+            hz=rpm / 30,
+            pulses=int(rpm / 30),
+            window_s=1.0,
+            flags=frozenset({"stalled"}) if rpm == 0 else frozenset(),
+        )
+        for i, rpm in enumerate(rpms)
+    )
+    return encode(
+        Telemetry(thing="pi-lab-01", fan="fan0", boot=boot, seq=seq, sent=readings[-1].ts, readings=readings)
+    )
 
 
 def _fan(seconds: int, *, stall_at: int | None = None) -> list[float]:
     """A fan near 1,500 RPM with a slow wobble and sensor noise; 0 RPM from ``stall_at`` on."""
-    return [0.0 if stall_at is not None and t >= stall_at else
-            1500 + 25 * math.sin(t / 40) + 6 * math.sin(t * 2.7) + 4 * math.cos(t * 1.3)
-            for t in range(seconds)]
+    return [
+        0.0
+        if stall_at is not None and t >= stall_at
+        else 1500 + 25 * math.sin(t / 40) + 6 * math.sin(t * 2.7) + 4 * math.cos(t * 1.3)
+        for t in range(seconds)
+    ]
 
 
 def _batch(messages: list[bytes], first_seq: int) -> dict[str, Any]:
     return kinesis_event(
-        kinesis_record(m, partition_key="pi-lab-01", sequence_number=f"{first_seq + i:056d}",
-                       arrival=T0.timestamp() + i, stream_arn=ARN)
-        for i, m in enumerate(messages))
+        kinesis_record(
+            m,
+            partition_key="pi-lab-01",
+            sequence_number=f"{first_seq + i:056d}",
+            arrival=T0.timestamp() + i,
+            stream_arn=ARN,
+        )
+        for i, m in enumerate(messages)
+    )
 
 
 @pytest.mark.slow
 def test_a_stall_after_normal_running_becomes_one_critical_anomaly_that_says_when_it_began(
-    aws: Any, make_detector: Callable[..., Detector],
+    aws: Any,
+    make_detector: Callable[..., Detector],
 ) -> None:
     rpms = _fan(800, stall_at=760)
-    messages = [_message(i, rpms[i * 10:(i + 1) * 10]) for i in range(80)]
+    messages = [_message(i, rpms[i * 10 : (i + 1) * 10]) for i in range(80)]
     detector = make_detector(checkpoint_seconds=0)
     for start in range(0, 80, 20):  # four invocations, as Lambda would batch them
-        assert detector.handle(_batch(messages[start:start + 20], start)) == {"batchItemFailures": []}
+        assert detector.handle(_batch(messages[start : start + 20], start)) == {"batchItemFailures": []}
     found = [a for a in _anomalies(aws) if a.kind == "rcf"]
     stall_start = T0 + timedelta(seconds=761)
     during = [a for a in found if a.ts >= stall_start]
@@ -134,17 +179,20 @@ def test_a_stall_after_normal_running_becomes_one_critical_anomaly_that_says_whe
     assert during[0].since <= stall_start + timedelta(seconds=4)
     assert during[0].typical_rpm == pytest.approx(1500, abs=40)
     assert len(before) <= 2  # at most a couple of messages of false alarms in 12 minutes of normal running
-    state = aws.client("dynamodb").get_item(TableName=aws.fan_state_table, Key={"pk": {"S": "pi-lab-01/fan0"}})
+    state = aws.client("dynamodb").get_item(
+        TableName=aws.fan_state_table, Key={"pk": {"S": "pi-lab-01/fan0"}}
+    )
     assert int(state["Item"]["version"]["N"]) == 4  # one save per invocation
     models = aws.client("s3").list_objects_v2(Bucket=aws.model_bucket)["Contents"]
     assert [m["Key"] for m in models] == ["models/pi-lab-01/fan0.rcf"]
 
 
 def test_a_fan_processed_by_another_container_meanwhile_is_taken_from_the_stored_state(
-    aws: Any, make_detector: Callable[..., Detector],
+    aws: Any,
+    make_detector: Callable[..., Detector],
 ) -> None:
     rpms = _fan(90)
-    messages = [_message(i, rpms[i * 10:(i + 1) * 10]) for i in range(9)]
+    messages = [_message(i, rpms[i * 10 : (i + 1) * 10]) for i in range(9)]
     first, second = make_detector(), make_detector()
     first.handle(_batch(messages[0:3], 0))
     second.handle(_batch(messages[3:6], 3))  # the shard moved to another container for a while
@@ -154,11 +202,16 @@ def test_a_fan_processed_by_another_container_meanwhile_is_taken_from_the_stored
     assert counts["forest_reloads"] == 1
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="fanwatch.rcf: to_bytes (so ForestManager.flush) raises IndexError while a forest has "
-                          "seen fewer points than its shingle size; remove this mark when that is fixed")
+@pytest.mark.xfail(
+    strict=True,
+    raises=IndexError,
+    reason="fanwatch.rcf: to_bytes (so ForestManager.flush) raises IndexError while a forest has "
+    "seen fewer points than its shingle size; remove this mark when that is fixed",
+)
 def test_a_fan_with_fewer_readings_than_the_shingle_is_checkpointed_too(
-    aws: Any, make_detector: Callable[..., Detector], events_dir: Path,
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    events_dir: Path,
 ) -> None:
     legacy = [r for r in _mixed(events_dir)["Records"] if r["kinesis"]["partitionKey"] == "pi-lab-02"]
     assert make_detector(checkpoint_seconds=0).handle(kinesis_event(legacy)) == {"batchItemFailures": []}

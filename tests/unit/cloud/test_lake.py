@@ -31,7 +31,9 @@ def test_telemetry_becomes_one_row_per_reading_partitioned_by_date_and_thing(
     assert first[0]["ts"] == "2026-11-27T19:35:01.000Z" and first[0]["thing"] == "pi-lab-01"
     assert out[0]["metadata"]["partitionKeys"] == {"dt": "2026-11-27", "thing": "pi-lab-01"}
     legacy = _rows(out[5])
-    assert legacy[0]["schema"] == "legacy/0" and legacy[0]["boot"] is None and legacy[0]["thing"] == "pi-lab-02"
+    assert (
+        legacy[0]["schema"] == "legacy/0" and legacy[0]["boot"] is None and legacy[0]["thing"] == "pi-lab-02"
+    )
 
 
 def test_failed_records_go_back_unchanged_for_the_error_prefix(load_event: Callable[[str], Any]) -> None:
@@ -47,7 +49,10 @@ def test_events_become_event_rows(load_event: Callable[[str], Any]) -> None:
     assert [r["result"] for r in out] == ["Ok", "Ok", "Ok", "ProcessingFailed", "ProcessingFailed"]
     rows = [_rows(r)[0] for r in out[:3]]
     assert [(r["source"], r["kind"], r["state"]) for r in rows] == [
-        ("cloud", "rcf", "raised"), ("edge", "stall", "raised"), ("edge", "stall", "cleared")]
+        ("cloud", "rcf", "raised"),
+        ("edge", "stall", "raised"),
+        ("edge", "stall", "cleared"),
+    ]
     assert list(rows[0]) == [c.name for c in EVENT_COLUMNS]
 
 

@@ -69,14 +69,16 @@ def test_state_survives_its_item_form() -> None:
 
 
 @given(st.integers(min_value=1, max_value=60), st.integers(min_value=0, max_value=2**16), st.data())
-def test_any_shuffle_with_repeats_processes_each_message_exactly_once(n: int, seed: int, data: st.DataObject) -> None:
+def test_any_shuffle_with_repeats_processes_each_message_exactly_once(
+    n: int, seed: int, data: st.DataObject
+) -> None:
     rng = random.Random(seed)
     deliveries = list(range(n)) + data.draw(st.lists(st.integers(0, n - 1), max_size=20))
     # IoT and retries reorder locally, never arbitrarily: shuffle within small windows
     for i in range(0, len(deliveries), 4):
-        window = deliveries[i:i + 4]
+        window = deliveries[i : i + 4]
         rng.shuffle(window)
-        deliveries[i:i + 4] = window
+        deliveries[i : i + 4] = window
     state = SequenceState()
     accepted = [s for s in deliveries if check(state, "b1", s).verdict in {"new", "late"}]
     assert sorted(accepted) == list(range(n))

@@ -45,8 +45,17 @@ def test_the_firehose_file_reads_through_powertools(load_event: Callable[[str], 
 def test_get_records_output_becomes_a_lambda_event() -> None:
     arrival = datetime(2026, 11, 27, 19, 35, tzinfo=UTC)
     event = from_get_records(
-        [{"Data": b"{}", "PartitionKey": "pi-1", "SequenceNumber": "42", "ApproximateArrivalTimestamp": arrival}],
-        stream_arn="arn:aws:kinesis:eu-west-1:123456789012:stream/s", shard_id="shardId-000000000001")
+        [
+            {
+                "Data": b"{}",
+                "PartitionKey": "pi-1",
+                "SequenceNumber": "42",
+                "ApproximateArrivalTimestamp": arrival,
+            }
+        ],
+        stream_arn="arn:aws:kinesis:eu-west-1:123456789012:stream/s",
+        shard_id="shardId-000000000001",
+    )
     record = next(iter(KinesisStreamEvent(event).records))
     assert record.kinesis.data_as_bytes() == b"{}"
     assert record.event_id == "shardId-000000000001:42" and record.aws_region == "eu-west-1"
