@@ -83,4 +83,4 @@ def test_subscription_events_reach_the_handler_with_their_topic() -> None:
     )
     assert got == [("fanwatch/raw/fan3", b"raw"), ("fanwatch/raw/fan4", b'{"a":1}')]
     assert updates == [1]
-    assert ("subscribe_to_topic", "fanwatch/raw/+") == (client.calls[0][0], client.calls[0][1]["topic"])
+    assert (client.calls[0][0], client.calls[0][1]["topic"]) == ("subscribe_to_topic", "fanwatch/raw/+")
