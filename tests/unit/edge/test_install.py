@@ -40,7 +40,8 @@ def test_plans_pin_everything_and_add_the_boards_gpio_library() -> None:
 
 
 def test_an_old_python_or_an_unpinned_requirement_is_refused_with_the_fix() -> None:
-    with pytest.raises(install.InstallError, match=r"Python 3\.11 or later on the device, found 3\.9.*Bookworm"):
+    expected = r"Python 3\.11 or later on the device, found 3\.9.*Bookworm"
+    with pytest.raises(install.InstallError, match=expected):
         install.plan(REQUIREMENTS, "none", None, (3, 9))
     with pytest.raises(install.InstallError, match="not: awsiotsdk>=1"):
         install.plan("awsiotsdk>=1\n", "none", None, (3, 11))
