@@ -20,7 +20,7 @@ import pytest
 from awsiot.greengrasscoreipc import model
 
 from fanwatch.core.eventstream import FrameDecoder, FrameError, Header, Message, encode
-from fanwatch.core.ipc import IPCServer
+from fanwatch.core.ipc import DEFAULT_MAX_FRAME_BYTES, IPCServer
 from fanwatch.core.ipc.protocol import MessageFlag, MessageType, rpc_message
 from fanwatch.core.pubsub import LocalMessage
 
@@ -164,7 +164,7 @@ def test_an_oversized_message_is_refused_from_its_prelude(
 ) -> None:
     client = raw()
     client.connect(token)
-    total = core.server._max_frame_bytes + 1
+    total = DEFAULT_MAX_FRAME_BYTES + 1
     prelude = struct.pack(">II", total, 0)
     with caplog.at_level(logging.WARNING):
         client.sock.sendall(prelude + struct.pack(">I", zlib.crc32(prelude)))  # no body is ever sent
@@ -178,7 +178,7 @@ def test_a_publish_larger_than_the_frame_limit_closes_only_that_connection(
 ) -> None:
     client = raw()
     client.connect(token)
-    body = {"topicName": "fanwatch/x", "qos": "1", "payload": "A" * core.server._max_frame_bytes}
+    body = {"topicName": "fanwatch/x", "qos": "1", "payload": "A" * DEFAULT_MAX_FRAME_BYTES}
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the server hangs up mid-send
         client.request(1, "PublishToIoTCore", body)
     assert client.until_closed() == []
