@@ -68,14 +68,23 @@ class Interpolator:
     configurations: Mapping[str, Mapping[str, Any]]  # component -> resolved configuration
     report: Callable[[str, str], None] = field(default=lambda component, problem: None)
 
-    def interpolate(self, value: Any, component: str, dependencies: Set[str]) -> Any:
-        """``value`` (a string, or mappings and lists of them) with every resolvable variable replaced."""
+    def interpolate(
+        self, value: Any, component: str, dependencies: Set[str], *, system_only: bool = False
+    ) -> Any:
+        """``value`` (a string, or mappings and lists of them) with every resolvable variable replaced.
+
+        ``system_only`` leaves ``{configuration:...}`` alone: how the nucleus interpolates component
+        *configuration* when ``interpolateComponentConfiguration`` is on.
+        """
         if isinstance(value, str):
-            return self._replace(value, component, dependencies)
+            return self._replace(value, component, dependencies, system_only)
         if isinstance(value, Mapping):
-            return {k: self.interpolate(v, component, dependencies) for k, v in value.items()}
+            return {
+                k: self.interpolate(v, component, dependencies, system_only=system_only)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self.interpolate(v, component, dependencies) for v in value]
+            return [self.interpolate(v, component, dependencies, system_only=system_only) for v in value]
         return value
 
     def _system(self, component: str, namespace: str, key: str) -> str | None:
@@ -108,14 +117,18 @@ class Interpolator:
         self.report(component, f"{placeholder}: unrecognized namespace {namespace!r}")
         return None
 
-    def _replace(self, text: str, component: str, dependencies: Set[str]) -> str:
+    def _replace(self, text: str, component: str, dependencies: Set[str], system_only: bool) -> str:
         for match in list(_SAME.finditer(text)):
             namespace, key = match.groups()
+            if system_only and namespace == "configuration":
+                continue
             replacement = self._lookup(component, namespace, key, match.group(), component)
             if replacement is not None:
                 text = text.replace(match.group(), replacement)
         for match in list(_CROSS.finditer(text)):
             target, namespace, key = match.groups()
+            if system_only and namespace == "configuration":
+                continue
             if target not in dependencies:
                 self.report(component, f"{match.group()}: {target} is not a direct dependency of {component}")
                 continue

@@ -37,6 +37,9 @@ __all__ = [
     "current_platform",
     "load_recipe",
     "parse_recipe",
+    "read_recipe_document",
+    "recipe_field",
+    "with_version",
 ]
 
 #: Lifecycle steps the local core runs, in the nucleus' lower-case spelling.
@@ -283,8 +286,8 @@ def _label_matches(name: str, label: str | None, template: object) -> bool:
 # -- loading -------------------------------------------------------------------------------------
 
 
-def load_recipe(path: str | os.PathLike[str]) -> Recipe:
-    """Read a recipe file (YAML or JSON)."""
+def read_recipe_document(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A recipe file (YAML or JSON) as a plain mapping, before validation."""
     file = Path(path)
     raw = file.read_bytes()
     if len(raw) > MAX_RECIPE_BYTES:
@@ -293,7 +296,26 @@ def load_recipe(path: str | os.PathLike[str]) -> Recipe:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise RecipeError(f"{file}: not valid YAML or JSON ({exc})") from None
-    return parse_recipe(data, source=str(file))
+    if not isinstance(data, Mapping):
+        raise RecipeError(f"{file}: expected a mapping at the top, got {type(data).__name__}")
+    return dict(data)
+
+
+def load_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """Read and validate a recipe file."""
+    return parse_recipe(read_recipe_document(path), source=str(path))
+
+
+def recipe_field(document: Mapping[str, Any], name: str) -> Any:
+    """A top-level recipe field, whatever the case of its key."""
+    return next((v for k, v in document.items() if str(k).lower() == name.lower()), None)
+
+
+def with_version(document: Mapping[str, Any], version: str) -> dict[str, Any]:
+    """The recipe document with ComponentVersion set (what ``gdk component publish`` does to NEXT_PATCH)."""
+    out = {k: v for k, v in document.items() if str(k).lower() != "componentversion"}
+    out["ComponentVersion"] = version
+    return out
 
 
 def parse_recipe(data: object, *, source: str = "recipe") -> Recipe:

@@ -67,6 +67,21 @@ def test_a_rebuild_under_the_same_version_changes_the_fingerprint(tmp_path: Path
     assert store.get("com.example.App", "1.0.0").fingerprint != before
 
 
+def test_next_patch_builds_get_versions_as_publish_gives_them(tmp_path: Path) -> None:
+    store = ComponentStore()
+    build(tmp_path / "b", "NEXT_PATCH")
+    (first,) = store.add_build(tmp_path / "b")
+    assert first.version == "1.0.0"
+    assert first.artifacts == tmp_path / "b" / "artifacts" / "com.example.App" / "NEXT_PATCH"
+    assert first.document["ComponentVersion"] == "1.0.0"
+    (same,) = store.refresh()
+    assert same.version == "1.0.0"  # unchanged content keeps its version
+    build(tmp_path / "b", "NEXT_PATCH", code="print('v2')")
+    (changed,) = store.refresh()
+    assert changed.version == "1.0.1"
+    assert [c.version for c in store] == ["1.0.0", "1.0.1"]
+
+
 def test_broken_recipes_and_missing_folders_are_reported(tmp_path: Path) -> None:
     store = ComponentStore()
     with pytest.raises(FileNotFoundError):
