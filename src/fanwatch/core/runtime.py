@@ -34,6 +34,7 @@ import yaml
 from fanwatch.core.artifacts import ArtifactError, install_artifacts
 from fanwatch.core.config import ConfigStore
 from fanwatch.core.configuration_update import stale_keys
+from fanwatch.core.control import ControlServer
 from fanwatch.core.deployment import (
     NUCLEUS,
     DeploymentDocument,
@@ -115,6 +116,7 @@ class LocalCore:
         self._deploying = asyncio.Lock()
         self._changed = asyncio.Event()
         self._ipc: IPCServer | None = None
+        self._control: ControlServer | None = None
         self._stopping = False
         self._log_handler: logging.Handler | None = None
 
@@ -176,6 +178,8 @@ class LocalCore:
         self._config.set_tree(NUCLEUS, saved.get("nucleus") or nucleus_defaults(self.region))
         self._ipc = IPCServer(self, self.layout.ipc_socket)
         await self._ipc.start()
+        self._control = ControlServer(self, self.layout.control_socket)
+        await self._control.start()
         self._write_state_file()
         self.log.info(
             "core %s started in %s (IPC socket %s)", self.thing_name, self.layout.root, self._ipc.socket_path
@@ -187,6 +191,9 @@ class LocalCore:
         """Stop every component (dependers first), save the configuration, stop serving IPC."""
         self._stopping = True  # a deployment waiting for its components gives up
         self._changed.set()
+        if self._control is not None:
+            await self._control.close()
+            self._control = None
         async with self._deploying:
             if self._running:
                 self._save()
@@ -203,19 +210,21 @@ class LocalCore:
             self._log_handler.close()
 
     def _write_state_file(self) -> None:
-        assert self._ipc is not None
+        assert self._ipc is not None and self._control is not None
         state = {
             "thing": self.thing_name,
             "pid": os.getpid(),
             "root": str(self.layout.root),
             "ipcSocket": str(self._ipc.socket_path),
+            "controlSocket": str(self._control.socket_path),
         }
         self.layout.state_file.write_text(json.dumps(state, indent=2))
 
     # -- deployments ---------------------------------------------------------------------------------------
 
-    async def deploy(self, document: DeploymentDocument | Mapping[str, Any]) -> DeploymentResult:
-        """Apply a deployment and wait until it succeeded, failed or rolled back."""
+    async def deploy(self, document: object) -> DeploymentResult:
+        """Apply a deployment (a :class:`DeploymentDocument` or its JSON form) and wait until it
+        succeeded, failed or rolled back."""
         async with self._deploying:
             if not isinstance(document, DeploymentDocument):
                 try:

@@ -8,6 +8,7 @@ is :class:`RecordingLink`, which keeps what the components published.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import sys
@@ -45,6 +46,22 @@ class RecordingLink:
 
     def messages(self, topic: str) -> list[dict[str, Any]]:
         return [json.loads(p) for t, p, _ in self.published if t == topic]
+
+
+class LinkFactory:
+    """A fleet's ``links``: one RecordingLink per thing, and the order in which they were closed."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, RecordingLink] = {}
+        self.closed: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, thing: str, root: Path) -> AsyncIterator[RecordingLink]:
+        self.links[thing] = RecordingLink()
+        try:
+            yield self.links[thing]
+        finally:
+            self.closed.append(thing)
 
 
 def probe_recipe(name: str, version: str, **overrides: Any) -> dict[str, Any]:
@@ -152,3 +169,8 @@ def events() -> Callable[[LocalCore, str], list[dict[str, Any]]]:
 @pytest.fixture
 def until() -> Callable[..., Any]:
     return eventually
+
+
+@pytest.fixture
+def link_factory() -> LinkFactory:
+    return LinkFactory()
