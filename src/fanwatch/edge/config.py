@@ -130,7 +130,7 @@ class TachConfig:
     window_s: float = 1.0
     stall_timeout_s: float = 2.0
     publish_interval_s: float = 1.0
-    status_interval_s: float = 300.0
+    status_interval_s: float = 60.0  # local pub/sub only; the edge filter folds it into the device status
     replay_loop: bool = True
     time_scale: float = 1.0  # simulated and replay backends: how much faster than real time
     digest: str = field(default="", compare=False)
@@ -219,7 +219,7 @@ def parse_tach_config(raw: Mapping[str, Any]) -> TachConfig:
         window_s=window,
         stall_timeout_s=stall,
         publish_interval_s=_number(raw, "publishIntervalSeconds", 1.0, 0.05, 3600.0),
-        status_interval_s=_number(raw, "statusIntervalSeconds", 300.0, 1.0, 86_400.0),
+        status_interval_s=_number(raw, "statusIntervalSeconds", 60.0, 1.0, 86_400.0),
         replay_loop=_boolean(raw, "replayLoop", True),
         time_scale=_number(raw, "timeScale", 1.0, 0.001, 10_000.0),
     )
