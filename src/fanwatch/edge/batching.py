@@ -33,7 +33,7 @@ class DeadbandGate:
             self._last = reading
             return reading
         band = max(self.deadband_rpm, self.deadband_percent / 100.0 * last.rpm)
-        if abs(reading.rpm - last.rpm) > band:
+        if band <= 0 or abs(reading.rpm - last.rpm) > band:  # a zero deadband sends every reading
             self._last = reading
             return reading
         if (reading.ts - last.ts).total_seconds() >= self.heartbeat_s:

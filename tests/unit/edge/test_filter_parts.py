@@ -111,6 +111,11 @@ def test_deadband_suppresses_steady_readings_and_the_heartbeat_still_sends() -> 
     assert beat is not None and "heartbeat" in beat.flags
 
 
+def test_a_zero_deadband_sends_every_reading() -> None:
+    gate = DeadbandGate(deadband_rpm=0, deadband_percent=0, heartbeat_s=3600)
+    assert all(gate.admit(reading(3000, s)) is not None for s in range(5))
+
+
 def test_a_change_of_stall_state_or_a_forced_reading_always_goes() -> None:
     gate = DeadbandGate(deadband_rpm=5000, deadband_percent=0, heartbeat_s=3600)
     gate.admit(reading(20, 0))
