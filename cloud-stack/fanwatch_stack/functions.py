@@ -27,12 +27,9 @@ __all__ = ["Functions"]
 
 
 class Functions(Construct):
-    def __init__(
-        self, scope: Construct, id: str, *, prefix: str, data: DataPlane, settings: Settings
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, data: DataPlane, settings: Settings) -> None:
         super().__init__(scope, id)
         self._settings = settings
-        self._prefix = prefix
         self._code = lambda_.Code.from_asset(str(assets.code_dir()))
         self.layer = lambda_.LayerVersion(
             self,

@@ -34,7 +34,12 @@ _PARQUET_IN = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
 _PARQUET_OUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 _PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 
-_RECENT = "dt >= date_format(current_date - interval '7' day, '%Y-%m-%d')"
+
+def _last_days(days: int) -> str:
+    """A filter on the projected ``dt`` partition, so a query reads only the days it needs."""
+    return f"dt >= date_format(current_date - interval '{days}' day, '%Y-%m-%d')"
+
+
 # Devices deliver at least once: count each reading once, by its message identity and timestamp.
 _DISTINCT_READINGS = "SELECT DISTINCT thing, fan, boot, seq, ts, rpm, flags, dt FROM readings"
 
@@ -48,7 +53,7 @@ QUERIES: Final = (
         "       count_if(source = 'edge') AS edge_alerts,\n"
         "       count_if(severity = 'critical') AS critical,\n"
         "       max(ts) AS last_seen\n"
-        f"FROM events\nWHERE {_RECENT} AND state = 'raised' AND kind <> 'gap'\n"
+        f"FROM events\nWHERE {_last_days(7)} AND state = 'raised' AND kind <> 'gap'\n"
         "GROUP BY thing, fan\nORDER BY events DESC\nLIMIT 100",
     ),
     (
@@ -62,11 +67,11 @@ QUERIES: Final = (
     (
         "fleet-health-per-day",
         "Per day: devices and fans reporting, readings, stalls and sensor trouble, median speed, anomalies",
-        f"WITH r AS ({_DISTINCT_READINGS} WHERE {_RECENT.replace('7', '30')}),\n"
+        f"WITH r AS ({_DISTINCT_READINGS} WHERE {_last_days(30)}),\n"
         "e AS (SELECT dt, count_if(source = 'cloud' AND kind = 'rcf') AS anomalies,\n"
         "             count_if(source = 'edge' AND state = 'raised') AS edge_alerts,\n"
         "             count_if(kind = 'gap') AS telemetry_gaps\n"
-        f"      FROM events WHERE {_RECENT.replace('7', '30')} GROUP BY dt)\n"
+        f"      FROM events WHERE {_last_days(30)} GROUP BY dt)\n"
         "SELECT r.dt, count(DISTINCT r.thing) AS devices, count(DISTINCT r.thing || '/' || r.fan) AS fans,\n"
         "       count(*) AS readings,\n"
         "       count_if(contains(r.flags, 'stalled')) AS stalled_readings,\n"

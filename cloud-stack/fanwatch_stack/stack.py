@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
@@ -26,18 +28,18 @@ class FanwatchCloudStack(Stack):
         *,
         prefix: str = "fanwatch",
         tags: dict[str, str] | None = None,
-        **kwargs: object,
+        **kwargs: Any,
     ) -> None:
         super().__init__(
             scope,
             id,
             description="fanwatch: IoT Core -> Kinesis -> RCF detector -> SNS, Firehose -> Parquet lake",
             **kwargs,
-        )  # type: ignore[arg-type]
+        )
         self.settings = Settings(self, "Settings")
         self.data = DataPlane(self, "Data", prefix=prefix, settings=self.settings)
         self.fleet = Fleet(self, "Fleet", prefix=prefix, data=self.data)
-        self.functions = Functions(self, "Functions", prefix=prefix, data=self.data, settings=self.settings)
+        self.functions = Functions(self, "Functions", data=self.data, settings=self.settings)
         self.lake = Lake(
             self,
             "Lake",

@@ -28,7 +28,7 @@ from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, re
 from fanwatch.cloud.wording import Suppressed, describe, subject, summary
 from fanwatch.telemetry import ContractError, format_ts, parse_ts
 
-__all__ = ["Cooldown", "Notifier", "lambda_handler", "sweep_handler"]
+__all__ = ["Cooldown", "Notifier", "cooldown_key", "lambda_handler", "sweep_handler"]
 
 logger = Logger(service="notifier")
 

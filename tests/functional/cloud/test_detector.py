@@ -202,12 +202,6 @@ def test_a_fan_processed_by_another_container_meanwhile_is_taken_from_the_stored
     assert counts["forest_reloads"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="fanwatch.rcf: to_bytes (so ForestManager.flush) raises IndexError while a forest has "
-    "seen fewer points than its shingle size; remove this mark when that is fixed",
-)
 def test_a_fan_with_fewer_readings_than_the_shingle_is_checkpointed_too(
     aws: Any,
     make_detector: Callable[..., Detector],
