@@ -209,3 +209,5 @@ def test_a_fan_with_fewer_readings_than_the_shingle_is_checkpointed_too(
 ) -> None:
     legacy = [r for r in _mixed(events_dir)["Records"] if r["kinesis"]["partitionKey"] == "pi-lab-02"]
     assert make_detector(checkpoint_seconds=0).handle(kinesis_event(legacy)) == {"batchItemFailures": []}
+    models = aws.client("s3").list_objects_v2(Bucket=aws.model_bucket)["Contents"]
+    assert [m["Key"] for m in models] == ["models/pi-lab-02/fan1.rcf"]
