@@ -3,7 +3,8 @@
 Each core listens on ``<root>/local/control.socket`` (or a short path under the temp folder when the
 root is too deep for a Unix socket; the path in use is in ``<root>/local/core.json``). The socket is
 owner-only: whoever can deploy to a core can run code as its user. A request is one line of JSON,
-``{"op": "status"}`` or ``{"op": "deploy", "document": {...}, "buildDirs": [...]}``; the answer is one
+``{"op": "status"}``, ``{"op": "deploy", "document": {...}, "buildDirs": [...]}`` or ``{"op": "index",
+"buildDirs": [...]}`` (read build folders, list the stored components); the answer is one
 line, ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": "..."}``. A malformed, oversized or
 unknown request gets an error answer and never disturbs the core.
 """
@@ -97,17 +98,19 @@ class ControlServer:
         try:
             if operation == "status":
                 return {"ok": True, "result": self.core.status()}
-            if operation == "deploy":
+            if operation in {"deploy", "index"}:
                 build_dirs = message.get("buildDirs") or []
                 if not isinstance(build_dirs, list) or not all(isinstance(d, str) for d in build_dirs):
                     return {"ok": False, "error": "buildDirs: expected a list of folder paths"}
                 self.core.add_sources([Path(d) for d in build_dirs])
+                if operation == "index":
+                    return {"ok": True, "result": self.core.status()["store"]}
                 result = await self.core.deploy(message.get("document"))
                 return {"ok": True, "result": result.to_dict()}
         except Exception as exc:  # any failure is this request's, never the core's
             log.exception("control: %s failed", operation)
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-        return {"ok": False, "error": f"unknown op {operation!r}; expected 'status' or 'deploy'"}
+        return {"ok": False, "error": f"unknown op {operation!r}; expected 'status', 'deploy' or 'index'"}
 
 
 def request(socket_path: Path, message: Mapping[str, Any], *, timeout: float | None = 30.0) -> Any:

@@ -25,6 +25,7 @@ import os
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -70,6 +71,20 @@ def nucleus_defaults(region: str = DEFAULT_REGION) -> dict[str, Any]:
             "spooler": {"storageType": "Memory", "maxSizeInBytes": 2_621_440, "keepQos0WhenOffline": False}
         },
     }
+
+
+#: The thing whose core the running task belongs to (see ``LocalCore._open_core_log``).
+_current_thing: ContextVar[str | None] = ContextVar("fanwatch_core_thing", default=None)
+
+
+class _ThisCore(logging.Filter):
+    def __init__(self, thing_name: str, logger_name: str) -> None:
+        super().__init__()
+        self._thing_name = thing_name
+        self._logger_name = logger_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == self._logger_name or _current_thing.get() == self._thing_name
 
 
 @dataclass(slots=True)
@@ -167,13 +182,25 @@ class LocalCore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def _open_core_log(self) -> None:
+        """``logs/greengrass.log``: this core's lines from every part of the local core (IPC denials
+        included). The parts log to shared module loggers; what this core's tasks log is told apart by
+        a context variable that its servers' and components' tasks inherit."""
+        _current_thing.set(self.thing_name)
+        handler = logging.FileHandler(self.layout.core_log, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
+        handler.addFilter(_ThisCore(self.thing_name, self.log.name))
+        handler.setLevel(logging.INFO)
+        parent = logging.getLogger("fanwatch.core")
+        if parent.getEffectiveLevel() > logging.INFO:
+            parent.setLevel(logging.INFO)
+        parent.addHandler(handler)
+        self._log_handler = handler
+
     async def start(self) -> None:
         """Create the root folder, serve IPC, and bring back what the last deployment left running."""
         self.layout.create()
-        self._log_handler = logging.FileHandler(self.layout.core_log, encoding="utf-8")
-        self._log_handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
-        self.log.addHandler(self._log_handler)
-        self.log.setLevel(logging.INFO)
+        self._open_core_log()
         saved = self._load_saved()
         self._config.set_tree(NUCLEUS, saved.get("nucleus") or nucleus_defaults(self.region))
         self._ipc = IPCServer(self, self.layout.ipc_socket)
@@ -206,7 +233,7 @@ class LocalCore:
             self.layout.state_file.unlink()
         self.log.info("core %s stopped", self.thing_name)
         if self._log_handler is not None:
-            self.log.removeHandler(self._log_handler)
+            logging.getLogger("fanwatch.core").removeHandler(self._log_handler)
             self._log_handler.close()
 
     def _write_state_file(self) -> None:
@@ -231,6 +258,7 @@ class LocalCore:
                     document = DeploymentDocument.parse(document)
                 except DeploymentError as exc:
                     return self._finish(DeploymentResult("unknown", "FAILED_NO_STATE_CHANGE", str(exc)))
+            _current_thing.set(self.thing_name)  # the components it starts log into this core's log
             self.log.info("deployment %s: %s", document.deployment_id, json.dumps(document.to_dict()))
             try:
                 plan = self._plan(document)

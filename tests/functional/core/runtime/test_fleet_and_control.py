@@ -40,6 +40,11 @@ async def test_a_fleet_runs_one_core_per_thing(
             )
             assert started[0]["thing"] == thing
             await until(lambda thing=thing: link_factory.links[thing].messages("probe/out"))
+        logs = {thing: core.layout.core_log.read_text() for thing, core in cores.items()}
+        assert "probe/out" not in logs["fan-001"]  # no IPC lines of another core leak in
+        for thing in cores:
+            assert "IPC call denied" in logs[thing] and f"core {thing} started" in logs[thing]
+            assert f"core {'fan-002' if thing == 'fan-001' else 'fan-001'} started" not in logs[thing]
         sockets = {core.layout.ipc_socket for core in cores.values()}
         assert len(sockets) == 2
         tokens = [core._environment(PROBE)["SVCUID"] for core in cores.values()]

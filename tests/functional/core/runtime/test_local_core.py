@@ -49,6 +49,8 @@ async def test_component_publishes_through_the_core_and_a_denied_call_is_refused
     assert started["config"]["tag"] == "v1"
     denial_logs = [r.getMessage() for r in caplog.records if "other/topic" in r.getMessage()]
     assert any(PROBE in line and "PublishToIoTCore" in line for line in denial_logs), denial_logs
+    core_log = core.layout.core_log.read_text()  # the core's own greengrass.log has the denial too
+    assert "IPC call denied" in core_log and "other/topic" in core_log
     info = {c.name: c for c in core.components()}
     assert info[PROBE].state is ComponentState.RUNNING
     assert info["aws.greengrass.Nucleus"].state is ComponentState.FINISHED

@@ -157,11 +157,12 @@ async def test_install_timeout_is_an_error(tmp_path: Path) -> None:
 
 async def test_shutdown_then_sigterm(tmp_path: Path) -> None:
     rec = Recorder(tmp_path)
-    marker = tmp_path / "got-term"
-    script = f"trap 'echo term > {marker}; exit 0' TERM; while true; do sleep 0.05; done"
+    marker, ready = tmp_path / "got-term", tmp_path / "trapped"
+    script = f"trap 'echo term > {marker}; exit 0' TERM; touch {ready}; while true; do sleep 0.05; done"
     svc = rec.add("graceful", {"run": script, "shutdown": "echo shutting down"})
     svc.start()
     assert await settle(svc) is S.RUNNING
+    await asyncio.wait_for(_until(ready.exists), 5)
     await svc.stop()
     assert marker.read_text().strip() == "term"
     assert "(shutdown.stdout) graceful: shutting down" in rec.log("graceful")
@@ -171,9 +172,11 @@ async def test_shutdown_then_sigterm(tmp_path: Path) -> None:
 async def test_sigkill_after_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("fanwatch.core.lifecycle.TERMINATE_GRACE_SECONDS", 0.3)
     rec = Recorder(tmp_path)
-    svc = rec.add("stubborn", {"run": "trap '' TERM; while true; do sleep 0.05; done"})
+    ready = tmp_path / "trapped"
+    svc = rec.add("stubborn", {"run": f"trap '' TERM; touch {ready}; while true; do sleep 0.05; done"})
     svc.start()
     assert await settle(svc) is S.RUNNING
+    await asyncio.wait_for(_until(ready.exists), 5)
     await asyncio.wait_for(svc.stop(), 5)
     assert "ignored SIGTERM; killed" in rec.log("stubborn")
 

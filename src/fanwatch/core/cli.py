@@ -1,0 +1,301 @@
+"""``fanwatch core``: run local Greengrass cores, deploy to them, and see what they run.
+
+``fanwatch core run --thing fan-001 --root DIR --build-dir greengrass-build`` runs one core in
+``DIR/fan-001`` (repeat ``--thing``, or give ``--things N``, for a fleet: one core per thing, each in
+its own folder with its own sockets and MQTT connection). ``deploy`` and ``status`` find the running
+cores under ``--root`` and talk to them through their control sockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from fanwatch.core.control import ControlError, request
+from fanwatch.core.layout import CoreLayout
+from fanwatch.core.versions import Version
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    run_cmd = commands.add_parser("run", help="run one local core per thing until interrupted")
+    _add_target(run_cmd, required=True)
+    run_cmd.add_argument("--things", type=int, metavar="N", help="N things named PREFIX001, PREFIX002, ...")
+    run_cmd.add_argument("--prefix", default="fan-", help="thing name prefix for --things (default: fan-)")
+    run_cmd.add_argument("--deployment", type=Path, metavar="FILE", help="deploy this document once started")
+    run_cmd.add_argument("--region", default="us-east-1", help="AWS_REGION given to components")
+    run_cmd.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a platform label, e.g. architecture=aarch64 to pick a Raspberry Pi manifest",
+    )
+    _add_broker_arguments(run_cmd)
+
+    deploy_cmd = commands.add_parser("deploy", help="apply a deployment to running cores")
+    _add_target(deploy_cmd, required=False)
+    deploy_cmd.add_argument("document", nargs="?", type=Path, help="deployment document (JSON)")
+    deploy_cmd.add_argument(
+        "--component",
+        action="append",
+        default=[],
+        metavar="NAME[=VERSION]",
+        help="a root component (newest stored version if none given); instead of a document",
+    )
+    deploy_cmd.add_argument(
+        "--merge", action="append", default=[], metavar="NAME=JSON", help="configurationUpdate MERGE for NAME"
+    )
+    deploy_cmd.add_argument(
+        "--reset",
+        action="append",
+        default=[],
+        metavar="NAME=POINTER",
+        help="configurationUpdate RESET for NAME",
+    )
+    deploy_cmd.add_argument("--failure-handling", choices=("ROLLBACK", "DO_NOTHING"), default=None)
+
+    status_cmd = commands.add_parser("status", help="components, states, effective configuration, stale keys")
+    status_cmd.add_argument("--root", type=Path, required=True, help="folder holding one folder per thing")
+    status_cmd.add_argument("--thing", action="append", default=[], help="only this thing (repeatable)")
+    status_cmd.add_argument("--json", action="store_true", help="print the full status as JSON")
+
+
+def _add_target(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument("--root", type=Path, required=True, help="folder holding one folder per thing")
+    parser.add_argument("--thing", action="append", default=[], help="thing name (repeatable)")
+    parser.add_argument(
+        "--build-dir",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR",
+        help="gdk build output (recipes/ and artifacts/) to deploy from (repeatable)",
+    )
+
+
+def _add_broker_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--broker",
+        default="embedded",
+        help="'embedded' (a local amqtt broker, the default) or mqtt://HOST:PORT / mqtts://HOST:PORT",
+    )
+    parser.add_argument(
+        "--certs", type=Path, metavar="DIR", help="mTLS: ca.crt and <thing>.crt/.key per thing"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "run":
+            return asyncio.run(_run(args))
+        if args.action == "deploy":
+            return _deploy(args)
+        return _status(args)
+    except (ControlError, ValueError, OSError) as exc:
+        print(f"fanwatch core {args.action}: {exc}", file=sys.stderr)
+        return 2
+
+
+# -- run ---------------------------------------------------------------------------------------------------
+
+
+def _thing_names(args: argparse.Namespace) -> list[str]:
+    from fanwatch.core.fleet import Fleet
+
+    names = list(args.thing)
+    if args.things:
+        names += Fleet.names(args.things, args.prefix)
+    if not names:
+        raise ValueError("name at least one thing: --thing fan-001 (repeatable) or --things N")
+    return names
+
+
+def _platform(pairs: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--platform expects KEY=VALUE, got {pair!r}")
+        out[key] = value
+    return out
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from fanwatch.core.fleet import Fleet
+    from fanwatch.core.links import broker_links
+
+    things = _thing_names(args)
+    document = json.loads(args.deployment.read_text()) if args.deployment else None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with broker_links(args.broker, certs=args.certs, root=args.root) as links:
+        fleet = Fleet(
+            args.root,
+            things,
+            links=links,
+            build_dirs=args.build_dir,
+            region=args.region,
+            platform=_platform(args.platform),
+        )
+        async with fleet:
+            for thing, core in fleet.cores.items():
+                print(f"core {thing}: running in {core.layout.root}", flush=True)
+            if document is not None:
+                for thing, result in (await fleet.deploy(document)).items():
+                    print(f"core {thing}: deployment {result.deployment_id}: {result.status} {result.detail}")
+            print("stop with Ctrl-C (SIGINT) or SIGTERM", flush=True)
+            await stop.wait()
+            print("stopping", flush=True)
+    return 0
+
+
+# -- finding running cores -----------------------------------------------------------------------------
+
+
+def _running_cores(root: Path, things: Sequence[str]) -> dict[str, Path]:
+    """thing -> control socket of each running core under ``root`` (or ``root`` itself)."""
+    candidates = (
+        [root / t for t in things] if things else sorted(p for p in [root, *root.glob("*")] if p.is_dir())
+    )
+    found: dict[str, Path] = {}
+    for folder in candidates:
+        state_file = CoreLayout(folder).state_file
+        try:
+            state = json.loads(state_file.read_text())
+        except FileNotFoundError:
+            if things:
+                raise ControlError(f"no core is running in {folder} (no {state_file})") from None
+            continue
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ControlError(f"cannot read {state_file}: {exc}") from None
+        found[str(state["thing"])] = Path(state["controlSocket"])
+    if not found:
+        raise ControlError(f"no running core under {root}: start one with 'fanwatch core run --root {root}'")
+    return found
+
+
+# -- deploy ------------------------------------------------------------------------------------------------
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    cores = _running_cores(args.root, args.thing)
+    build_dirs = [str(Path(d).absolute()) for d in args.build_dir]
+    if args.document is not None and args.component:
+        raise ValueError("give a deployment document or --component, not both")
+    if args.document is not None:
+        document: dict[str, Any] = json.loads(args.document.read_text())
+    elif args.component:
+        document = _document_from_options(args, next(iter(cores.values())), build_dirs)
+    else:
+        raise ValueError("give a deployment document or at least one --component")
+    if args.failure_handling:
+        document["failureHandlingPolicy"] = args.failure_handling
+        document.pop("deploymentPolicies", None)
+    failed = 0
+    for thing, control in cores.items():
+        result = request(
+            control, {"op": "deploy", "document": document, "buildDirs": build_dirs}, timeout=None
+        )
+        states = ", ".join(f"{n} {s}" for n, s in result["states"].items())
+        print(f"{thing}: {result['deploymentId']}: {result['status']}" + (f" ({states})" if states else ""))
+        if result["detail"]:
+            print(f"  {result['detail']}")
+        failed += result["status"] != "SUCCESSFUL"
+    return 1 if failed else 0
+
+
+def _document_from_options(args: argparse.Namespace, control: Path, build_dirs: list[str]) -> dict[str, Any]:
+    """A deployment from ``--component/--merge/--reset``, as greengrass-cli builds one."""
+    stored: dict[str, list[str]] = {}
+    if any("=" not in c for c in args.component):
+        for entry in request(control, {"op": "index", "buildDirs": build_dirs}):
+            stored.setdefault(entry["name"], []).append(entry["version"])
+    components: dict[str, dict[str, Any]] = {}
+    for spec in args.component:
+        name, _, version = spec.partition("=")
+        if not version:
+            versions = stored.get(name)
+            if not versions:
+                raise ValueError(f"{name}: no version in the core's component store; give NAME=VERSION")
+            version = str(max(Version.parse(v) for v in versions))
+        components[name] = {"componentVersion": version, "configurationUpdate": {}}
+    for option, key in ((args.merge, "merge"), (args.reset, "reset")):
+        for item in option:
+            name, sep, value = item.partition("=")
+            if not sep or name not in components:
+                raise ValueError(f"--{key} {item!r}: expected NAME=VALUE for a --component NAME")
+            update = components[name]["configurationUpdate"]
+            if key == "merge":
+                update["merge"] = json.loads(value)
+            else:
+                update.setdefault("reset", []).append(value)
+    return {"components": components}
+
+
+# -- status ------------------------------------------------------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    statuses = {
+        thing: request(control, {"op": "status"})
+        for thing, control in _running_cores(args.root, args.thing).items()
+    }
+    if args.json:
+        print(json.dumps(statuses, indent=2))
+        return 0
+    for status in statuses.values():
+        print(_render(status))
+    return 0
+
+
+def _render(status: Mapping[str, Any]) -> str:
+    lines = [f"{status['thing']}  ({status['root']})"]
+    deployment = status.get("deployment")
+    if deployment:
+        detail = f": {deployment['detail']}" if deployment["detail"] else ""
+        lines.append(f"  last deployment {deployment['deploymentId']}: {deployment['status']}{detail}")
+    rows = [("aws.greengrass.Nucleus", status["nucleus"]["version"], "FINISHED")]
+    rows += [(c["name"], c["version"], c["state"]) for c in status["components"]]
+    width = max(len(r[0]) for r in rows)
+    for name, version, state in rows:
+        lines.append(f"  {name:<{width}}  {version:<10} {state}")
+    for component in status["components"]:
+        lines.append(f"\n  {component['name']} {component['version']} ({component['log']})")
+        if component["reason"]:
+            lines.append(f"    last change: {component['reason']}")
+        configuration = {k: v for k, v in component["configuration"].items() if k != "accessControl"}
+        lines.append(f"    configuration: {json.dumps(configuration, sort_keys=True)}")
+        lines.extend(_render_access(component["accessControl"]))
+        stale = component["staleKeys"]
+        if stale:
+            lines.append(f"    stale keys (not in {component['version']}'s DefaultConfiguration):")
+            for key in stale:
+                remedy = json.dumps(key["removeWith"])
+                lines.append(f"      {key['pointer']} = {json.dumps(key['value'])}   remove with {remedy}")
+    return "\n".join(lines)
+
+
+def _render_access(access: Mapping[str, Any]) -> list[str]:
+    if not access:
+        return ["    accessControl: none (every IPC call that needs authorization is refused)"]
+    lines = ["    accessControl:"]
+    for service, policies in sorted(access.items()):
+        for policy_id, policy in sorted((policies or {}).items()):
+            operations = ", ".join(policy.get("operations", [])) if isinstance(policy, Mapping) else "?"
+            resources = ", ".join(policy.get("resources", [])) if isinstance(policy, Mapping) else "?"
+            lines.append(f"      {service} {policy_id}: {operations} on {resources}")
+    return lines
