@@ -21,7 +21,7 @@ def readings(
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)  # the same examples on every run
 @given(
     rpm=st.floats(300, 20_000),
     jitter_s=st.floats(0, 50e-6),
@@ -70,7 +70,9 @@ def test_a_stopped_fan_reads_zero_within_the_timeout_and_never_repeats_its_last_
 
 
 def test_glitch_pulses_are_rejected_and_flagged() -> None:
-    fan = SimulatedFan(target_rpm=3000, start_rpm=3000, faults=[Fault("glitch", 0, 30, 3.0)], seed=5)
+    fan = SimulatedFan(
+        target_rpm=3000, start_rpm=3000, faults=[Fault("glitch", 0, 30, 2.0)], seed=5
+    )  # 6 glitches a second
     series = readings(fan, RpmEstimator(), 30)[1:]
     assert all(e.rpm == pytest.approx(3000, rel=0.005) for _, e in series)
     assert sum("glitch" in e.flags for _, e in series) > len(series) / 2

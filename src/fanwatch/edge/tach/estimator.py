@@ -5,7 +5,8 @@ Edges closer together than a quarter of the shortest plausible period (derived f
 distance from the previous kept edge with the running pulse period: an edge that lands in the same
 index slot as a better-placed one is a glitch, a gap of k periods means k-1 pulses went missing. The
 period is the least-squares slope of time against pulse index, so jitter averages out over every edge
-instead of just the two at the ends.
+instead of just the two at the ends. A slow fan that gives fewer than ``min_edges`` edges in the window
+is measured over its last ``min_edges`` edges instead, and the reading says ``estimated``.
 
 When the edges stop, the reading falls with the time since the last edge (a fan that is slowing cannot
 be faster than one pulse per gap) and is 0 with the ``stalled`` flag once ``stall_timeout_s`` passes
@@ -24,6 +25,8 @@ __all__ = ["Estimate", "RpmEstimator"]
 
 #: How far (in periods) an edge may sit from its pulse slot and still count as real.
 _SLOT_TOLERANCE = 0.3
+#: Raw intervals in the rolling median that gives the expected period near an edge.
+_LOCAL_INTERVALS = 21
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +48,7 @@ class RpmEstimator:
         max_rpm: float = 25_000.0,
         window_s: float = 1.0,
         stall_timeout_s: float = 2.0,
-        min_edges: int = 4,
+        min_edges: int = 8,
     ) -> None:
         if pulses_per_rev < 1 or max_rpm <= 0 or window_s <= 0 or min_edges < 2:
             raise ValueError("pulses_per_rev >= 1, max_rpm > 0, window_s > 0 and min_edges >= 2 are required")
@@ -106,13 +109,17 @@ class RpmEstimator:
 def _fit_period(edges: list[float]) -> tuple[float, int, int]:
     """(pulse period, edges dropped as glitches, pulses found missing) for edges in time order."""
     intervals = [b - a for a, b in itertools.pairwise(edges)]
-    period = statistics.median(intervals)
-    # anchor on the first edge that starts a clean period, so a leading glitch cannot shift the grid
-    first = next((k for k, d in enumerate(intervals) if abs(d / period - 1) <= _SLOT_TOLERANCE), 0)
+    # the expected period near each edge: a rolling median of the raw intervals, robust to a glitch or a
+    # missing pulse, following a fan that speeds up, and never fed back from the slots it decides
+    half = _LOCAL_INTERVALS // 2
+    local = [statistics.median(intervals[max(0, k - half) : k + half + 1]) for k in range(len(intervals))]
+    # anchor on the first edge that starts a whole period, so a leading glitch cannot shift the grid
+    first = next((k for k, d in enumerate(intervals) if abs(d / local[k] - 1) <= _SLOT_TOLERANCE), 0)
     kept_t, kept_i = [edges[first]], [0]
-    dropped = first
+    dropped = 0  # edges before the anchor are left out of the fit but not called glitches: they may be real
     j = first + 1
     while j < len(edges):
+        period = local[j - 1]
         slot = round((edges[j] - kept_t[-1]) / period)
         best, best_err = j, abs((edges[j] - kept_t[-1]) / period - slot)
         while j + 1 < len(edges) and round((edges[j + 1] - kept_t[-1]) / period) == slot:
@@ -125,12 +132,10 @@ def _fit_period(edges: list[float]) -> tuple[float, int, int]:
         if slot == 0 or best_err > _SLOT_TOLERANCE:  # off the grid: a glitch
             dropped += 1
             continue
-        step = (edges[best] - kept_t[-1]) / slot
         kept_t.append(edges[best])
         kept_i.append(kept_i[-1] + slot)
-        period = 0.7 * period + 0.3 * step  # follow a fan that is speeding up or slowing down
     if len(kept_t) < 2:
-        return period, dropped, 0
+        return statistics.median(intervals), dropped, 0
     slope, _ = _least_squares(kept_i, kept_t)
     return slope, dropped, kept_i[-1] - (len(kept_i) - 1)
 
