@@ -45,10 +45,12 @@ for name, overrides in SETTINGS.items():
         parse_filter_config({"statusIntervalSeconds": 86_400, **overrides}), thing="pi-1", clock=clock
     )
     payloads = []
-    for _ in range(seconds):
+    for seq in range(seconds):
         clock.advance(1.0)
         reading = tach.read()
-        raw = encode(Telemetry(thing="pi-1", fan="fan0", boot="t", seq=_, sent=reading.ts, readings=(reading,)))
+        raw = encode(
+            Telemetry(thing="pi-1", fan="fan0", boot="t", seq=seq, sent=reading.ts, readings=(reading,))
+        )
         payloads += [p.payload for p in edge.accept(raw) + edge.tick() if p.topic.endswith("/telemetry")]
     payloads += [p.payload for p in edge.flush()]
     units = sum(math.ceil(len(p) / 5120) for p in payloads)
