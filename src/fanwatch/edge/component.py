@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
+import os
 import queue
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from fanwatch.edge.config import ConfigError
 from fanwatch.edge.ipc import EdgeBus
-from fanwatch.edge.logs import log_event
+from fanwatch.edge.logs import configure, log_event
 
-__all__ = ["ConfigFollower", "Inbox", "stop_on_signals", "version_from_artifacts"]
+__all__ = ["ConfigFollower", "Inbox", "Service", "run_component", "stop_on_signals", "version_from_artifacts"]
 
 C = TypeVar("C")
 
@@ -93,3 +95,47 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+class Service(Protocol):
+    def start(self) -> None:
+        """Load the configuration and subscribe; ValueError when the component cannot run."""
+        ...
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until ``stop`` is set, then finish cleanly."""
+        ...
+
+
+#: Builds a component's service from (bus, thing name, version, logger, unpacked artifact folder).
+ServiceFactory = Callable[[EdgeBus, str, str, logging.Logger, Path | None], Service]
+
+
+def run_component(component: str, description: str, make: ServiceFactory, argv: Sequence[str] | None) -> int:
+    """A component process as the recipe's Run starts it: IPC from the environment, SIGTERM to stop."""
+    parser = argparse.ArgumentParser(prog=component, description=description)
+    parser.add_argument("--artifacts", help="the unpacked artifact folder (gives the component version)")
+    args = parser.parse_args(argv)
+    log = configure(component)
+    thing = os.environ.get("AWS_IOT_THING_NAME", "")
+    if not thing:
+        log_event(log, logging.ERROR, "AWS_IOT_THING_NAME is not set: run me as a Greengrass component")
+        return 2
+    from fanwatch.edge.ipc import GreengrassBus
+
+    bus = GreengrassBus()
+    stop = threading.Event()
+    stop_on_signals(stop)
+    artifacts = Path(args.artifacts) if args.artifacts else None
+    service = make(bus, thing, version_from_artifacts(args.artifacts), log, artifacts)
+    try:
+        try:
+            service.start()
+        except ValueError as exc:
+            log_event(log, logging.ERROR, "cannot start", problem=str(exc))
+            bus.report_state("ERRORED")
+            return 1
+        service.run(stop)
+    finally:
+        bus.close()
+    return 0

@@ -11,18 +11,17 @@ Run by the recipe as ``<venv>/bin/python -m fanwatch.edge.run_filter --artifacts
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
 from fanwatch.edge.clock import Clock, MonotonicClock
-from fanwatch.edge.component import ConfigFollower, Inbox, stop_on_signals, version_from_artifacts
+from fanwatch.edge.component import ConfigFollower, Inbox, run_component
 from fanwatch.edge.config import FilterConfig, parse_filter_config
 from fanwatch.edge.ipc import EdgeBus
-from fanwatch.edge.logs import configure, log_event
+from fanwatch.edge.logs import log_event
 from fanwatch.edge.prefilter import COMPONENT, EdgeFilter, Publication
 from fanwatch.edge.topics import RAW_TOPICS, STATUS_TOPIC
 
@@ -119,34 +118,12 @@ class FilterService:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fanwatch.edge.run_filter", description=__doc__.splitlines()[0])
-    parser.add_argument("--artifacts", help="the unpacked artifact folder (gives the component version)")
-    args = parser.parse_args(argv)
-    log = configure(COMPONENT)
-    thing = os.environ.get("AWS_IOT_THING_NAME", "")
-    if not thing:
-        log_event(log, logging.ERROR, "AWS_IOT_THING_NAME is not set: run me as a Greengrass component")
-        return 2
-    from fanwatch.edge.ipc import GreengrassBus
+    def make(
+        bus: EdgeBus, thing: str, version: str, log: logging.Logger, _artifacts: Path | None
+    ) -> FilterService:
+        return FilterService(bus, thing=thing, clock=MonotonicClock(), version=version, logger=log)
 
-    bus = GreengrassBus()
-    stop = threading.Event()
-    stop_on_signals(stop)
-    service = FilterService(
-        bus, thing=thing, clock=MonotonicClock(), version=version_from_artifacts(args.artifacts), logger=log
-    )
-    try:
-        service.start()
-    except ValueError as exc:
-        log_event(log, logging.ERROR, "cannot start", problem=str(exc))
-        bus.report_state("ERRORED")
-        bus.close()
-        return 1
-    try:
-        service.run(stop)
-    finally:
-        bus.close()
-    return 0
+    return run_component(COMPONENT, __doc__.splitlines()[0], make, argv)
 
 
 if __name__ == "__main__":

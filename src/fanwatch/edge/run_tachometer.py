@@ -11,9 +11,7 @@ Run by the recipe as ``<venv>/bin/python -m fanwatch.edge.run_tachometer --artif
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import sys
 import threading
 import uuid
@@ -22,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fanwatch.edge.clock import Clock, MonotonicClock, ScaledClock
-from fanwatch.edge.component import ConfigFollower, Inbox, stop_on_signals, version_from_artifacts
+from fanwatch.edge.component import ConfigFollower, Inbox, run_component
 from fanwatch.edge.config import FanConfig, TachConfig, parse_tach_config
 from fanwatch.edge.ipc import EdgeBus
-from fanwatch.edge.logs import configure, log_event
+from fanwatch.edge.logs import log_event
 from fanwatch.edge.tach import (
     CsvReplay,
     GpioPreflightError,
@@ -181,10 +179,14 @@ class TachometerService:
     def run(self, stop: threading.Event) -> None:
         """Publish on a fixed grid (no drift from the time each cycle takes) until ``stop`` is set."""
         next_at = self.base_clock.now()
-        while not stop.is_set():
-            self.step()
-            next_at += self.config.publish_interval_s
-            self.base_clock.sleep(max(0.0, next_at - self.base_clock.now()), stop)
+        try:
+            while not stop.is_set():
+                self.step()
+                next_at += self.config.publish_interval_s
+                self.base_clock.sleep(max(0.0, next_at - self.base_clock.now()), stop)
+        finally:
+            self.close()
+            log_event(self.log, logging.INFO, "stopped", readings=self.counters["readings"])
 
     def close(self) -> None:
         for tach in self.tachs.values():
@@ -192,41 +194,14 @@ class TachometerService:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fanwatch.edge.run_tachometer", description=__doc__.splitlines()[0])
-    parser.add_argument("--artifacts", help="the unpacked artifact folder (gives the component version)")
-    args = parser.parse_args(argv)
-    log = configure(COMPONENT)
-    thing = os.environ.get("AWS_IOT_THING_NAME", "")
-    if not thing:
-        log_event(log, logging.ERROR, "AWS_IOT_THING_NAME is not set: run me as a Greengrass component")
-        return 2
-    from fanwatch.edge.ipc import GreengrassBus
+    def make(
+        bus: EdgeBus, thing: str, version: str, log: logging.Logger, artifacts: Path | None
+    ) -> TachometerService:
+        return TachometerService(
+            bus, thing=thing, clock=MonotonicClock(), version=version, logger=log, base_dir=artifacts
+        )
 
-    bus = GreengrassBus()
-    stop = threading.Event()
-    stop_on_signals(stop)
-    service = TachometerService(
-        bus,
-        thing=thing,
-        clock=MonotonicClock(),
-        version=version_from_artifacts(args.artifacts),
-        logger=log,
-        base_dir=Path(args.artifacts) if args.artifacts else None,
-    )
-    try:
-        service.start()
-    except ValueError as exc:
-        log_event(log, logging.ERROR, "cannot start", problem=str(exc))
-        bus.report_state("ERRORED")
-        bus.close()
-        return 1
-    try:
-        service.run(stop)
-    finally:
-        service.close()
-        log_event(log, logging.INFO, "stopped", readings=service.counters["readings"])
-        bus.close()
-    return 0
+    return run_component(COMPONENT, __doc__.splitlines()[0], make, argv)
 
 
 if __name__ == "__main__":
