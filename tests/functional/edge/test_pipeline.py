@@ -187,3 +187,61 @@ def test_a_scaled_clock_runs_faster_than_real_time() -> None:
     assert (fast.utc() - base.utc(0)).total_seconds() == pytest.approx(2.0)
     fast.sleep(10.0)
     assert base.now() == pytest.approx(3.0)
+
+
+def test_the_tachometer_publishes_at_the_configured_rate_on_a_fixed_grid() -> None:
+    clock = SimClock()
+    nucleus = InProcessNucleus()
+    config = {"backend": "simulated", "publishIntervalSeconds": 0.5, "fans": {"a": {}, "b": {}}}
+    t = TachometerService(nucleus.bus("fanwatch.Tachometer", config), thing=THING, clock=clock)
+    t.start()
+    stop = threading.Event()
+    nucleus.subscribe("fanwatch/raw/+", lambda _t, _p: stop.set() if clock.now() >= 10 else None)
+    t.run(stop)
+    raw = [parse_telemetry(p) for topic, p in nucleus.local if topic.startswith("fanwatch/raw/")]
+    assert len(raw) == 2 * 21  # two fans, at 0, 0.5, ..., 10 s
+    assert [m.seq for m in raw if m.fan == "a"] == list(range(21))
+    assert [topic for topic, _ in nucleus.local if topic == "fanwatch/local/status"] == [
+        "fanwatch/local/status"
+    ]
+
+
+def test_a_tachometer_that_cannot_open_its_backend_does_not_start() -> None:
+    nucleus = InProcessNucleus()
+    t = TachometerService(
+        nucleus.bus("fanwatch.Tachometer", {"backend": "gpio"}), thing=THING, clock=SimClock()
+    )
+    with pytest.raises(ValueError, match="not a Raspberry Pi"):
+        t.start()
+    assert nucleus.states == {}
+
+
+def test_a_batch_too_large_for_iot_core_is_split_and_an_oversized_reading_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from fanwatch.telemetry import Reading, Telemetry, encode
+
+    nucleus, t, f, clock = device(
+        flt={
+            "batchSize": 40,
+            "maxBatchAgeSeconds": 3600,
+            "deadbandRpm": 0,
+            "deadbandPercent": 0,
+            "maxMessageBytes": 2048,
+        }
+    )
+    with caplog.at_level(logging.INFO):
+        seconds(t, f, clock, 40)
+        huge = Reading(ts=clock.utc(), rpm=1, hz=1, pulses=1, window_s=1, label="x" * 4000)
+        f.inbox.put(
+            "raw",
+            encode(Telemetry(thing=THING, fan="big", boot="x", seq=0, sent=clock.utc(), readings=(huge,))),
+        )
+        f.shutdown()  # drains the inbox, then publishes everything held
+    sizes = [len(p) for topic, p in nucleus.iot if topic.endswith("/telemetry")]
+    assert len(sizes) > 1 and max(sizes) <= 2048
+    assert sum(len(m.readings) for m in telemetry(nucleus)) == 40
+    assert f.filter is not None and f.filter.counters["too_large"] == 1
+    messages = {r.getMessage() for r in caplog.records}
+    assert "batch split to fit the message limit" in messages
+    assert "reading refused: larger than the message limit on its own" in messages
