@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import logging
+import secrets
 import signal
 import sys
 from collections.abc import Mapping, Sequence
@@ -202,6 +203,7 @@ def _deploy(args: argparse.Namespace) -> int:
         document = _document_from_options(args, next(iter(cores.values())), build_dirs)
     else:
         raise ValueError("give a deployment document or at least one --component")
+    document.setdefault("deploymentId", f"cli-{secrets.token_hex(4)}")  # one id on every thing
     if args.failure_handling:
         document["failureHandlingPolicy"] = args.failure_handling
         document.pop("deploymentPolicies", None)

@@ -22,7 +22,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from fanwatch.core.deployment import DeploymentResult
+from fanwatch.core.deployment import DeploymentDocument, DeploymentError, DeploymentResult
 from fanwatch.core.ports import IoTCoreLink
 from fanwatch.core.runtime import DEFAULT_REGION, LocalCore
 from fanwatch.core.store import ComponentStore
@@ -102,11 +102,13 @@ class Fleet:
     async def deploy(
         self, document: object, *, things: Sequence[str] | None = None
     ) -> dict[str, DeploymentResult]:
-        """Deploy to ``things`` (default: all) concurrently; the result of each."""
+        """Deploy to ``things`` (default: all) concurrently, as one deployment (one id)."""
         targets = list(things) if things is not None else self.things
         unknown = [t for t in targets if t not in self.cores]
         if unknown:
             raise KeyError(f"not in this fleet: {unknown}")
+        with contextlib.suppress(DeploymentError):  # an invalid document: each core reports it
+            document = DeploymentDocument.parse(document)
         results = await asyncio.gather(*(self.cores[t].deploy(document) for t in targets))
         return dict(zip(targets, results, strict=True))
 

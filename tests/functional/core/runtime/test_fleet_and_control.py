@@ -32,6 +32,7 @@ async def test_a_fleet_runs_one_core_per_thing(
         assert fleet.things == ["fan-001", "fan-002"]
         results = await fleet.deploy(DOCUMENT)
         assert {t: r.status for t, r in results.items()} == {"fan-001": "SUCCESSFUL", "fan-002": "SUCCESSFUL"}
+        assert len({r.deployment_id for r in results.values()}) == 1  # one deployment, two things
         cores = fleet.cores
         for thing, core in cores.items():
             assert core.layout.root == tmp_path / "fleet" / thing
