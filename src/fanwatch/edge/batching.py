@@ -21,10 +21,15 @@ class DeadbandGate:
     """Decides which readings of one fan are worth sending."""
 
     def __init__(self, *, deadband_rpm: float, deadband_percent: float, heartbeat_s: float) -> None:
+        self._last: Reading | None = None
+        self.reconfigure(
+            deadband_rpm=deadband_rpm, deadband_percent=deadband_percent, heartbeat_s=heartbeat_s
+        )
+
+    def reconfigure(self, *, deadband_rpm: float, deadband_percent: float, heartbeat_s: float) -> None:
         self.deadband_rpm = deadband_rpm
         self.deadband_percent = deadband_percent
         self.heartbeat_s = heartbeat_s
-        self._last: Reading | None = None
 
     def admit(self, reading: Reading, *, force: bool = False) -> Reading | None:
         """The reading to send (flagged ``heartbeat`` when only the heartbeat let it through), or None."""
@@ -46,10 +51,13 @@ class Batcher:
     """Collects one fan's readings until the batch is full or its oldest reading is too old."""
 
     def __init__(self, *, batch_size: int, max_age_s: float) -> None:
-        self.batch_size = batch_size
-        self.max_age_s = max_age_s
         self._readings: list[Reading] = []
         self._opened: float | None = None
+        self.reconfigure(batch_size=batch_size, max_age_s=max_age_s)
+
+    def reconfigure(self, *, batch_size: int, max_age_s: float) -> None:
+        self.batch_size = batch_size
+        self.max_age_s = max_age_s
 
     def __len__(self) -> int:
         return len(self._readings)

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from fanwatch.edge.alerts import AlertTracker
 from fanwatch.edge.batching import Batcher, DeadbandGate, pack
@@ -98,41 +99,47 @@ class EdgeFilter:
             self._configure_fan(fan)
         self._status_due = min(self._status_due, self.clock.now() + config.status_interval_s)
 
-    def _configure_fan(self, fan: _Fan) -> None:
+    def _settings(self) -> dict[str, dict[str, Any]]:
+        """Each part's keyword arguments under the current configuration."""
         c = self.config
-        fan.hampel.reconfigure(window=c.spike_window, sigmas=c.spike_sigmas, min_percent=c.spike_min_percent)
-        fan.gate.deadband_rpm, fan.gate.deadband_percent = c.deadband_rpm, c.deadband_percent
-        fan.gate.heartbeat_s = c.heartbeat_s
-        fan.batcher.batch_size, fan.batcher.max_age_s = c.batch_size, c.max_batch_age_s
-        fan.alerts.reconfigure(
-            stall_rpm=c.stall_rpm,
-            under_speed_rpm=c.under_speed_rpm,
-            over_speed_rpm=c.over_speed_rpm,
-            hysteresis_percent=c.hysteresis_percent,
-            raise_after_s=c.raise_after_s,
-            clear_after_s=c.clear_after_s,
-        )
+        return {
+            "hampel": {
+                "window": c.spike_window,
+                "sigmas": c.spike_sigmas,
+                "min_percent": c.spike_min_percent,
+            },
+            "gate": {
+                "deadband_rpm": c.deadband_rpm,
+                "deadband_percent": c.deadband_percent,
+                "heartbeat_s": c.heartbeat_s,
+            },
+            "batcher": {"batch_size": c.batch_size, "max_age_s": c.max_batch_age_s},
+            "alerts": {
+                "stall_rpm": c.stall_rpm,
+                "under_speed_rpm": c.under_speed_rpm,
+                "over_speed_rpm": c.over_speed_rpm,
+                "hysteresis_percent": c.hysteresis_percent,
+                "raise_after_s": c.raise_after_s,
+                "clear_after_s": c.clear_after_s,
+            },
+        }
+
+    def _configure_fan(self, fan: _Fan) -> None:
+        s = self._settings()
+        fan.hampel.reconfigure(**s["hampel"])
+        fan.gate.reconfigure(**s["gate"])
+        fan.batcher.reconfigure(**s["batcher"])
+        fan.alerts.reconfigure(**s["alerts"])
 
     def _fan(self, fan_id: str) -> _Fan:
         fan = self._fans.get(fan_id)
         if fan is None:
-            c = self.config
+            s = self._settings()
             fan = _Fan(
-                hampel=Hampel(window=c.spike_window, sigmas=c.spike_sigmas, min_percent=c.spike_min_percent),
-                gate=DeadbandGate(
-                    deadband_rpm=c.deadband_rpm,
-                    deadband_percent=c.deadband_percent,
-                    heartbeat_s=c.heartbeat_s,
-                ),
-                batcher=Batcher(batch_size=c.batch_size, max_age_s=c.max_batch_age_s),
-                alerts=AlertTracker(
-                    stall_rpm=c.stall_rpm,
-                    under_speed_rpm=c.under_speed_rpm,
-                    over_speed_rpm=c.over_speed_rpm,
-                    hysteresis_percent=c.hysteresis_percent,
-                    raise_after_s=c.raise_after_s,
-                    clear_after_s=c.clear_after_s,
-                ),
+                hampel=Hampel(**s["hampel"]),
+                gate=DeadbandGate(**s["gate"]),
+                batcher=Batcher(**s["batcher"]),
+                alerts=AlertTracker(**s["alerts"]),
             )
             self._fans[fan_id] = fan
         return fan

@@ -21,14 +21,12 @@ class Hampel:
     """A trailing Hampel filter over one fan's readings."""
 
     def __init__(self, *, window: int = 7, sigmas: float = 3.0, min_percent: float = 2.0) -> None:
-        if window < 3:
-            raise ValueError("window must be at least 3")
-        self.window = window
-        self.sigmas = sigmas
-        self.min_percent = min_percent
         self._values: deque[float] = deque(maxlen=window)
+        self.reconfigure(window=window, sigmas=sigmas, min_percent=min_percent)
 
     def reconfigure(self, *, window: int, sigmas: float, min_percent: float) -> None:
+        if window < 3:
+            raise ValueError("window must be at least 3")
         self.window = window
         self.sigmas = sigmas
         self.min_percent = min_percent
