@@ -94,12 +94,12 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
     by_rank = np.argsort(events.rank, kind="stable")
     event_bounds = np.searchsorted(events.rank[by_rank], np.arange(rounds + 1))
 
-    sums = np.zeros(n)
+    per_tree = np.zeros((n, T))  # summed in tree order at the end: the same bits however split
     for j in range(rounds):
         pick = by_round[pair_bounds[j] : pair_bounds[j + 1]]
         if len(pick):
             r = pair_row[pick]
-            sums += np.bincount(r, tree.score(bank, pair_tree[pick], q[r]), minlength=n)
+            per_tree[r, pair_tree[pick] % T] = tree.score(bank, pair_tree[pick], q[r])
         e = by_rank[event_bounds[j] : event_bounds[j + 1]]
         if len(e):
             g, slot, evicts, r = events.tree[e], events.slot[e], events.evicts[e], events.row[e]
@@ -108,5 +108,5 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
             tree.insert(bank, g, slot, store_row[r], seq[r], q[r])
     bank.release_points(store_row[accepted])
     out = np.empty(n)
-    out[order] = sums / T
+    out[order] = per_tree.sum(1) / T
     return out

@@ -115,7 +115,8 @@ class RandomCutForest:
             return 0.0
         q = engine.shingled(self._bank, self._slot, value)
         return float(
-            tree.score(self._bank, self._trees(), np.broadcast_to(q, (self.num_trees, len(q)))).mean()
+            tree.score(self._bank, self._trees(), np.broadcast_to(q, (self.num_trees, len(q)))).sum()
+            / self.num_trees
         )
 
     def attribution(self, point: Any) -> Attribution:
@@ -127,7 +128,10 @@ class RandomCutForest:
         q = engine.shingled(self._bank, self._slot, value)
         high, low = tree.attribute(self._bank, self._trees(), np.broadcast_to(q, (self.num_trees, len(q))))
         shape = (self.shingle_size, self.dimensions)
-        return Attribution(high.mean(0).reshape(shape).sum(0), low.mean(0).reshape(shape).sum(0))
+        return Attribution(
+            high.sum(0).reshape(shape).sum(0) / self.num_trees,
+            low.sum(0).reshape(shape).sum(0) / self.num_trees,
+        )
 
     def update(self, point: Any) -> None:
         """Learn from ``point`` (the next reading of the stream)."""

@@ -115,7 +115,8 @@ def dump(bank: TreeBank, slot: int) -> bytes:
             leaves_below, g[inner] * N, kids[:, 1]
         )
     roots = bank.root[trees].astype(np.int64)
-    n_leaves = np.where(roots == EMPTY, 0, _leaves(leaves_below, trees * N, roots))
+    empty = roots == EMPTY
+    n_leaves = np.where(empty, 0, _leaves(leaves_below, trees * N, np.where(empty, -1, roots)))
     span = np.maximum(2 * n_leaves - 1, 0)
     tree_start = np.concatenate([[0], np.cumsum(span)[:-1]])
     total = int(span.sum())
@@ -207,7 +208,10 @@ def _load(bank: TreeBank, slot: int, data: bytes) -> None:
     seen = fields[-1]
     shingle_bytes = 4 * (k - 1) * d
     bank.shingle[slot] = np.frombuffer(data, np.float32, (k - 1) * d, _HEADER.size).reshape(k - 1, d)
-    reader = _Reader(zlib.decompress(bytes(data[_HEADER.size + shingle_bytes :])))
+    inflate = zlib.decompressobj()
+    reader = _Reader(inflate.decompress(bytes(data[_HEADER.size + shingle_bytes :])))
+    if not inflate.eof or inflate.unused_data:
+        raise ValueError("corrupt RCF checkpoint (body is truncated or followed by other data)")
     m = reader.count()
     n_slots = reader.section(np.uint16, T).astype(np.int64)
     n_leaves = reader.section(np.uint16, T).astype(np.int64)
@@ -223,12 +227,17 @@ def _load(bank: TreeBank, slot: int, data: bytes) -> None:
     n_inner = int(bits.sum())
     dims = reader.section(np.uint8, n_inner).astype(np.int64)
     vals = _unshuffle(reader.take(reader.count()))
-    if len(vals) != n_inner or (dims >= bank.D).any() or (slot_index >= m).any():
+    if (
+        len(vals) != n_inner
+        or (dims >= bank.D).any()
+        or (slot_index >= m).any()
+        or reader.at != len(reader.body)
+    ):
         raise ValueError("corrupt RCF checkpoint (inconsistent cuts)")
     bank.seen[slot] = seen
 
     # the points, one store row per sampled sequence number
-    rows = bank.store_points(values[where].reshape(m, -1), table)
+    rows = bank.store_points(values[where].reshape(m, bank.D), table)
     trees = slot * T + np.arange(T, dtype=np.int64)
     slot_tree = np.repeat(trees, n_slots)
     slot_pos = np.arange(len(slot_tree)) - np.repeat(np.cumsum(n_slots) - n_slots, n_slots)

@@ -51,7 +51,7 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Path:
     entries: list[IntArray] = []
     nodes: list[IntArray] = []
     level = 0
-    while True:
+    while len(idx):
         at_leaf = cur < 0
         if at_leaf.any():
             done = idx[at_leaf]
@@ -61,6 +61,8 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Path:
             idx, cur = idx[inner], cur[inner]
             if not len(idx):
                 break
+        if level >= N:
+            raise ValueError("a tree is cyclic (corrupt checkpoint?)")
         entries.append(idx)
         nodes.append(cur)
         addr = base[idx] + cur

@@ -1,0 +1,146 @@
+"""Per-fan forests: lock-step batches equal standalone forests; LRU tiers, stores and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fanwatch.rcf import DirectoryStore, ForestManager, MemoryStore, ModelStore, RandomCutForest
+from fanwatch.rcf.manager import seed_for
+
+SMALL = {"num_trees": 8, "sample_size": 32}
+
+
+def _fleet(fans: int, steps: int, fan_stream) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Interleaved records of ``fans`` fans (arrival order: time, then fan), and each fan's stream."""
+    streams = np.stack([fan_stream(steps, seed=i, level=1000 + 100 * i) for i in range(fans)], 1)
+    keys = [f"fan-{i:02d}" for i in range(fans)] * steps
+    return keys, streams.reshape(-1), streams
+
+
+def test_a_batch_scores_like_one_standalone_forest_per_fan(fan_stream) -> None:
+    keys, points, streams = _fleet(6, 150, fan_stream)
+    scores = ForestManager(**SMALL).process(keys, points).reshape(150, 6)
+    for i in range(6):
+        alone = RandomCutForest(1, **SMALL, seed=seed_for(0, f"fan-{i:02d}"))
+        assert np.array_equal(scores[:, i], alone.process(streams[:, i]))
+
+
+def test_uneven_batches_keep_each_fans_order(fan_stream) -> None:
+    keys, points, _ = _fleet(5, 120, fan_stream)
+    whole = ForestManager(**SMALL).process(keys, points)
+    manager = ForestManager(**SMALL)
+    rng = np.random.default_rng(1)
+    cuts = np.sort(rng.choice(np.arange(1, len(keys)), 7, replace=False))
+    parts = [
+        manager.process(keys[a:b], points[a:b]) for a, b in zip([0, *cuts], [*cuts, len(keys)], strict=True)
+    ]
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+@pytest.mark.parametrize(
+    "tiers", [{"max_resident": 3, "max_hydrated": 2}, {"max_resident": 50, "max_hydrated": 2}]
+)
+def test_evicted_models_come_back_from_the_store_unchanged(fan_stream, tiers) -> None:
+    keys, points, _ = _fleet(7, 200, fan_stream)
+    expected = ForestManager(**SMALL).process(keys, points)
+    store = MemoryStore()
+    manager = ForestManager(**SMALL, store=store, **tiers)
+    got = np.concatenate(
+        [manager.process(keys[i : i + 70], points[i : i + 70]) for i in range(0, len(keys), 70)]
+    )
+    assert np.array_equal(got, expected)
+    assert len(manager) <= tiers["max_resident"] and manager.hydrated <= tiers["max_hydrated"]
+    if tiers["max_resident"] < 7:
+        assert len(store) >= 7 - tiers["max_resident"]
+
+
+def test_flush_then_a_new_process_resumes_every_fan(tmp_path, fan_stream) -> None:
+    keys, points, _ = _fleet(4, 160, fan_stream)
+    half = len(keys) // 2
+    expected = ForestManager(**SMALL).process(keys, points)
+    first = ForestManager(**SMALL, store=DirectoryStore(tmp_path))
+    first.process(keys[:half], points[:half])
+    first.flush()
+    second = ForestManager(**SMALL, store=DirectoryStore(tmp_path))
+    assert np.array_equal(second.process(keys[half:], points[half:]), expected[half:])
+    assert sorted(second) == sorted(set(keys))
+
+
+def test_without_a_store_an_evicted_fan_starts_afresh(fan_stream) -> None:
+    keys, points, _ = _fleet(3, 100, fan_stream)
+    manager = ForestManager(**SMALL, max_resident=1)
+    manager.process(keys, points)
+    assert len(manager) == 1
+    manager.flush()  # nothing to write to: a no-op
+
+
+def test_directory_store_takes_any_key_and_writes_atomically(tmp_path) -> None:
+    store = DirectoryStore(tmp_path / "models")
+    assert isinstance(store, ModelStore)
+    for key in ["fan/1", "../../etc/passwd", "ventilateur-é", "a" * 100]:
+        assert store.get(key) is None
+        store.put(key, key.encode())
+        assert store.get(key) == key.encode()
+    assert all(p.parent == tmp_path / "models" for p in (tmp_path / "models").iterdir())
+    assert not list((tmp_path / "models").glob(".tmp-*"))
+
+
+def test_the_manager_can_hand_out_a_copy_of_a_fans_forest(fan_stream) -> None:
+    keys, points, _ = _fleet(3, 120, fan_stream)
+    manager = ForestManager(**SMALL)
+    manager.process(keys, points)
+    forest = manager.forest("fan-01")
+    assert forest.seen == 120
+    assert forest.attribution(5000.0).high[0] > 1
+    with pytest.raises(KeyError):
+        manager.forest("fan-99")
+
+
+@pytest.mark.parametrize(
+    ("keys", "points"),
+    [
+        (["a", "b"], [1.0]),
+        (["a", 3], [1.0, 2.0]),
+        (["a", ""], [1.0, 2.0]),
+        (["a", None], [1.0, 2.0]),
+        (["a", "b"], [1.0, float("nan")]),
+        (["a", "b"], ["1", "2"]),
+    ],
+)
+def test_a_bad_batch_changes_no_model(fan_stream, keys, points) -> None:
+    good_keys, good_points, _ = _fleet(2, 80, fan_stream)
+    store = MemoryStore()
+    manager = ForestManager(**SMALL, store=store)
+    manager.process(good_keys, good_points)
+    manager.flush()
+    before = {k: store.get(k) for k in ("fan-00", "fan-01")}
+    with pytest.raises(ValueError):
+        manager.process(keys, points)
+    manager.flush()
+    assert {k: store.get(k) for k in ("fan-00", "fan-01")} == before
+    assert "a" not in manager
+
+
+def test_a_stored_model_with_other_parameters_is_refused() -> None:
+    store = MemoryStore()
+    other = RandomCutForest(1, num_trees=4, sample_size=16)
+    other.process(np.arange(50.0))
+    store.put("fan", other.to_bytes())
+    with pytest.raises(ValueError, match="parameters"):
+        ForestManager(**SMALL, store=store).process(["fan"], [1.0])
+
+
+def test_a_corrupt_stored_model_is_a_value_error(fan_stream) -> None:
+    store = MemoryStore()
+    store.put("fan", b"FWRCF-garbage")
+    manager = ForestManager(**SMALL, store=store)
+    with pytest.raises(ValueError):
+        manager.process(["fan"], [1.0])
+
+
+def test_vector_records(fan_stream) -> None:
+    manager = ForestManager(**SMALL, dimensions=2)
+    rpm = fan_stream(100)
+    scores = manager.process(["x"] * 100, np.stack([rpm, np.full(100, 1500.0)], 1))
+    assert scores.shape == (100,) and (scores[40:] > 0).all()
