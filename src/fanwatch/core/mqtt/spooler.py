@@ -4,9 +4,9 @@ It behaves as the released nucleus does (``Spool.java``), which is stricter than
 documentation's "discards the oldest messages":
 
 * a message larger than the whole spool is refused;
-* when a message does not fit, the oldest **QoS 0** messages are evicted until it does; if it still
-  does not fit, it is refused with :class:`~fanwatch.core.ports.SpoolFullError`: an accepted QoS 1
-  message is never thrown away to make room (``strategyOnFull: RejectNewData``);
+* when a message does not fit, the oldest **QoS 0** messages are evicted until it does; if it cannot
+  fit that way, it is refused with :class:`~fanwatch.core.ports.SpoolFullError` and nothing is
+  evicted: an accepted QoS 1 message is never thrown away to make room (``RejectNewData``);
 * ``strategyOnFull: OverwriteOldestData`` (from the nucleus' overwrite-strategy branch, not in a
   released nucleus) also evicts the oldest QoS 1 messages, for devices where fresh data matters more;
 * when the connection drops, queued QoS 0 messages are dropped unless ``keepQos0WhenOffline``.
@@ -176,15 +176,18 @@ class Spooler:
                 f"message of {size} bytes on {topic!r} is larger than the whole spool "
                 f"({self.max_size_in_bytes} bytes)"
             )
-        if self._size + size > self.max_size_in_bytes:
-            self._evict(size, qos0_only=True)
-        if self._size + size > self.max_size_in_bytes and self.on_full is OnFull.OVERWRITE_OLDEST_DATA:
-            self._evict(size, qos0_only=False)
-        if self._size + size > self.max_size_in_bytes:
+        victims = self._victims(self._size + size - self.max_size_in_bytes)
+        if victims is None:
             raise SpoolFullError(
-                f"spool full: {len(self._index)} QoS 1 messages hold {self._size} of "
-                f"{self.max_size_in_bytes} bytes; refused {size} bytes on {topic!r}"
+                f"spool full: {len(self._index)} messages hold {self._size} of {self.max_size_in_bytes} "
+                f"bytes and none may be evicted; refused {size} bytes on {topic!r}"
             )
+        if victims:
+            freed = sum(self._index[i][1] for i in victims)
+            log.warning(
+                "spool full: evicted the %d oldest messages (%d bytes) to make room", len(victims), freed
+            )
+            self.remove(victims)
         message = SpooledMessage(self._next_id, topic, bytes(payload), qos, retain)
         self._storage.add(message)
         self._next_id += 1
@@ -192,23 +195,22 @@ class Spooler:
         self._size += size
         return message
 
-    def _evict(self, room: int, *, qos0_only: bool) -> None:
+    def _victims(self, excess: int) -> list[int] | None:
+        """The ids to evict to free ``excess`` bytes (oldest QoS 0 first), or None if that is not possible.
+
+        Nothing is evicted unless the new message then fits (the nucleus drops QoS 0 messages even
+        when it goes on to refuse the new one; that loses data for nothing).
+        """
         victims: list[int] = []
-        freed = 0
-        for message_id, (qos, size) in self._index.items():
-            if self._size - freed + room <= self.max_size_in_bytes:
-                break
-            if qos == 0 or not qos0_only:
-                victims.append(message_id)
-                freed += size
-        if victims:
-            log.warning(
-                "spool full: evicted the %d oldest %smessages (%d bytes)",
-                len(victims),
-                "QoS 0 " if qos0_only else "",
-                freed,
-            )
-            self.remove(victims)
+        passes = (0, 1) if self.on_full is OnFull.OVERWRITE_OLDEST_DATA else (0,)
+        for evictable in passes:
+            for message_id, (qos, size) in self._index.items():
+                if excess <= 0:
+                    return victims
+                if qos == evictable:
+                    victims.append(message_id)
+                    excess -= size
+        return victims if excess <= 0 else None
 
     def oldest(self, limit: int, *, after: int = -1) -> list[SpooledMessage]:
         """Up to ``limit`` messages with ids above ``after`` (the last one sent), oldest first."""
