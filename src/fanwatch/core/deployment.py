@@ -82,15 +82,16 @@ class DeploymentDocument:
                 raise DeploymentError(f"{where}.componentVersion: missing")
             try:
                 Version.parse(version)
+            except ValueError as exc:
+                raise DeploymentError(f"{where}.componentVersion: {exc}") from None
+            try:
                 update = ConfigurationUpdate.parse(
                     spec.get("configurationUpdate"), f"{where}.configurationUpdate"
                 )
             except ValueError as exc:
-                raise DeploymentError(
-                    str(exc) if "configurationUpdate" in str(exc) else f"{where}: {exc}"
-                ) from None
+                raise DeploymentError(str(exc)) from None
             requests[str(name)] = ComponentRequest(str(name), version, update)
-        policies = data.get("deploymentPolicies") or {}
+        policies = data.get("deploymentPolicies", {})
         if not isinstance(policies, Mapping):
             raise DeploymentError("deploymentPolicies: expected an object")
         policy = str(policies.get("failureHandlingPolicy") or data.get("failureHandlingPolicy") or "ROLLBACK")
