@@ -1,0 +1,143 @@
+"""``fanwatch core run`` as a process: an embedded broker, a deployment at start, readings on the broker,
+a clean stop on SIGTERM, and a restart that brings the components back with a Disk spool."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanwatch.core.links import saved_spooler_settings
+
+pytestmark = pytest.mark.timeout(120)
+
+PROBE = "test.Probe"
+
+
+def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+    return value
+
+
+class Run:
+    """``fanwatch core run`` in the background, its output collected line by line."""
+
+    def __init__(self, *argv: object) -> None:
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fanwatch", "core", "run", *map(str, argv)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def find(self, pattern: str) -> re.Match[str] | None:
+        return next((m for line in list(self.lines) if (m := re.search(pattern, line))), None)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        code = self.process.wait(30)
+        self._reader.join(5)
+        return code
+
+
+def test_run_deploys_publishes_stops_and_comes_back(tmp_path: Path, builds, recipe) -> None:
+    import paho.mqtt.client as mqtt
+
+    builds.add(recipe(PROBE, "1.0.0"))
+    document = tmp_path / "deployment.json"
+    disk_spool = {"mqtt": {"spooler": {"storageType": "Disk", "maxSizeInBytes": 1_000_000}}}
+    document.write_text(
+        json.dumps(
+            {
+                "components": {
+                    PROBE: {"componentVersion": "1.0.0"},
+                    "aws.greengrass.Nucleus": {
+                        "componentVersion": "2.15.0",
+                        "configurationUpdate": {"merge": disk_spool},
+                    },
+                }
+            }
+        )
+    )
+    root = tmp_path / "cores"
+    args = ("--thing", "fan-001", "--root", root, "--build-dir", builds.folder)
+    first = Run(*args, "--deployment", document)
+    try:
+        until(lambda: first.find(r"core fan-001: deployment \S+: SUCCESSFUL"), 60, "the deployment")
+        port = int(
+            until(lambda: first.find(r"broker: amqtt on mqtt://127\.0\.0\.1:(\d+)"), 5, "the broker").group(1)
+        )
+        received: list[bytes] = []
+        observer = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="observer")
+        observer.on_message = lambda client, userdata, message: received.append(message.payload)
+        observer.connect("127.0.0.1", port)
+        observer.subscribe("probe/out", qos=1)
+        observer.loop_start()
+        try:
+            until(lambda: len(received) >= 3, 30, "the probe's readings on the broker")
+        finally:
+            observer.loop_stop()
+            observer.disconnect()
+        assert json.loads(received[-1])["tag"] == "v1"
+    finally:
+        assert first.stop() == 0
+    assert any("stopping" in line for line in first.lines)
+    assert not (root / "fan-001" / "local" / "core.json").exists()
+    assert "RUNNING -> STOPPING" in (root / "fan-001" / "logs" / f"{PROBE}.log").read_text()
+    saved = saved_spooler_settings(root / "fan-001")
+    assert saved == {**disk_spool["mqtt"]["spooler"], "keepQos0WhenOffline": False}
+
+    second = Run(*args)  # no deployment: the core brings back what it ran, with a Disk spool this time
+    try:
+        until(lambda: second.find(r"fan-001: restored 1 components"), 60, "the restore")
+        assert (root / "fan-001" / "work" / "aws.greengrass.DiskSpooler" / "spooler.db").exists()
+        status = subprocess.run(
+            [sys.executable, "-m", "fanwatch", "core", "status", "--root", root, "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        (probe,) = json.loads(status.stdout)["fan-001"]["components"]
+        assert probe["state"] == "RUNNING"
+    finally:
+        assert second.stop() == 0
+
+
+def test_run_refuses_bad_arguments(tmp_path: Path) -> None:
+    for argv, message in (
+        ((), "name at least one thing"),
+        (("--thing", "fan 1"), "not a valid AWS IoT thing name"),
+        (("--thing", "a", "--platform", "arm"), "--platform expects KEY=VALUE"),
+        (("--thing", "a", "--broker", "tcp://x"), "--broker: expected embedded, mosquitto"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "fanwatch", "core", "run", "--root", str(tmp_path), *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ},
+        )
+        assert result.returncode == 2, (argv, result.stderr)
+        assert message in result.stderr, (argv, result.stderr)
