@@ -282,6 +282,7 @@ def _render(status: Mapping[str, Any]) -> str:
         configuration = {k: v for k, v in component["configuration"].items() if k != "accessControl"}
         lines.append(f"    configuration: {json.dumps(configuration, sort_keys=True)}")
         lines.extend(_render_access(component["accessControl"]))
+        lines.extend(f"    problem: {problem}" for problem in component["problems"])
         stale = component["staleKeys"]
         if stale:
             lines.append(f"    stale keys (not in {component['version']}'s DefaultConfiguration):")

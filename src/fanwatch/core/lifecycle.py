@@ -68,6 +68,7 @@ class ServiceSpec:
     work_dir: Path
     log_path: Path
     hard_dependencies: frozenset[str] = field(default_factory=frozenset)
+    unresolved: tuple[str, ...] = ()  # recipe variables its lifecycle kept as written, and why
 
 
 def _group_alive(group: int) -> bool:

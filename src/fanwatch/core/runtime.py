@@ -77,6 +77,25 @@ def nucleus_defaults(region: str = DEFAULT_REGION) -> dict[str, Any]:
 _current_thing: ContextVar[str | None] = ContextVar("fanwatch_core_thing", default=None)
 
 
+def _access_problems(access: Any, interpolates: bool) -> list[str]:
+    """accessControl resources that can never match: a recipe variable the nucleus does not replace."""
+    if interpolates or not isinstance(access, Mapping):
+        return []
+    found = sorted(
+        {
+            resource
+            for policies in access.values()
+            if isinstance(policies, Mapping)
+            for policy in policies.values()
+            if isinstance(policy, Mapping)
+            for resource in policy.get("resources") or []
+            if isinstance(resource, str) and "{iot:thingName}" in resource
+        }
+    )
+    hint = "set interpolateComponentConfiguration to true in aws.greengrass.Nucleus's configuration"
+    return [f"accessControl resource {r!r} never matches: {hint}" for r in found]
+
+
 class _ThisCore(logging.Filter):
     def __init__(self, thing_name: str, logger_name: str) -> None:
         super().__init__()
@@ -334,9 +353,11 @@ class LocalCore:
         document = self._document or DeploymentDocument("initial", {})
         return Plan(document, components, self._config.get(NUCLEUS))
 
-    def _interpolator(self, plan: Plan) -> Interpolator:
+    def _interpolator(self, plan: Plan, problems: dict[str, list[str]] | None = None) -> Interpolator:
         def report(component: str, problem: str) -> None:
             self.log.error("%s: recipe variable not resolved: %s", component, problem)
+            if problems is not None:
+                problems.setdefault(component, []).append(problem)
 
         return Interpolator(
             layout=self.layout,
@@ -348,7 +369,8 @@ class LocalCore:
 
     def _launches(self, plan: Plan) -> dict[str, ServiceSpec]:
         """Every component's interpolated lifecycle and environment; DeploymentError if one is invalid."""
-        interpolator = self._interpolator(plan)
+        problems: dict[str, list[str]] = {}
+        interpolator = self._interpolator(plan, problems)
         specs: dict[str, ServiceSpec] = {}
         for name, planned in plan.components.items():
             raw = interpolator.interpolate(dict(planned.manifest.lifecycle), name, set(planned.dependencies))
@@ -364,6 +386,7 @@ class LocalCore:
                 work_dir=self.layout.work_path(name),
                 log_path=self.layout.log_path(name),
                 hard_dependencies=frozenset(d for d, kind in planned.dependencies.items() if kind == "HARD"),
+                unresolved=tuple(problems.get(name, ())),
             )
         return specs
 
@@ -558,11 +581,13 @@ class LocalCore:
     # -- status -----------------------------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
-        """What ``fanwatch core status`` shows: states, effective configuration and accessControl, and
-        the keys a version change left behind."""
+        """What ``fanwatch core status`` shows: states, effective configuration and accessControl, the
+        keys a version change left behind, and what will not work as the recipe's author meant."""
+        interpolates = bool(self._configuration(NUCLEUS).get("interpolateComponentConfiguration"))
         components = []
         for name, running in self._running.items():
             configuration = self._configuration(name)
+            access = copy.deepcopy(configuration.get("accessControl", {}))
             defaults = running.planned.stored.recipe.default_configuration
             stale = [
                 {
@@ -580,8 +605,9 @@ class LocalCore:
                     "reason": running.service.status_reason,
                     "root": running.planned.root,
                     "configuration": configuration,
-                    "accessControl": copy.deepcopy(configuration.get("accessControl", {})),
+                    "accessControl": access,
                     "staleKeys": stale,
+                    "problems": [*running.service.spec.unresolved, *_access_problems(access, interpolates)],
                     "log": str(self.layout.log_path(name)),
                 }
             )

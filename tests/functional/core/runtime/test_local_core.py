@@ -227,3 +227,34 @@ async def test_restart_of_the_core_restores_components_and_configuration(
         await until(lambda: len([e for e in events(again, PROBE) if e["event"] == "started"]) == 2)
     finally:
         await again.stop()
+
+
+async def test_status_names_what_will_not_work_as_meant(core: LocalCore, builds, recipe) -> None:
+    access = {
+        "aws.greengrass.ipc.mqttproxy": {
+            f"{PROBE}:mqttproxy:1": {
+                "operations": ["aws.greengrass#PublishToIoTCore"],
+                "resources": ["fans/{iot:thingName}/out"],
+            }
+        }
+    }
+    lifecycle = {"Run": "echo {configuration:/tpyo}; sleep 30"}
+    builds.add(recipe(PROBE, "1.0.0", accessControl=access, lifecycle=lifecycle))
+    core.add_sources([builds.folder])
+    assert (await core.deploy(deployment())).succeeded
+    (probe,) = core.status()["components"]
+    assert probe["problems"] == [
+        "{configuration:/tpyo}: no configuration value at '/tpyo'",
+        "accessControl resource 'fans/{iot:thingName}/out' never matches: "
+        "set interpolateComponentConfiguration to true in aws.greengrass.Nucleus's configuration",
+    ]
+    assert "{configuration:/tpyo}" in core.layout.log_path(PROBE).read_text()  # the script saw it unchanged
+    nucleus = {
+        "componentVersion": "2.15.0",
+        "configurationUpdate": {"merge": {"interpolateComponentConfiguration": True}},
+    }
+    assert (await core.deploy(deployment(components={"aws.greengrass.Nucleus": nucleus}))).succeeded
+    (probe,) = core.status()["components"]
+    policy = probe["accessControl"]["aws.greengrass.ipc.mqttproxy"][f"{PROBE}:mqttproxy:1"]
+    assert policy["resources"] == ["fans/fan-001/out"]
+    assert probe["problems"] == ["{configuration:/tpyo}: no configuration value at '/tpyo'"]
