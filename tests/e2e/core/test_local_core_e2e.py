@@ -237,10 +237,10 @@ def test_accesscontrol_without_interpolation_is_denied_as_on_a_device(fleet: Fle
         "a denial",
     )
     assert any("fanwatch.EdgeFilter" in line and "fanwatch/fan-002/" in line for line in denied), denied
-    access = fleet.component("fan-002", "fanwatch.EdgeFilter")["accessControl"][
-        "aws.greengrass.ipc.mqttproxy"
-    ]
+    edge_filter = fleet.component("fan-002", "fanwatch.EdgeFilter")
+    access = edge_filter["accessControl"]["aws.greengrass.ipc.mqttproxy"]
     assert "fanwatch/{iot:thingName}/telemetry" in next(iter(access.values()))["resources"]
+    assert any("interpolateComponentConfiguration" in p for p in edge_filter["problems"])  # status says why
     assert fleet.observer.of("fan-002", "telemetry") == []  # ...and nothing reaches "IoT Core"
 
 
