@@ -141,3 +141,91 @@ def test_run_refuses_bad_arguments(tmp_path: Path) -> None:
         )
         assert result.returncode == 2, (argv, result.stderr)
         assert message in result.stderr, (argv, result.stderr)
+
+
+@pytest.mark.mosquitto
+@pytest.mark.skipif(
+    not any(
+        Path(d, "mosquitto").exists() for d in [*os.environ.get("PATH", "").split(os.pathsep), "/usr/sbin"]
+    ),
+    reason="mosquitto is not installed (CI installs it with apt)",
+)
+def test_run_with_mosquitto_gives_each_thing_its_certificate(tmp_path: Path, builds, recipe) -> None:
+    import ssl
+
+    import paho.mqtt.client as mqtt
+
+    from fanwatch.core.mqtt.broker import OBSERVER
+    from fanwatch.core.mqtt.certs import CertificateAuthority
+
+    # each thing publishes under its own topics, as mosquitto's per-thing ACL allows
+    builds.add(
+        recipe(
+            PROBE,
+            "1.0.0",
+            topic="fanwatch/{iot:thingName}/probe",
+            accessControl={
+                "aws.greengrass.ipc.mqttproxy": {
+                    f"{PROBE}:mqttproxy:1": {
+                        "operations": ["aws.greengrass#PublishToIoTCore"],
+                        "resources": ["fanwatch/{iot:thingName}/probe"],
+                    }
+                }
+            },
+        )
+    )
+    document = tmp_path / "deployment.json"
+    nucleus = {
+        "componentVersion": "2.15.0",
+        "configurationUpdate": {"merge": {"interpolateComponentConfiguration": True}},
+    }
+    document.write_text(
+        json.dumps({"components": {PROBE: {"componentVersion": "1.0.0"}, "aws.greengrass.Nucleus": nucleus}})
+    )
+    root = tmp_path / "cores"
+    run = Run(
+        "--things",
+        "2",
+        "--root",
+        root,
+        "--build-dir",
+        builds.folder,
+        "--broker",
+        "mosquitto",
+        "--deployment",
+        document,
+    )
+    try:
+        for thing in ("fan-001", "fan-002"):
+            until(
+                lambda thing=thing: run.find(rf"core {thing}: deployment \S+: SUCCESSFUL"),
+                60,
+                f"{thing}'s deployment",
+            )
+        port = int(
+            until(
+                lambda: run.find(r"broker: mosquitto on mqtts://127\.0\.0\.1:(\d+)"), 5, "the broker"
+            ).group(1)
+        )
+        ca = CertificateAuthority(root / "broker" / "ca")
+        observer_pair = ca.issue_client(OBSERVER)
+        received: list[str] = []
+        observer = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="observer")
+        observer.tls_set(
+            str(ca.cert_file), str(observer_pair.cert_file), str(observer_pair.key_file), ssl.CERT_REQUIRED
+        )
+        observer.on_message = lambda client, userdata, message: received.append(message.topic)
+        observer.connect("127.0.0.1", port)
+        observer.subscribe("fanwatch/#", qos=1)
+        observer.loop_start()
+        try:
+            until(
+                lambda: {"fanwatch/fan-001/probe", "fanwatch/fan-002/probe"} <= set(received),
+                30,
+                "both things",
+            )
+        finally:
+            observer.loop_stop()
+            observer.disconnect()
+    finally:
+        assert run.stop() == 0
