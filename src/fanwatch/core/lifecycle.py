@@ -6,9 +6,10 @@ FINISHED; STARTING runs Startup (RUNNING once it exits 0, default timeout 120 s)
 (RUNNING at once, FINISHED when it exits 0, optional timeout); a component without either is FINISHED.
 Any failure is ERRORED, after which Recover runs and the component starts again from where it failed
 (Install again, or Shutdown and a fresh start). Three consecutive errors from the same state make it
-BROKEN (``MAXIMUM_CONTINUAL_ERROR``: the first attempt and two restarts), as does any error after an
-hour has passed resets the count. A report of any other state while in a state clears that state's
-count, which is why a component calling ``UpdateState(RUNNING)`` after each start never goes BROKEN.
+BROKEN (``MAXIMUM_CONTINUAL_ERROR``: the first attempt and two restarts); an error more than an hour
+after the previous one starts the count again. A report of any other state while in a state clears
+that state's count, which is why a component calling ``UpdateState(RUNNING)`` after each start never
+goes BROKEN.
 Stopping runs Shutdown (default timeout 15 s), then SIGTERM to each step's process group and SIGKILL
 after 5 s. Every step runs under ``sh -c`` in the component's work folder, with the core's environment
 and the recipe's Setenv; its output goes line by line into ``logs/<component>.log``.
