@@ -49,6 +49,7 @@ from fanwatch.core.interpolation import Interpolator
 from fanwatch.core.ipc import IPCServer
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.lifecycle import Service, ServiceSpec
+from fanwatch.core.mqtt.spooler import DEFAULT_MAX_SIZE_IN_BYTES
 from fanwatch.core.ports import ComponentInfo, ComponentState, IoTCoreLink
 from fanwatch.core.recipe import Lifecycle, RecipeError, current_platform
 from fanwatch.core.store import ComponentStore
@@ -68,7 +69,11 @@ def nucleus_defaults(region: str = DEFAULT_REGION) -> dict[str, Any]:
         "awsRegion": region,
         "interpolateComponentConfiguration": False,
         "mqtt": {
-            "spooler": {"storageType": "Memory", "maxSizeInBytes": 2_621_440, "keepQos0WhenOffline": False}
+            "spooler": {
+                "storageType": "Memory",
+                "maxSizeInBytes": DEFAULT_MAX_SIZE_IN_BYTES,
+                "keepQos0WhenOffline": False,
+            }
         },
     }
 
@@ -218,6 +223,7 @@ class LocalCore:
 
     async def start(self) -> None:
         """Create the root folder, serve IPC, and bring back what the last deployment left running."""
+        self._stopping = False
         self.layout.create()
         self._open_core_log()
         saved = self._load_saved()
