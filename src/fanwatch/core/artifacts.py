@@ -104,9 +104,10 @@ def install_artifacts(
                 f"{component} {version}: {artifact.file_name} does not match its recipe Digest"
             )
         copied = destination / artifact.file_name
-        if copied.exists():
-            copied.chmod(stat.S_IRUSR | stat.S_IWUSR)
-        shutil.copyfile(origin, copied)
+        if copied.resolve() != origin.resolve():  # the core's own store is a source too (a restart)
+            if copied.exists():
+                copied.chmod(stat.S_IRUSR | stat.S_IWUSR)
+            shutil.copyfile(origin, copied)
         mode = file_mode(artifact)
         copied.chmod(mode)
         if artifact.unarchive == "ZIP":

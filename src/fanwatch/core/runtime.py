@@ -174,7 +174,8 @@ class LocalCore:
         return self._iot
 
     def component_for_token(self, token: str) -> str | None:
-        return self._tokens.get(token)
+        component = self._tokens.get(token)
+        return component if component in self._running else None
 
     def report_state(self, component: str, state: ComponentState) -> None:
         running = self._running.get(component)

@@ -107,6 +107,10 @@ def test_install_copies_unzips_and_sets_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(main.parent.stat().st_mode) == 0o755
     # installing again (a redeploy) replaces files it had made read-only
     install_artifacts(stored.name, stored.version, manifest.artifacts, stored.artifacts, layout)
+    # and the core's own copy can be its source (a restarted core reinstalling from itself)
+    own = layout.artifact_path("com.example.App", "1.0.0")
+    install_artifacts(stored.name, stored.version, manifest.artifacts, own, layout)
+    assert main.read_text() == "print('hi')"
 
 
 @pytest.mark.parametrize(
