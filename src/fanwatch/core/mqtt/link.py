@@ -230,18 +230,28 @@ class MqttIoTCoreLink:
 
     async def _restore(self, generation: int) -> None:
         """Subscribe again to every filter (a clean session starts with none), then let the spooler drain."""
-        for topic_filter, entry in list(self._filters.items()):
-            try:
-                await self._broker_subscribe(topic_filter, entry.qos)
-            except SubscriptionRefusedError as refused:
-                log.error("%s: %s", self.thing_name, refused)
-            except Exception as error:  # the connection went again; the next one restores everything
-                log.warning(
-                    "%s: restoring the subscription to %r failed: %s", self.thing_name, topic_filter, error
-                )
-                return
-            if generation != self._generation:
-                return
+        restored: set[str] = set()
+        # until none is left: a component may subscribe while the others are being restored
+        while pending := [f for f in self._filters if f not in restored]:
+            for topic_filter in pending:
+                restored.add(topic_filter)
+                entry = self._filters.get(topic_filter)
+                if entry is None:
+                    continue  # unsubscribed meanwhile
+                try:
+                    await self._broker_subscribe(topic_filter, entry.qos)
+                except SubscriptionRefusedError as refused:
+                    log.error("%s: %s", self.thing_name, refused)
+                except Exception as error:  # the connection went again; the next one restores everything
+                    log.warning(
+                        "%s: restoring the subscription to %r failed: %s",
+                        self.thing_name,
+                        topic_filter,
+                        error,
+                    )
+                    return
+                if generation != self._generation:
+                    return
         if generation == self._generation and not self._closed:
             log.info(
                 "%s: connected to %s (%d subscriptions restored, %d messages spooled)",

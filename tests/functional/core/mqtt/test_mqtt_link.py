@@ -193,6 +193,32 @@ async def test_subscriptions_come_back_after_the_broker_restarts(
         assert (await other.wait_for(1)) == commands.messages
 
 
+async def test_a_subscription_made_while_reconnecting_is_not_forgotten(
+    amqtt: AmqttBroker, inbox: Any, until: Any
+) -> None:
+    received = inbox()
+    async with (
+        MqttIoTCoreLink(THING, amqtt.endpoint_for(THING), reconnect_max_s=2) as link,
+        MqttIoTCoreLink("cloud-sender", amqtt.observer_endpoint(), reconnect_max_s=2) as cloud,
+    ):
+        await until(lambda: link.online and cloud.online, "both connected")
+        for n in range(40):  # enough that restoring them takes a while
+            await link.subscribe(f"fanwatch/{THING}/commands/{n}", 1, received)
+        await asyncio.to_thread(amqtt.stop)
+        await until(lambda: not link.online, "the link noticed the outage")
+        await asyncio.to_thread(amqtt.start)
+        late = 40
+        while not link.online:  # components subscribing while the link restores the others
+            await link.subscribe(f"fanwatch/{THING}/commands/{late}", 1, received)
+            late += 1
+            await asyncio.sleep(0.002)
+        await until(lambda: cloud.online, "the sender reconnected")
+        for n in range(late):
+            await cloud.publish(f"fanwatch/{THING}/commands/{n}", b"%d" % n, 1)
+        await received.wait_for(late)
+    assert sorted(int(p) for p in received.payloads) == list(range(late))
+
+
 async def test_a_failing_handler_does_not_starve_the_others_and_closing_one_keeps_the_rest(
     amqtt: AmqttBroker, inbox: Any, until: Any
 ) -> None:
