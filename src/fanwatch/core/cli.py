@@ -94,6 +94,9 @@ def _add_broker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--certs", type=Path, metavar="DIR", help="mTLS: ca.crt and <thing>.crt/.key per thing"
     )
+    parser.add_argument(
+        "--broker-port", type=int, default=0, metavar="PORT", help="port for an embedded or mosquitto broker"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -143,7 +146,7 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with broker_links(args.broker, certs=args.certs, root=args.root) as links:
+    async with broker_links(args.broker, certs=args.certs, root=args.root, port=args.broker_port) as links:
         fleet = Fleet(
             args.root,
             things,

@@ -61,13 +61,16 @@ def _external(url: str, certs: Path | None) -> Callable[[str], BrokerEndpoint]:
 
 
 @contextlib.asynccontextmanager
-async def broker_links(broker: str, *, certs: Path | None, root: Path) -> AsyncIterator[LinkFactory]:
-    """A fleet's ``links`` for ``broker``; a broker started here stops when the block ends."""
+async def broker_links(
+    broker: str, *, certs: Path | None, root: Path, port: int = 0
+) -> AsyncIterator[LinkFactory]:
+    """A fleet's ``links`` for ``broker``; a broker started here (on ``port``, or a free one) stops when
+    the block ends."""
     local: LocalBroker | None = None
     if broker == "embedded":
-        local = AmqttBroker(root / "broker")
+        local = AmqttBroker(root / "broker", port=port)
     elif broker == "mosquitto":
-        local = MosquittoBroker(root / "broker")
+        local = MosquittoBroker(root / "broker", port=port)
     if local is not None:
         await asyncio.to_thread(local.start)
         endpoint_for: Callable[[str], BrokerEndpoint] = local.endpoint_for

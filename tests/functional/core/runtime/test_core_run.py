@@ -109,10 +109,11 @@ def test_run_deploys_publishes_stops_and_comes_back(tmp_path: Path, builds, reci
     saved = saved_spooler_settings(root / "fan-001")
     assert saved == {**disk_spool["mqtt"]["spooler"], "keepQos0WhenOffline": False}
 
-    second = Run(*args)  # no deployment: the core brings back what it ran, with a Disk spool this time
+    second = Run(*args, "--broker-port", port)  # no deployment: the core brings back what it ran
     try:
         until(lambda: second.find(r"fan-001: restored 1 components"), 60, "the restore")
-        assert (root / "fan-001" / "work" / "aws.greengrass.DiskSpooler" / "spooler.db").exists()
+        assert second.find(rf"broker: amqtt on mqtt://127\.0\.0\.1:{port}\b")  # the port asked for
+        assert (root / "fan-001" / "work" / "aws.greengrass.DiskSpooler" / "spooler.db").exists()  # Disk now
         status = subprocess.run(
             [sys.executable, "-m", "fanwatch", "core", "status", "--root", root, "--json"],
             capture_output=True,
