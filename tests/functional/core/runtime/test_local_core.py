@@ -258,3 +258,15 @@ async def test_status_names_what_will_not_work_as_meant(core: LocalCore, builds,
     policy = probe["accessControl"]["aws.greengrass.ipc.mqttproxy"][f"{PROBE}:mqttproxy:1"]
     assert policy["resources"] == ["fans/fan-001/out"]
     assert probe["problems"] == ["{configuration:/tpyo}: no configuration value at '/tpyo'"]
+
+
+async def test_a_change_to_a_value_the_lifecycle_uses_restarts_the_component(
+    core: LocalCore, builds, recipe
+) -> None:
+    builds.add(recipe(PROBE, "1.0.0", lifecycle={"Run": "echo tag is {configuration:/tag}; sleep 30"}))
+    core.add_sources([builds.folder])
+    assert (await core.deploy(deployment())).succeeded
+    assert (await core.deploy(deployment(merge={"tag": "v2"}))).succeeded
+    log = core.layout.log_path(PROBE).read_text()
+    assert "tag is v1" in log and "tag is v2" in log  # the script itself changed: a restart, as on a device
+    assert log.count("STARTING -> RUNNING") == 2
