@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,11 +147,6 @@ def resolve_configuration(
     return tree
 
 
-def _walk(tree: Mapping[str, Any], path: list[str]) -> Iterator[tuple[list[str], Any]]:
-    for name, value in tree.items():
-        yield [*path, str(name)], value
-
-
 def stale_keys(effective: Mapping[str, Any], defaults: Mapping[str, Any]) -> list[tuple[str, Any]]:
     """``(JSON pointer, value)`` of every key in ``effective`` that DefaultConfiguration does not have.
 
@@ -160,7 +155,8 @@ def stale_keys(effective: Mapping[str, Any], defaults: Mapping[str, Any]) -> lis
     found: list[tuple[str, Any]] = []
 
     def visit(node: Mapping[str, Any], default: Mapping[str, Any] | None, path: list[str]) -> None:
-        for child_path, value in _walk(node, path):
+        for name, value in node.items():
+            child_path = [*path, str(name)]
             key = None if default is None else _key(default, child_path[-1])
             if key is None:
                 found.append((pointer_for(child_path), copy.deepcopy(value)))
