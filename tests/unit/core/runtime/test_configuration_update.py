@@ -97,3 +97,16 @@ def test_pointer_round_trip() -> None:
     path = ["a/b", "c~d", ""]
     assert parse_pointer(pointer_for(path)) == path
     assert parse_pointer("") == []
+
+
+def test_a_dropped_access_policy_survives_the_upgrade_and_is_flagged() -> None:
+    policy = {"operations": ["aws.greengrass#PublishToIoTCore"], "resources": ["*"]}
+    v1 = {"accessControl": {"aws.greengrass.ipc.mqttproxy": {"app:mqttproxy:1": policy}}}
+    v2 = {"accessControl": {"aws.greengrass.ipc.pubsub": {"app:pubsub:1": policy}}}
+    upgraded = resolve_configuration(resolve_configuration(None, v1, None), v2, None)
+    assert upgraded["accessControl"]["aws.greengrass.ipc.mqttproxy"] == {
+        "app:mqttproxy:1": policy
+    }  # still grants
+    assert stale_keys(upgraded, v2) == [
+        ("/accessControl/aws.greengrass.ipc.mqttproxy", {"app:mqttproxy:1": policy})
+    ]
