@@ -75,6 +75,7 @@ class MosquittoBroker(LocalBroker):
                     "log_type information",
                     "connection_messages true",
                     "per_listener_settings false",
+                    "set_tcp_nodelay true",  # no Nagle delay on its small packets (PUBACKs)
                     "allow_anonymous false",
                     f"acl_file {acl_file}",
                     f"listener {self.port} {host}",
