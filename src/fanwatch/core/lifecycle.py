@@ -172,12 +172,16 @@ class Service:
         return self._state
 
     async def stop(self) -> None:
-        """Shutdown, terminate the processes, and end in FINISHED (a BROKEN component stays BROKEN)."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        """Shutdown, terminate the processes, and end in FINISHED (a BROKEN component stays BROKEN and,
+        having been shut down when it broke, runs nothing more)."""
+        task, broken = self._task, self._state is ComponentState.BROKEN
+        driving = task is not None and not task.done()
+        if task is not None and driving:
+            if not broken:
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._groups or "shutdown" in self.spec.lifecycle.steps:
+                await task  # a BROKEN component is finishing its own shutdown: let it
+        if self._groups or (driving and not broken and "shutdown" in self.spec.lifecycle.steps):
             if self._state is not ComponentState.BROKEN:
                 self._set(ComponentState.STOPPING)
             await self._shutdown()

@@ -80,16 +80,17 @@ async def test_failing_run_restarts_then_goes_broken_after_three_errors(tmp_path
     counter = tmp_path / "runs"
     svc = rec.add("crashy", {"run": f"echo x >> {counter}; echo boom >&2; exit 3", "shutdown": "echo bye"})
     svc.start()
-    assert await settle(svc) is S.RUNNING or True
     await asyncio.wait_for(_until(lambda: svc.state is S.BROKEN), 20)
+    # a BROKEN component is shut down once more: wait for that shutdown's output
+    await asyncio.wait_for(_until(lambda: rec.log("crashy").count("(shutdown.stdout) crashy: bye") == 3), 10)
     assert counter.read_text().count("x") == 3  # the first run and two restarts
     assert rec.history["crashy"].count(S.ERRORED) == 2
     assert rec.history["crashy"][-1] is S.BROKEN
-    log = rec.log("crashy")
-    assert "(run.stderr) crashy: boom" in log and "[WARN]" in log
-    assert log.count("(shutdown.stdout) crashy: bye") == 3
     await svc.stop()
     assert svc.state is S.BROKEN
+    log = rec.log("crashy")
+    assert "(run.stderr) crashy: boom" in log and "[WARN]" in log
+    assert log.count("(shutdown.stdout) crashy: bye") == 3  # stopping a BROKEN component runs nothing more
 
 
 async def test_failing_install_retries_from_new(tmp_path: Path) -> None:
