@@ -119,6 +119,7 @@ class LocalBroker(ABC):
             return
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)  # a frozen broker must run to see SIGTERM
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -127,6 +128,24 @@ class LocalBroker(ABC):
         if process.stdin:
             with contextlib.suppress(OSError):
                 process.stdin.close()
+
+    def freeze(self) -> None:
+        """Stop the broker answering (SIGSTOP) while its connections stay open: a hung broker, or a
+        network that silently drops everything, which no socket error reveals."""
+        if self._process is None or not self.running:
+            raise BrokerError(f"{self.name} is not running")
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen broker go on (SIGCONT): it answers what it received meanwhile."""
+        if self._process is not None and self.running:
+            self._process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Kill the broker at once (SIGKILL), as a crash or a pulled cable would: nothing is acknowledged."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        self.stop()
 
     def __enter__(self) -> Self:
         self.start()

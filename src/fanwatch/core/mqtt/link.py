@@ -300,16 +300,19 @@ class MqttIoTCoreLink:
                     self._idle.set()
                     await self._work.wait()
                     continue
-                message, sent = window[0]
                 try:
-                    await sent
-                except Exception as error:
-                    self._failed(message, error)
+                    await window[0][1]  # the oldest in flight
+                except Exception:
                     # start again from the oldest unacknowledged message, once everything in flight settled
                     outcomes = await asyncio.gather(*(f for _, f in window), return_exceptions=True)
-                    self.spooler.remove(
-                        [m.id for (m, _), outcome in zip(window, outcomes, strict=True) if outcome is None]
-                    )
+                    acknowledged = []
+                    for (message, _), outcome in zip(window, outcomes, strict=True):
+                        if isinstance(outcome, BaseException):
+                            self._failed(message, outcome)
+                        else:
+                            acknowledged.append(message.id)
+                            self._retries.pop(message.id, None)
+                    self.spooler.remove(acknowledged)
                     window.clear()
                     last_sent = -1
                     if self.online:

@@ -78,6 +78,42 @@ async def test_an_outage_under_load_loses_and_reorders_no_qos1_message(
     assert len(numbers) - sent <= link.max_in_flight
 
 
+async def test_a_hung_broker_delays_but_loses_nothing(amqtt: AmqttBroker, inbox: Any, until: Any) -> None:
+    """No socket error reveals a hung broker: PUBACKs stop, the publishes time out and are sent again."""
+    received = inbox()
+    async with MqttIoTCoreLink(THING, amqtt.endpoint_for(THING), operation_timeout_s=1) as link:
+        await until(lambda: link.online, "connected")
+        await link.subscribe(f"fanwatch/{THING}/#", 1, received)
+        await asyncio.to_thread(amqtt.freeze)
+        for n in range(20):
+            await link.publish(TELEMETRY, json.dumps({"seq": n}).encode(), 1)
+        await asyncio.sleep(2.0)  # at least one round of timeouts
+        assert len(link.spooler) == 20
+        await asyncio.to_thread(amqtt.thaw)
+        await asyncio.wait_for(link.flush(), 15)
+        await until(lambda: len(set(received.payloads)) == 20, "all 20 arrived")
+    numbers = [seq(p) for p in received.payloads]
+    assert list(dict.fromkeys(numbers)) == list(range(20))  # duplicates, perhaps; lost or reordered, none
+
+
+async def test_a_message_that_keeps_failing_is_dropped_after_the_retry_limit(
+    amqtt: AmqttBroker, until: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with MqttIoTCoreLink(
+        THING, amqtt.endpoint_for(THING), operation_timeout_s=1, max_publish_retries=0
+    ) as link:
+        await until(lambda: link.online, "connected")
+        await asyncio.to_thread(amqtt.freeze)
+        for n in range(20):
+            await link.publish(TELEMETRY, json.dumps({"seq": n}).encode(), 1)
+        await until(lambda: len(link.spooler) < 20, "the first failed attempts")
+        await asyncio.to_thread(amqtt.thaw)
+        await asyncio.wait_for(link.flush(), 15)
+    dropped = [r.getMessage() for r in caplog.records if "dropping message" in r.getMessage()]
+    assert len(dropped) == link.max_in_flight  # the window that timed out, and nothing after it
+    assert all("after 1 failed attempts" in line and "TIMEOUT" in line for line in dropped)
+
+
 async def test_qos0_is_refused_while_offline_and_qos1_is_queued(
     amqtt: AmqttBroker, inbox: Any, until: Any
 ) -> None:
