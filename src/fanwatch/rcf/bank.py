@@ -36,7 +36,8 @@ def node_dtype(shingled_dimensions: int) -> np.dtype[np.void]:
             ("child", np.int16, (2,)),
             ("parent", np.int16),
             ("dim", np.uint8),
-        ]
+        ],
+        align=True,  # unaligned float fields make numpy's fancy indexing many times slower
     )
 
 
@@ -47,6 +48,10 @@ class TreeBank:
     leaf_row: npt.NDArray[np.int32]
     leaf_mass: npt.NDArray[np.int16]
     leaf_parent: npt.NDArray[np.int16]
+    free_nodes: npt.NDArray[np.int16]
+    n_free_nodes: npt.NDArray[np.int32]
+    free_leaves: npt.NDArray[np.int16]
+    n_free_leaves: npt.NDArray[np.int32]
     root: npt.NDArray[np.int32]
     tree_mass: npt.NDArray[np.int32]
     slot_weight: npt.NDArray[np.float32]
@@ -101,6 +106,11 @@ class TreeBank:
         grow("leaf_row", (G * S,), np.int32, 0)
         grow("leaf_mass", (G * S,), np.int16, 0)
         grow("leaf_parent", (G * S,), np.int16, FREE)
+        # per tree, a stack of unused node and leaf rows (popped from the end: 0 first)
+        grow("free_nodes", (G, N), np.int16, np.arange(N - 1, -1, -1))
+        grow("n_free_nodes", (G,), np.int32, N)
+        grow("free_leaves", (G, S), np.int16, np.arange(S - 1, -1, -1))
+        grow("n_free_leaves", (G,), np.int32, S)
         grow("root", (G,), np.int32, EMPTY)
         grow("tree_mass", (G,), np.int32, 0)
         grow("slot_weight", (G, S), np.float32, 0.0)
@@ -137,6 +147,10 @@ class TreeBank:
         self.nodes["parent"][slot * T * N : (slot + 1) * T * N] = FREE
         self.leaf_parent[leaves] = FREE
         self.leaf_mass[leaves] = 0
+        self.free_nodes[trees] = np.arange(N - 1, -1, -1)
+        self.n_free_nodes[trees] = N
+        self.free_leaves[trees] = np.arange(S - 1, -1, -1)
+        self.n_free_leaves[trees] = S
         self.root[trees] = EMPTY
         self.tree_mass[trees] = 0
         self.n_slots[trees] = 0
@@ -186,6 +200,26 @@ class TreeBank:
         free[self._n_free_rows : self._n_free_rows + new - old] = np.arange(new - 1, old - 1, -1)
         self._free_rows = free
         self._n_free_rows += new - old
+
+    def pop_nodes(self, g: IntArray) -> IntArray:
+        """A fresh internal node row in each of the distinct trees ``g``."""
+        self.n_free_nodes[g] -= 1
+        return self.free_nodes[g, self.n_free_nodes[g]].astype(np.int64)
+
+    def pop_leaves(self, g: IntArray) -> IntArray:
+        """A fresh leaf row in each of the distinct trees ``g``."""
+        self.n_free_leaves[g] -= 1
+        return self.free_leaves[g, self.n_free_leaves[g]].astype(np.int64)
+
+    def push_nodes(self, g: IntArray, node: IntArray) -> None:
+        self.nodes["parent"][g * self.N + node] = FREE
+        self.free_nodes[g, self.n_free_nodes[g]] = node
+        self.n_free_nodes[g] += 1
+
+    def push_leaves(self, g: IntArray, leaf: IntArray) -> None:
+        self.leaf_parent[g * self.S + leaf] = FREE
+        self.free_leaves[g, self.n_free_leaves[g]] = leaf
+        self.n_free_leaves[g] += 1
 
     @property
     def points_in_use(self) -> int:

@@ -113,11 +113,15 @@ class ForestManager:
             else:
                 self._hydrated[key] = self._restore(key)
             slots.append(self._hydrated[key])
+        self._trim()
+        return np.array(slots, np.int64)
+
+    def _trim(self) -> None:
+        """Send the least recently used checkpoints to the store until ``max_resident`` hold."""
         while len(self) > self.max_resident:
             old, data = self._cold.popitem(last=False)
             if self.store is not None:
                 self.store.put(old, data)
-        return np.array(slots, np.int64)
 
     def _restore(self, key: str) -> int:
         data = self._cold.pop(key, None)
@@ -147,6 +151,23 @@ class ForestManager:
             self.store.put(key, data)
         for key, slot in self._hydrated.items():
             self.store.put(key, state.dump(self._bank, slot))
+
+    def adopt(self, key: str, data: bytes) -> None:
+        """Take checkpoint ``data`` as fan ``key``'s model (e.g. a fleet template for a new fan).
+
+        The checkpoint must have this manager's parameters; it replaces any model ``key`` had and
+        is loaded on the fan's next record.
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a key must be a non-empty string, got {key!r}")
+        config, _ = state.read_header(data)
+        if config != self.config:
+            raise ValueError(f"the model for {key!r} has parameters {config}, expected {self.config}")
+        if key in self._hydrated:
+            self._bank.release(self._hydrated.pop(key))
+        self._cold[key] = bytes(data)
+        self._cold.move_to_end(key)
+        self._trim()
 
     def forest(self, key: str) -> RandomCutForest:
         """A standalone copy of fan ``key``'s forest (for attribution or inspection)."""

@@ -287,6 +287,8 @@ def _load(bank: TreeBank, slot: int, data: bytes) -> None:
     for side, child in ((0, inner + 1), (1, right)):
         bank.nodes["child"][A, side] = ref_of[child]
         tree.set_parent(bank, g, ref_of[child], inner_rank[inner])
+    bank.n_free_nodes[trees] = N - np.maximum(n_leaves - 1, 0)
+    bank.n_free_leaves[trees] = S - n_leaves
     roots = ref_of[tree_first[used]]
     bank.root[trees[used]] = roots
     tree.set_parent(bank, trees[used], roots, -1)
@@ -314,5 +316,5 @@ def _load(bank: TreeBank, slot: int, data: bytes) -> None:
         kids = bank.nodes["child"][A].astype(np.int64)
         lo0, hi0 = tree.child_boxes(bank, g, kids[:, 0])
         lo1, hi1 = tree.child_boxes(bank, g, kids[:, 1])
-        bank.nodes["box"][A, 0] = np.minimum(lo0, lo1)
-        bank.nodes["box"][A, 1] = np.maximum(hi0, hi1)
+        bank.nodes["box"][:, 0][A] = np.minimum(lo0, lo1)
+        bank.nodes["box"][:, 1][A] = np.maximum(hi0, hi1)

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _random
-from .bank import EMPTY, FREE, TreeBank
+from .bank import EMPTY, TreeBank
 from .scoring import damp, normalizer, score_seen, score_unseen
 
 __all__ = ["Path", "attribute", "child_boxes", "delete", "descend", "insert", "score", "set_parent"]
@@ -41,7 +41,7 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Path:
     """Follow the cuts from each tree's root to a leaf (``point[dim] <= cut`` goes left)."""
     n, N, D = len(g), bank.N, bank.D
     dims, vals = bank.nodes["dim"], bank.nodes["val"]
-    children = bank.nodes["child"].reshape(-1)
+    children = bank.nodes["child"]
     qflat = q.reshape(-1)
     leaf = np.empty(n, np.int64)
     depth = np.empty(n, np.int64)
@@ -67,7 +67,7 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Path:
         nodes.append(cur)
         addr = base[idx] + cur
         right = qflat[idx * D + dims[addr]] > vals[addr]
-        cur = children[2 * addr + right].astype(np.int64)
+        cur = children[addr, right.view(np.int8)].astype(np.int64)
         level += 1
     sizes = [len(e) for e in entries]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
@@ -161,11 +161,6 @@ def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, Flo
     return result[:, :D], result[:, D:]
 
 
-def _first_free(parents: npt.NDArray[np.int16], g: IntArray) -> IntArray:
-    """The lowest unused row of each tree ``g`` in a (trees, rows) parent table."""
-    return np.argmax(parents[g] == FREE, axis=1).astype(np.int64)
-
-
 def set_parent(bank: TreeBank, g: IntArray, ref: IntArray, parent: npt.ArrayLike) -> None:
     """Set the parent of child references ``ref`` (internal nodes or ``~leaf``) of trees ``g``."""
     parent = np.broadcast_to(np.asarray(parent), ref.shape)
@@ -204,7 +199,7 @@ def delete(bank: TreeBank, g: IntArray, slot: IntArray) -> None:
     g, leaf, L = g[gone], leaf[gone], L[gone]
     bank.release_points(bank.leaf_row[L])
     parent = bank.leaf_parent[L].astype(np.int64)
-    bank.leaf_parent[L] = FREE
+    bank.push_leaves(g, leaf)
     alone = parent < 0
     bank.root[g[alone]] = EMPTY
     g, leaf, parent = g[~alone], leaf[~alone], parent[~alone]
@@ -214,7 +209,7 @@ def delete(bank: TreeBank, g: IntArray, slot: IntArray) -> None:
     children = bank.nodes["child"][P].astype(np.int64)
     sibling = np.where(children[:, 1] == ~leaf, children[:, 0], children[:, 1])
     grand = bank.nodes["parent"][P].astype(np.int64)
-    bank.nodes["parent"][P] = FREE
+    bank.push_nodes(g, parent)
     _replace_child(bank, g, grand, parent, sibling)
     set_parent(bank, g, sibling, grand)
     # the boxes above shrink; stop where a box no longer changes
@@ -227,8 +222,8 @@ def delete(bank: TreeBank, g: IntArray, slot: IntArray) -> None:
         lo, hi = np.minimum(lo0, lo1), np.maximum(hi0, hi1)
         box = bank.nodes["box"][A]
         changed = (lo != box[:, 0]).any(1) | (hi != box[:, 1]).any(1)
-        bank.nodes["box"][A[changed], 0] = lo[changed]
-        bank.nodes["box"][A[changed], 1] = hi[changed]
+        bank.nodes["box"][:, 0][A[changed]] = lo[changed]
+        bank.nodes["box"][:, 1][A[changed]] = hi[changed]
         up = bank.nodes["parent"][A].astype(np.int64)
         keep = changed & (up >= 0)
         g, cur = g[keep], up[keep]
@@ -252,11 +247,10 @@ def insert(
     bank.slot_row[g, slot] = row
     bank.hold_points(row)
     bank.tree_mass[g] += 1
-    leaf_parents = bank.leaf_parent.reshape(-1, S)
     empty = bank.root[g] == EMPTY
     if empty.any():
         ge = g[empty]
-        fresh = _first_free(leaf_parents, ge)
+        fresh = bank.pop_leaves(ge)
         Lg = ge * S + fresh
         bank.leaf_row[Lg] = row[empty]
         bank.leaf_mass[Lg] = 1
@@ -315,12 +309,12 @@ def insert(
     parent = np.empty(len(ev), np.int64)
     parent[saved_inner] = bank.nodes["parent"][ge[saved_inner] * N + saved[saved_inner]]
     parent[~saved_inner] = bank.leaf_parent[ge[~saved_inner] * S + ~saved[~saved_inner]]
-    node = _first_free(bank.nodes["parent"].reshape(-1, N), ge)
-    fresh = _first_free(leaf_parents, ge)
+    node = bank.pop_nodes(ge)
+    fresh = bank.pop_leaves(ge)
     A = ge * N + node
     goes_left = qe[chosen, dim[chosen]] <= value[chosen]
-    bank.nodes["box"][A, 0] = merged_lo[chosen]
-    bank.nodes["box"][A, 1] = merged_hi[chosen]
+    bank.nodes["box"][:, 0][A] = merged_lo[chosen]
+    bank.nodes["box"][:, 1][A] = merged_hi[chosen]
     bank.nodes["val"][A] = value[chosen]
     bank.nodes["dim"][A] = dim[chosen]
     bank.nodes["child"][A, 0] = np.where(goes_left, ~fresh, saved)
@@ -337,5 +331,5 @@ def insert(
     # the nodes above the new one now also contain the point
     above = np.flatnonzero((ref >= 0) & (level < highest[entry]))
     A = g[entry[above]] * N + ref[above]
-    bank.nodes["box"][A, 0] = merged_lo[above]
-    bank.nodes["box"][A, 1] = merged_hi[above]
+    bank.nodes["box"][:, 0][A] = merged_lo[above]
+    bank.nodes["box"][:, 1][A] = merged_hi[above]

@@ -69,8 +69,11 @@ def assert_invariants(bank: TreeBank, slot: int) -> None:
         for s in slots:
             leaf = bank.slot_leaf[g, s]
             assert np.array_equal(bank.points[bank.slot_row[g, s]], bank.points[bank.leaf_row[g * S + leaf]])
-        used = (bank.nodes["parent"][g * N : (g + 1) * N] != FREE).sum()
-        assert used == len(seen_leaves) - 1
+        unused_nodes = np.flatnonzero(bank.nodes["parent"][g * N : (g + 1) * N] == FREE)
+        assert len(unused_nodes) == N - (len(seen_leaves) - 1)
+        assert sorted(bank.free_nodes[g, : bank.n_free_nodes[g]]) == unused_nodes.tolist()
+        unused_leaves = np.flatnonzero(bank.leaf_parent[g * S : (g + 1) * S] == FREE)
+        assert sorted(bank.free_leaves[g, : bank.n_free_leaves[g]]) == unused_leaves.tolist()
         if n == S:
             assert bank.threshold[g] == bank.slot_weight[g].max()
     held = bank.point_ref > 0

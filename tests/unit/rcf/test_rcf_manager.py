@@ -144,3 +144,20 @@ def test_vector_records(fan_stream) -> None:
     rpm = fan_stream(100)
     scores = manager.process(["x"] * 100, np.stack([rpm, np.full(100, 1500.0)], 1))
     assert scores.shape == (100,) and (scores[40:] > 0).all()
+
+
+def test_adopting_a_template_model_starts_a_new_fan_from_it(fan_stream) -> None:
+    template = RandomCutForest(1, **SMALL, seed=5)
+    template.process(fan_stream(300))
+    data = template.to_bytes()
+    manager = ForestManager(**SMALL, max_resident=2, store=MemoryStore())
+    manager.adopt("new-fan", data)
+    assert "new-fan" in manager
+    follow = fan_stream(50, seed=9)
+    assert np.array_equal(manager.process(["new-fan"] * 50, follow), template.process(follow))
+    with pytest.raises(ValueError, match="parameters"):
+        manager.adopt("other", RandomCutForest(1, num_trees=3, sample_size=16).to_bytes())
+    with pytest.raises(ValueError):
+        manager.adopt("other", b"junk")
+    with pytest.raises(ValueError):
+        manager.adopt("", data)
