@@ -55,16 +55,26 @@ async def publish_for(link: MqttIoTCoreLink, seconds: float, start: int, *, rate
     return n
 
 
+async def listening(link: MqttIoTCoreLink, until: Any, received: Any) -> None:
+    """Wait until the link is connected, and send everything published under the thing to ``received``."""
+    await until(lambda: link.online, "connected")
+    await link.subscribe(f"fanwatch/{THING}/#", 1, received)
+
+
+async def take_down(broker: LocalBroker, link: MqttIoTCoreLink, until: Any) -> None:
+    """Stop the broker, and wait until the link noticed."""
+    await asyncio.to_thread(broker.stop)
+    await until(lambda: not link.online, "the link noticed the outage")
+
+
 async def test_an_outage_under_load_loses_and_reorders_no_qos1_message(
     broker: LocalBroker, inbox: Any, until: Any
 ) -> None:
     received = inbox()
     async with MqttIoTCoreLink(THING, broker.endpoint_for(THING), reconnect_max_s=2) as link:
-        await until(lambda: link.online, "connected")
-        await link.subscribe(f"fanwatch/{THING}/#", 1, received)
+        await listening(link, until, received)
         sent = await publish_for(link, 0.5, 0)
-        await asyncio.to_thread(broker.stop)
-        await until(lambda: not link.online, "the link noticed the outage")
+        await take_down(broker, link, until)
         sent = await publish_for(link, 2.0, sent)
         assert len(link.spooler) > 100  # the outage really queued the load
         await asyncio.to_thread(broker.start)
@@ -82,8 +92,7 @@ async def test_a_hung_broker_delays_but_loses_nothing(amqtt: AmqttBroker, inbox:
     """No socket error reveals a hung broker: PUBACKs stop, the publishes time out and are sent again."""
     received = inbox()
     async with MqttIoTCoreLink(THING, amqtt.endpoint_for(THING), operation_timeout_s=1) as link:
-        await until(lambda: link.online, "connected")
-        await link.subscribe(f"fanwatch/{THING}/#", 1, received)
+        await listening(link, until, received)
         await asyncio.to_thread(amqtt.freeze)
         for n in range(20):
             await link.publish(TELEMETRY, json.dumps({"seq": n}).encode(), 1)
@@ -119,12 +128,10 @@ async def test_qos0_is_refused_while_offline_and_qos1_is_queued(
 ) -> None:
     received = inbox()
     async with MqttIoTCoreLink(THING, amqtt.endpoint_for(THING), reconnect_max_s=2) as link:
-        await until(lambda: link.online, "connected")
-        await link.subscribe(f"fanwatch/{THING}/#", 1, received)
+        await listening(link, until, received)
         await link.publish(STATUS, b'{"online": 0}', 0)
         await received.wait_for(1)
-        await asyncio.to_thread(amqtt.stop)
-        await until(lambda: not link.online, "the link noticed the outage")
+        await take_down(amqtt, link, until)
         with pytest.raises(OfflineError, match="keepQos0WhenOffline"):
             await link.publish(STATUS, b'{"offline": 0}', 0)
         await link.publish(STATUS, b'{"offline": 1}', 1)
@@ -141,10 +148,8 @@ async def test_keep_qos0_when_offline_spools_qos0_until_the_broker_returns(
     received = inbox()
     spooler = Spooler(MemoryStorage(), keep_qos0_when_offline=True)
     async with MqttIoTCoreLink(THING, amqtt.endpoint_for(THING), spooler=spooler, reconnect_max_s=2) as link:
-        await until(lambda: link.online, "connected")
-        await link.subscribe(f"fanwatch/{THING}/#", 1, received)
-        await asyncio.to_thread(amqtt.stop)
-        await until(lambda: not link.online, "the link noticed the outage")
+        await listening(link, until, received)
+        await take_down(amqtt, link, until)
         for n in range(3):
             await link.publish(STATUS, b"qos0-%d" % n, 0)
         await asyncio.to_thread(amqtt.start)
@@ -161,10 +166,8 @@ async def test_a_full_spool_evicts_the_oldest_and_delivers_the_rest_in_order(
     # room for five 10-byte messages
     spooler = Spooler(MemoryStorage(), max_size_in_bytes=50, keep_qos0_when_offline=True, on_full=on_full)
     async with MqttIoTCoreLink(THING, amqtt.endpoint_for(THING), spooler=spooler, reconnect_max_s=2) as link:
-        await until(lambda: link.online, "connected")
-        await link.subscribe(f"fanwatch/{THING}/#", 1, received)
-        await asyncio.to_thread(amqtt.stop)
-        await until(lambda: not link.online, "the link noticed the outage")
+        await listening(link, until, received)
+        await take_down(amqtt, link, until)
         for n in range(4):
             await link.publish(STATUS, b"qos0-%05d" % n, 0)
         for n in range(2):
@@ -220,8 +223,7 @@ async def test_subscriptions_come_back_after_the_broker_restarts(
         await until(lambda: link.online and cloud.online, "both connected")
         await link.subscribe(f"fanwatch/{THING}/commands/#", 1, commands)
         await link.subscribe(f"fanwatch/{THING}/commands/#", 1, other)  # a second component, same filter
-        await asyncio.to_thread(amqtt.stop)
-        await until(lambda: not link.online, "the link noticed the outage")
+        await take_down(amqtt, link, until)
         await asyncio.to_thread(amqtt.start)
         await until(lambda: link.online and cloud.online, "both reconnected")
         await cloud.publish(f"fanwatch/{THING}/commands/fan0", b'{"pwm": 40}', 1)
@@ -240,8 +242,7 @@ async def test_a_subscription_made_while_reconnecting_is_not_forgotten(
         await until(lambda: link.online and cloud.online, "both connected")
         for n in range(40):  # enough that restoring them takes a while
             await link.subscribe(f"fanwatch/{THING}/commands/{n}", 1, received)
-        await asyncio.to_thread(amqtt.stop)
-        await until(lambda: not link.online, "the link noticed the outage")
+        await take_down(amqtt, link, until)
         await asyncio.to_thread(amqtt.start)
         late = 40
         while not link.online:  # components subscribing while the link restores the others
