@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import time
-import weakref
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
@@ -23,14 +22,14 @@ from typing import ClassVar, Self
 
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 
-__all__ = ["BrokerError", "LocalBroker", "free_port"]
+__all__ = ["OBSERVER", "BrokerError", "LocalBroker", "free_port"]
 
 #: Read-only identity on every thing's topics, for tests and the cloud side; never a valid thing name.
 OBSERVER = "fanwatch.observer"
 
 
 class BrokerError(RuntimeError):
-    """The broker would not start (its log's last lines say why)."""
+    """A broker that is not installed, would not start (its log's last lines say why) or is not running."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -40,7 +39,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(probe.getsockname()[1])
 
 
-_RUNNING: weakref.WeakSet[LocalBroker] = weakref.WeakSet()
+_RUNNING: set[LocalBroker] = set()  # strong references: a broker nobody holds still gets stopped
 
 
 @atexit.register
@@ -142,7 +141,7 @@ class LocalBroker(ABC):
             self._process.send_signal(signal.SIGCONT)
 
     def kill(self) -> None:
-        """Kill the broker at once (SIGKILL), as a crash or a pulled cable would: nothing is acknowledged."""
+        """Kill the broker at once (SIGKILL), as a crash would: nothing more is acknowledged."""
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
         self.stop()
