@@ -1,0 +1,364 @@
+"""Benchmark fanwatch.rcf beside AWS's RCF (``krcf``, Rust) and ``rrcf``: quality, speed, memory.
+
+    python bench/rcf.py            # the full run: a few minutes on one core
+    python bench/rcf.py --quick    # smaller streams and fleet, to try changes
+
+Prints each figure beside the peers' and PASS/FAIL against the targets of issue 4, and writes a
+plot of the scores over the labeled fan stream to ``bench/out/``. All libraries run with 100
+trees, sample size 256, shingle 4, on one core (krcf's parallel execution off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import krcf
+import numpy as np
+import rrcf
+from scipy.stats import rankdata, spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rcf_streams import LabeledStream, daily_load, fan_rpm, setpoint_fan  # noqa: E402
+
+from fanwatch.rcf import ForestManager, RandomCutForest, Thresholder  # noqa: E402
+
+TREES, SAMPLE, SHINGLE = 100, 256, 4
+OUT = Path(__file__).resolve().parent / "out"
+START = time.perf_counter()
+RESULTS: list[tuple[str, bool, str]] = []
+
+
+def progress(message: str) -> None:
+    print(f"[{time.perf_counter() - START:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def verdict(name: str, ok: bool, detail: str) -> None:
+    RESULTS.append((name, ok, detail))
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (ties count half), by the rank-sum formula."""
+    ranks = rankdata(scores)
+    positives = labels.sum()
+    negatives = len(labels) - positives
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def timed(run: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
+    begin = time.perf_counter()
+    scores = run()
+    return scores, time.perf_counter() - begin
+
+
+def krcf_model(seed: int = 0) -> krcf.RandomCutForest:
+    return krcf.RandomCutForest(
+        {
+            "dimensions": 1,
+            "shingle_size": SHINGLE,
+            "num_trees": TREES,
+            "sample_size": SAMPLE,
+            "output_after": SAMPLE // 4,
+            "random_seed": seed,
+            "parallel_execution_enabled": False,
+        }
+    )
+
+
+def krcf_run(model: krcf.RandomCutForest, values: np.ndarray) -> np.ndarray:
+    out = np.empty(len(values))
+    for i, v in enumerate(values.tolist()):
+        point = [v]
+        out[i] = model.score(point)
+        model.update(point)
+    return out
+
+
+def rrcf_run(values: np.ndarray) -> np.ndarray:
+    """rrcf's streaming recipe: shingle, keep a FIFO window of SAMPLE points per tree, codisp."""
+    forest = [rrcf.RCTree() for _ in range(TREES)]
+    out = np.zeros(len(values))
+    flat = values[:, 0]
+    for i in range(SHINGLE - 1, len(flat)):
+        point = flat[i - SHINGLE + 1 : i + 1]
+        index = i
+        total = 0.0
+        for tree in forest:
+            if len(tree.leaves) >= SAMPLE:
+                tree.forget_point(index - SAMPLE)
+            tree.insert_point(point, index=index)
+            total += tree.codisp(index)
+        out[i] = total / TREES
+    return out
+
+
+# ---- quality -----------------------------------------------------------------------------------
+
+
+def quality(stream: LabeledStream, skip: int) -> dict[str, object]:
+    progress(f"{stream.name}: {len(stream.values):,} points, fanwatch.rcf")
+    ours = RandomCutForest(1, shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLE, seed=1)
+    ours_scores, ours_s = timed(lambda: ours.process(stream.values))
+    progress(f"{stream.name}: krcf")
+    theirs = krcf_model(1)
+    krcf_scores, krcf_s = timed(lambda: krcf_run(theirs, stream.values[:, 0]))
+    judged = slice(skip, None)
+    labels = stream.labels[judged]
+    return {
+        "stream": stream,
+        "ours": ours_scores,
+        "krcf": krcf_scores,
+        "auc_ours": roc_auc(ours_scores[judged], labels),
+        "auc_krcf": roc_auc(krcf_scores[judged], labels),
+        "spearman": float(spearmanr(ours_scores[judged], krcf_scores[judged]).statistic),
+        "pps_ours": len(stream.values) / ours_s,
+        "pps_krcf": len(stream.values) / krcf_s,
+        "bytes_ours": len(ours.to_bytes()),
+        "bytes_krcf": len(theirs.to_msgpack()),
+        "forest": ours,
+    }
+
+
+def rrcf_excerpt(stream: LabeledStream, length: int) -> dict[str, float]:
+    """All three libraries from scratch on an excerpt around the stall (rrcf is ~18 points/s)."""
+    stall = next(start for kind, start, _ in stream.events if kind == "stall")
+    lo = max(0, stall - length + 120)
+    values, labels = stream.values[lo : lo + length], stream.labels[lo : lo + length]
+    progress(f"rrcf excerpt: {length} points (about {length / 18:.0f} s)")
+    rr, rr_s = timed(lambda: rrcf_run(values))
+    ours, _ = timed(lambda: RandomCutForest(1, num_trees=TREES, sample_size=SAMPLE, seed=1).process(values))
+    kr, _ = timed(lambda: krcf_run(krcf_model(1), values[:, 0]))
+    judged = slice(SAMPLE // 4 + SHINGLE, None)
+    return {
+        "length": length,
+        "auc_rrcf": roc_auc(rr[judged], labels[judged]),
+        "auc_ours": roc_auc(ours[judged], labels[judged]),
+        "auc_krcf": roc_auc(kr[judged], labels[judged]),
+        "spearman_rrcf": float(spearmanr(rr[judged], kr[judged]).statistic),
+        "pps_rrcf": length / rr_s,
+    }
+
+
+# ---- speed -------------------------------------------------------------------------------------
+
+
+def single_point_rate(values: np.ndarray) -> float:
+    forest = RandomCutForest(1, num_trees=TREES, sample_size=SAMPLE, seed=3)
+    forest.process(values[:3000])
+    rest = values[3000:3500, 0].tolist()
+    begin = time.perf_counter()
+    for v in rest:
+        forest.score_and_update(v)
+    return len(rest) / (time.perf_counter() - begin)
+
+
+def fleet(fans: int, steps: int, batch_steps: int) -> dict[str, float]:
+    """Fans at steady state (from a warmed template model), interleaved records in batches."""
+    progress(f"fleet: warming a template model, {fans} fans")
+    warm = fan_rpm(4000, seed=5).values
+    template = RandomCutForest(1, num_trees=TREES, sample_size=SAMPLE, seed=5)
+    template.process(warm)
+    krcf_template = krcf_model(5)
+    krcf_run(krcf_template, warm[:, 0])
+    rng = np.random.default_rng(6)
+    level = warm[-200:, 0].mean()
+    records = np.round(level + rng.normal(0, 5, (steps + 1, fans)))
+    keys = [f"fan-{i:04d}" for i in range(fans)]
+
+    rss_before = rss_bytes()
+    manager = ForestManager(num_trees=TREES, sample_size=SAMPLE, shingle_size=SHINGLE, max_hydrated=fans)
+    data = template.to_bytes()
+    for key in keys:
+        manager.adopt(key, bytes(bytearray(data)))
+    progress(f"fleet: loading {fans} models into the bank (first record of each fan)")
+    begin = time.perf_counter()
+    manager.process(keys, records[0])
+    load_s = time.perf_counter() - begin
+    rss_hydrated = rss_bytes()
+    progress(f"fleet: fanwatch.rcf, {steps} s of {fans} fans in batches of {batch_steps * fans:,} records")
+    begin = time.perf_counter()
+    for lo in range(1, steps + 1, batch_steps):
+        chunk = records[lo : lo + batch_steps]
+        manager.process(keys * len(chunk), chunk.reshape(-1))
+    ours_s = time.perf_counter() - begin
+
+    progress(f"fleet: krcf, the same streams one model at a time ({fans} clones)")
+    models = [krcf_template.clone() for _ in range(fans)]
+    for model, v in zip(models, records[0].tolist(), strict=True):
+        model.score([v])
+        model.update([v])
+    begin = time.perf_counter()
+    for i, model in enumerate(models):
+        for v in records[1:, i].tolist():
+            model.score([v])
+            model.update([v])
+    krcf_s = time.perf_counter() - begin
+    del models
+
+    progress("memory: 10,000 resident models (the fleet's hydrated ones plus checkpoints)")
+    for i in range(fans, 10_000):
+        manager.adopt(f"fan-{i:04d}", bytes(bytearray(data)))
+    rss_resident = rss_bytes()
+    return {
+        "fans": fans,
+        "records": fans * steps,
+        "pps_ours": fans * steps / ours_s,
+        "pps_krcf": fans * steps / krcf_s,
+        "load_ms": 1000 * load_s / fans,
+        "hydrated_mb": (rss_hydrated - rss_before) / fans / 1e6,
+        "resident": len(manager),
+        "rss_resident_gb": (rss_resident - rss_before) / 1e9,
+        "process_rss_gb": rss_resident / 1e9,
+    }
+
+
+# ---- speed-controlled fans ---------------------------------------------------------------------
+
+
+def bursts(flags: np.ndarray, gap: int = 10) -> list[tuple[int, int]]:
+    """Runs of flagged points, merging runs less than ``gap`` points apart."""
+    runs: list[tuple[int, int]] = []
+    for at in np.flatnonzero(flags):
+        if runs and at - runs[-1][1] <= gap:
+            runs[-1] = (runs[-1][0], int(at))
+        else:
+            runs.append((int(at), int(at)))
+    return runs
+
+
+def setpoints(learn: int) -> dict[str, object]:
+    stream, changes = setpoint_fan()
+    progress(f"setpoints: {len(changes)} commanded speed changes, RPM alone and RPM + target")
+    out: dict[str, object] = {"changes": int((changes >= learn).sum()), "learn": learn}
+    for name, values in (("rpm", stream.values[:, :1]), ("rpm+target", stream.values)):
+        forest = RandomCutForest(values.shape[1], num_trees=TREES, sample_size=SAMPLE, seed=4)
+        flags = Thresholder().observe_many(forest.process(values))
+        runs = [r for r in bursts(flags) if r[0] >= learn]
+        near = [r for r in runs if ((r[0] - changes >= 0) & (r[0] - changes < 120)).any()]
+        counted = max(1, int((changes >= learn).sum()))
+        out[name] = {
+            "bursts_per_change": len(near) / counted,
+            "longest_s": max((b - a + 1 for a, b in near), default=0),
+            "other_bursts": len(runs) - len(near),
+        }
+    return out
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def plot(result: dict[str, object]) -> Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    stream = result["stream"]
+    assert isinstance(stream, LabeledStream)
+    OUT.mkdir(exist_ok=True)
+    fig, axes = plt.subplots(3, 1, figsize=(14, 8), sharex=True)
+    x = np.arange(len(stream.values))
+    axes[0].plot(x, stream.values[:, 0], lw=0.5, color="k")
+    axes[0].set_ylabel("RPM")
+    axes[1].plot(x, result["ours"], lw=0.5, color="tab:blue")
+    axes[1].set_ylabel("fanwatch.rcf")
+    axes[2].plot(x, result["krcf"], lw=0.5, color="tab:orange")
+    axes[2].set_ylabel("krcf (AWS)")
+    for ax in axes:
+        for _, start, end in stream.events:
+            ax.axvspan(start, end + SHINGLE - 1, color="tab:red", alpha=0.25, lw=0)
+    axes[0].set_title("Anomaly scores over the labeled fan stream (labeled anomalies shaded)")
+    axes[2].set_xlabel("seconds")
+    fig.tight_layout()
+    path = OUT / "rcf_fan_scores.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller streams and fleet")
+    args = parser.parse_args()
+    n_fan, days, fans, steps, excerpt = (6000, 4, 100, 20, 300) if args.quick else (20_000, 12, 1000, 50, 600)
+
+    fan = quality(fan_rpm(n_fan), skip=500)
+    load = quality(daily_load(days), skip=1440)
+    rr = rrcf_excerpt(fan["stream"], excerpt)  # type: ignore[arg-type]
+    progress("speed: fanwatch.rcf one score_and_update call per point")
+    per_call = single_point_rate(fan["stream"].values)  # type: ignore[union-attr]
+    fl = fleet(fans, steps, batch_steps=10)
+    sp = setpoints(learn=3000)
+    png = plot(fan)
+
+    print()
+    print(f"fanwatch.rcf vs krcf {krcf.__version__} (AWS RCF, Rust) and rrcf: {TREES} trees, sample {SAMPLE}, "
+          f"shingle {SHINGLE}, one core")
+    print()
+    print("QUALITY                                  fanwatch.rcf      krcf      rrcf")
+    for r in (fan, load):
+        print(f"  ROC AUC, {r['stream'].name:<30} {r['auc_ours']:>8.4f}  {r['auc_krcf']:>8.4f}         -")  # type: ignore[union-attr]
+    print(f"  ROC AUC, {rr['length']}-point excerpt (stall)     {rr['auc_ours']:>8.4f}  {rr['auc_krcf']:>8.4f}  {rr['auc_rrcf']:>8.4f}")
+    for r in (fan, load):
+        print(f"  Spearman vs krcf, {r['stream'].name:<21} {r['spearman']:>8.3f}         1         -")  # type: ignore[union-attr]
+    print(f"  Spearman vs krcf, excerpt                       -         1  {rr['spearman_rrcf']:>8.3f}")
+    print()
+    print("SPEED (points/s, score + update)         fanwatch.rcf      krcf      rrcf")
+    print(f"  single stream, {n_fan:,} points (process)  {fan['pps_ours']:>9,.0f} {fan['pps_krcf']:>9,.0f} {rr['pps_rrcf']:>9,.1f}")
+    print(f"  single stream, one call per point       {per_call:>9,.0f} {fan['pps_krcf']:>9,.0f}")
+    print(f"  daily load, {len(load['ours']):,} points (process)   {load['pps_ours']:>9,.0f} {load['pps_krcf']:>9,.0f}")  # type: ignore[arg-type]
+    print(f"  fleet: {fl['fans']:,} fans x {steps} s interleaved  {fl['pps_ours']:>9,.0f} {fl['pps_krcf']:>9,.0f}   (krcf: one model at a time)")
+    print(f"  checkpoint load per model (ms)           {fl['load_ms']:>8.1f}")
+    print()
+    print("MEMORY                                   fanwatch.rcf      krcf")
+    print(f"  serialized model (bytes), fan stream    {fan['bytes_ours']:>9,} {fan['bytes_krcf']:>9,}   ({fan['bytes_krcf'] / fan['bytes_ours']:.1f}x smaller)")  # type: ignore[operator]
+    print(f"  resident model ready in the bank (MB)    {fl['hydrated_mb']:>8.2f}")
+    print(f"  RSS of {fl['resident']:,} resident models (GB)      {fl['rss_resident_gb']:>8.2f}   ({fl['fans']:,} in the bank, the rest as checkpoints; process {fl['process_rss_gb']:.2f} GB)")
+    print()
+    print(f"SPEED-CONTROLLED FAN ({sp['changes']} setpoint changes after a {sp['learn']} s learning period; Thresholder z=3)")
+    for name in ("rpm", "rpm+target"):
+        s = sp[name]
+        print(f"  input {name:<11} alert bursts per change {s['bursts_per_change']:.2f}, longest {s['longest_s']} s, "  # type: ignore[index]
+              f"other bursts {s['other_bursts']}")  # type: ignore[index]
+    print()
+
+    for r in (fan, load):
+        name = r["stream"].name  # type: ignore[union-attr]
+        verdict(f"ROC AUC {name} >= krcf - 0.01", r["auc_ours"] >= r["auc_krcf"] - 0.01,  # type: ignore[operator]
+                f"{r['auc_ours']:.4f} vs {r['auc_krcf']:.4f}")
+        verdict(f"Spearman {name} >= 0.9", r["spearman"] >= 0.9, f"{r['spearman']:.3f}")  # type: ignore[operator]
+    ratio = fan["pps_ours"] / fan["pps_krcf"]  # type: ignore[operator]
+    verdict("single stream >= 0.5x krcf", ratio >= 0.5, f"{ratio:.2f}x")
+    ratio = fl["pps_ours"] / fl["pps_krcf"]
+    verdict("fleet batch >= 2x krcf", ratio >= 2.0, f"{ratio:.2f}x")
+    ratio = fan["bytes_krcf"] / fan["bytes_ours"]  # type: ignore[operator]
+    verdict("serialized model <= 1/10 krcf", ratio >= 10, f"1/{ratio:.1f}")
+    one, two = sp["rpm"], sp["rpm+target"]
+    verdict("setpoint, RPM alone: <= 1 short burst per change", one["bursts_per_change"] <= 1 and one["longest_s"] <= 30,  # type: ignore[index]
+            f"{one['bursts_per_change']:.2f}, longest {one['longest_s']} s")  # type: ignore[index]
+    verdict("setpoint, RPM + target: no alert", two["bursts_per_change"] == 0, f"{two['bursts_per_change']:.2f}")  # type: ignore[index]
+    for name, ok, detail in RESULTS:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    if png:
+        print(f"\nplot: {png}")
+    progress("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
