@@ -378,7 +378,7 @@ class MqttIoTCoreLink:
             try:
                 await self._broker_subscribe(topic_filter, entry.qos)
             except SubscriptionRefusedError:
-                await self._unsubscribe(topic_filter, handler)
+                self._forget(topic_filter, handler)  # nothing to unsubscribe from: the broker said no
                 raise
             except Exception as error:  # the connection dropped meanwhile: restored on reconnect
                 log.info(
@@ -410,17 +410,21 @@ class MqttIoTCoreLink:
                     "%s: a handler of %r failed on a message from %r", self.thing_name, topic_filter, topic
                 )
 
-    async def _unsubscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+    def _forget(self, topic_filter: str, handler: MessageHandler) -> bool:
+        """Drop ``handler`` from ``topic_filter``; True when that was the filter's last handler."""
         entry = self._filters.get(topic_filter)
         if entry is None or handler not in entry.handlers:
-            return
+            return False
         remaining = list(entry.handlers)
         remaining.remove(handler)
         entry.handlers = tuple(remaining)
         if remaining:
-            return
+            return False
         del self._filters[topic_filter]
-        if self.online:
+        return True
+
+    async def _unsubscribe(self, topic_filter: str, handler: MessageHandler) -> None:
+        if self._forget(topic_filter, handler) and self.online:
             future, _packet_id = self._connection.unsubscribe(topic_filter)
             with contextlib.suppress(Exception):  # offline: the next clean session will not have it anyway
                 await asyncio.wait_for(asyncio.wrap_future(future), self._operation_timeout_s)
