@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import re
@@ -29,8 +30,18 @@ _SHUTDOWN_GRACE_S: Final = 2.0
 
 
 class AmqttBroker(LocalBroker):
+    """amqtt on the loopback address: it lets any client in as anything, so only this machine may reach it."""
+
     name = "amqtt"
     ready_line = re.compile(re.escape(_READY))
+
+    def __init__(self, directory: str | os.PathLike[str], *, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(
+                f"the embedded broker has no authentication and listens on the loopback address only, "
+                f"not {host!r}; use MosquittoBroker (mutual TLS) for anything wider"
+            )
+        super().__init__(directory, host=host, port=port)
 
     def _command(self) -> list[str]:
         return [sys.executable, "-m", __name__, self.host, str(self.port)]

@@ -39,3 +39,9 @@ def test_mosquitto_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(MosquittoBroker, "find_binary", staticmethod(lambda: None))  # a machine without it
     with pytest.raises(BrokerError, match="apt-get install -y mosquitto"):
         MosquittoBroker(tmp_path / "broker")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::"])
+def test_the_embedded_broker_never_listens_beyond_the_loopback_address(tmp_path: Path, host: str) -> None:
+    with pytest.raises(ValueError, match="no authentication"):
+        AmqttBroker(tmp_path / "broker", host=host)
