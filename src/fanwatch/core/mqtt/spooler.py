@@ -6,7 +6,8 @@ documentation's "discards the oldest messages":
 * a message larger than the whole spool is refused;
 * when a message does not fit, the oldest **QoS 0** messages are evicted until it does; if it cannot
   fit that way, it is refused with :class:`~fanwatch.core.ports.SpoolFullError` and nothing is
-  evicted: an accepted QoS 1 message is never thrown away to make room (``RejectNewData``);
+  evicted (the nucleus drops the QoS 0 messages even then): an accepted QoS 1 message is never
+  thrown away to make room (``RejectNewData``);
 * ``strategyOnFull: OverwriteOldestData`` (from the nucleus' overwrite-strategy branch, not in a
   released nucleus) also evicts the oldest QoS 1 messages, for devices where fresh data matters more;
 * when the connection drops, queued QoS 0 messages are dropped unless ``keepQos0WhenOffline``.
@@ -142,6 +143,13 @@ class Spooler:
         if self._index:
             log.info(
                 "spool holds %d messages (%d bytes) from before the restart", len(self._index), self._size
+            )
+        if self._size > max_size_in_bytes:
+            log.warning(
+                "spool holds %d bytes, more than maxSizeInBytes (%d): it keeps them all, and takes new "
+                "messages only as it drains",
+                self._size,
+                max_size_in_bytes,
             )
 
     @classmethod

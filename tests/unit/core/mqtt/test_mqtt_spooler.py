@@ -125,6 +125,24 @@ def test_the_disk_spool_survives_a_restart_with_order_size_and_ids(tmp_path: Pat
     assert newer.id > messages[-1].id  # ids never go back, so order holds across restarts
 
 
+def test_a_disk_spool_reopened_with_a_smaller_limit_keeps_everything(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "spooler.db"
+    first = Spooler(DiskStorage(path), max_size_in_bytes=100)
+    for n in range(5):
+        first.add("t", b"%010d" % n, 1)
+    first.close()
+    smaller = Spooler(DiskStorage(path), max_size_in_bytes=20)
+    assert "more than maxSizeInBytes" in caplog.text
+    assert len(smaller) == 5  # nothing accepted earlier is thrown away by a configuration change
+    with pytest.raises(SpoolFullError):
+        smaller.add("t", b"new", 1)
+    smaller.remove([m.id for m in smaller.oldest(4)])
+    smaller.add("t", b"new", 1)  # room again once it drained
+    assert [m.payload for m in smaller.oldest(5)] == [b"%010d" % 4, b"new"]
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     capacity=st.integers(1, 40),
