@@ -10,6 +10,8 @@ node when ``c >= 0`` and the leaf ``~c`` otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Final
 
 import numpy as np
@@ -79,6 +81,7 @@ class TreeBank:
         self.point_seq = np.zeros(rows, np.int64)
         self.point_ref = np.zeros(rows, np.int32)
         self._free_rows = np.arange(rows - 1, -1, -1, dtype=np.int64)
+        self._ledger: list[tuple[npt.NDArray[np.integer], int]] | None = None
         self._n_free_rows = rows
 
     # ---- forest slots -------------------------------------------------------------------------
@@ -175,14 +178,33 @@ class TreeBank:
 
     def release_points(self, rows: npt.NDArray[np.integer]) -> None:
         """Drop one reference from each of ``rows`` (repeats count), freeing rows nobody holds."""
-        if len(rows) == 0:
-            return
-        np.subtract.at(self.point_ref, rows, 1)
-        self.free_rows(np.unique(rows[self.point_ref[rows] == 0]))
+        if self._ledger is not None:
+            self._ledger.append((rows, -1))
+        elif len(rows):
+            np.subtract.at(self.point_ref, rows, 1)
+            self.free_rows(np.unique(rows[self.point_ref[rows] == 0]))
 
     def hold_points(self, rows: npt.NDArray[np.integer]) -> None:
         """Add one reference to each of ``rows`` (repeats count)."""
-        np.add.at(self.point_ref, rows, 1)
+        if self._ledger is not None:
+            self._ledger.append((rows, 1))
+        else:
+            np.add.at(self.point_ref, rows, 1)
+
+    @contextmanager
+    def deferred_references(self) -> Iterator[None]:
+        """Count point references in one call at the end (rows the caller holds stay alive)."""
+        self._ledger = []
+        try:
+            yield
+        finally:
+            ledger, self._ledger = self._ledger, None
+            if ledger:
+                rows = np.concatenate([r for r, _ in ledger])
+                signs = np.concatenate([np.full(len(r), sign, np.int32) for r, sign in ledger])
+                np.add.at(self.point_ref, rows, signs)
+                released = rows[signs < 0]
+                self.free_rows(np.unique(released[self.point_ref[released] == 0]))
 
     def free_rows(self, rows: npt.NDArray[np.integer]) -> None:
         m = len(rows)

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import sampler, tree
-from .bank import TreeBank
+from .bank import EMPTY, TreeBank
 
 __all__ = ["process", "shingled"]
 
@@ -113,17 +113,49 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
     event_bounds = np.searchsorted(events.rank[by_rank], np.arange(rounds + 1))
 
     per_tree = np.zeros((n, T))  # summed in tree order at the end: the same bits however split
-    for j in range(rounds):
-        pick = by_round[pair_bounds[j] : pair_bounds[j + 1]]
-        if len(pick):
-            r = pair_row[pick]
-            per_tree[r, pair_tree[pick] % T] = tree.score(bank, pair_tree[pick], q[r])
-        e = by_rank[event_bounds[j] : event_bounds[j + 1]]
-        if len(e):
+    # One descent per round serves its scores and the inserts after them: an event's point is one
+    # of the round's scored pairs when its row is ready, else an extra walker after the pairs.
+    own = np.zeros(len(events.row), bool)
+    walker = np.empty(len(events.row), np.int64)
+    if len(ready):
+        ready_rank = np.full(n, -1, np.int64)
+        ready_rank[ready] = np.arange(len(ready))
+        sorted_at = np.empty(len(by_round), np.int64)
+        sorted_at[by_round] = np.arange(len(by_round))
+        own = ready_rank[events.row] >= 0
+        pair_id = ready_rank[events.row[own]] * T + events.tree[own] % T
+        walker[own] = sorted_at[pair_id] - pair_bounds[events.rank[own]]
+    extra = by_rank[~own[by_rank]]  # extra walkers, by round
+    extra_bounds = np.searchsorted(events.rank[extra], np.arange(rounds + 1))
+    walker[extra] = (
+        np.diff(pair_bounds)[events.rank[extra]] + np.arange(len(extra)) - extra_bounds[events.rank[extra]]
+    )
+    pair_t = pair_tree % T
+    with bank.deferred_references():
+        for j in range(rounds):
+            pick = by_round[pair_bounds[j] : pair_bounds[j + 1]]
+            more = extra[extra_bounds[j] : extra_bounds[j + 1]]
+            walk_tree = np.concatenate([pair_tree[pick], events.tree[more]])
+            walk_q = q[np.concatenate([pair_row[pick], events.row[more]])]
+            # trees are empty only until their first insert, in round 0
+            path = (
+                None
+                if j == 0 and (bank.root[walk_tree] == EMPTY).any()
+                else tree.descend(bank, walk_tree, walk_q)
+            )
+            if len(pick):
+                if path is None:
+                    got = tree.score(bank, walk_tree[: len(pick)], walk_q[: len(pick)])
+                else:
+                    got = tree.score(bank, walk_tree, walk_q, path)[: len(pick)]
+                per_tree[pair_row[pick], pair_t[pick]] = got
+            e = by_rank[event_bounds[j] : event_bounds[j + 1]]
+            if not len(e):
+                continue
             g, slot, evicts, r = events.tree[e], events.slot[e], events.evicts[e], events.row[e]
-            if evicts.any():
-                tree.delete(bank, g[evicts], slot[evicts])
-            tree.insert(bank, g, slot, store_row[r], seq[r], q[r])
+            removal = tree.delete(bank, g, slot, evicts) if evicts.any() else None
+            own_path = path.subset(walker[e]) if path is not None else None
+            tree.insert(bank, g, slot, store_row[r], seq[r], q[r], own_path, removal)
     bank.release_points(store_row[accepted])
     out = np.empty(n)
     out[order] = per_tree.sum(1) / T

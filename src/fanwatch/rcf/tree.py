@@ -18,7 +18,17 @@ from . import _random
 from .bank import EMPTY, TreeBank
 from .scoring import damp, normalizer, score_seen, score_unseen
 
-__all__ = ["Path", "attribute", "child_boxes", "delete", "descend", "insert", "score", "set_parent"]
+__all__ = [
+    "Path",
+    "Removal",
+    "attribute",
+    "child_boxes",
+    "delete",
+    "descend",
+    "insert",
+    "score",
+    "set_parent",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -27,26 +37,43 @@ F32Array = npt.NDArray[np.float32]
 
 @dataclass
 class Path:
-    """Where each entry's walk went: the internal nodes passed, level by level, and the leaf."""
+    """Where each walker's descent went: the internal nodes passed, and the leaf reached."""
 
-    entry: IntArray  # entry index of each recorded node, level-major (level 0 first)
+    entry: IntArray  # walker of each recorded node, level-major (all level-0 nodes first)
     node: IntArray  # local internal node id of each recorded node
     level: IntArray  # depth of each recorded node
-    starts: list[int]  # offset of each level in the arrays above, plus the end
-    leaf: IntArray  # local leaf id reached by each entry
+    leaf: IntArray  # local leaf id reached by each walker
     depth: IntArray  # depth of that leaf
 
+    def subset(self, walkers: IntArray) -> Path:
+        """The paths of ``walkers`` only, renumbered 0, 1, ... in that order."""
+        renumber = np.full(len(self.leaf), -1, np.int64)
+        renumber[walkers] = np.arange(len(walkers))
+        mine = renumber[self.entry] >= 0
+        entry = renumber[self.entry[mine]]
+        return Path(entry, self.node[mine], self.level[mine], self.leaf[walkers], self.depth[walkers])
 
-def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Path:
-    """Follow the cuts from each tree's root to a leaf (``point[dim] <= cut`` goes left)."""
+
+def descend(
+    bank: TreeBank,
+    g: IntArray,
+    q: F32Array,
+    start: IntArray | None = None,
+    first_level: IntArray | None = None,
+) -> Path:
+    """Follow the cuts from each tree's root (or ``start`` at depth ``first_level``) down to a leaf.
+
+    ``point[dim] <= cut`` goes left. All walkers step together, one level per round of calls.
+    """
     n, N, D = len(g), bank.N, bank.D
     dims, vals = bank.nodes["dim"], bank.nodes["val"]
     children = bank.nodes["child"]
     qflat = q.reshape(-1)
+    offset = np.zeros(n, np.int64) if first_level is None else first_level
     leaf = np.empty(n, np.int64)
     depth = np.empty(n, np.int64)
     idx = np.arange(n)
-    cur = bank.root[g].astype(np.int64)
+    cur = (bank.root[g] if start is None else start).astype(np.int64)
     base = g * N
     entries: list[IntArray] = []
     nodes: list[IntArray] = []
@@ -56,7 +83,7 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Path:
         if at_leaf.any():
             done = idx[at_leaf]
             leaf[done] = ~cur[at_leaf]
-            depth[done] = level
+            depth[done] = offset[done] + level
             inner = ~at_leaf
             idx, cur = idx[inner], cur[inner]
             if not len(idx):
@@ -69,14 +96,13 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Path:
         right = qflat[idx * D + dims[addr]] > vals[addr]
         cur = children[addr, right.view(np.int8)].astype(np.int64)
         level += 1
+    if not entries:
+        empty = np.zeros(0, np.int64)
+        return Path(empty, empty, empty, leaf, depth)
+    entry = np.concatenate(entries)
     sizes = [len(e) for e in entries]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
-    if entries:
-        entry, node = np.concatenate(entries), np.concatenate(nodes)
-        lev = np.repeat(np.arange(len(sizes)), sizes)
-    else:
-        entry = node = lev = np.zeros(0, np.int64)
-    return Path(entry, node, lev, starts, leaf, depth)
+    lev = np.repeat(np.arange(len(sizes)), sizes) + offset[entry]
+    return Path(entry, np.concatenate(nodes), lev, leaf, depth)
 
 
 def _path_boxes(bank: TreeBank, g: IntArray, path: Path) -> tuple[F32Array, F32Array]:
@@ -91,26 +117,29 @@ def _leaf_points(bank: TreeBank, g: IntArray, leaf: IntArray) -> F32Array:
 def _accumulate(path: Path, weights: FloatArray, p: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
     """Top-down form of the visitor's bottom-up recursion ``s <- p*unseen(depth) + (1-p)*s``.
 
-    Returns ``sum_j w_j * prod_{i<j} (1 - p_i)`` (``weights`` already hold ``p_j * unseen(j)``, or one
+    Returns ``sum_j w_j * prod_{i<j} (1 - p_i)`` (``weights`` hold ``p_j * unseen(j)``, or one
     column per dimension) and the product of ``1 - p`` over the whole path, which multiplies the leaf.
     """
+    levels = int(path.level.max()) + 1 if len(path.level) else 0
+    keep = np.ones((n, levels + 1))
+    keep[path.entry, path.level + 1] = 1.0 - p
+    before = np.cumprod(keep, 1)
+    factor = before[path.entry, path.level]
+    if weights.ndim == 1:
+        return np.bincount(path.entry, weights * factor, n), before[:, -1]
     acc = np.zeros((n, *weights.shape[1:]))
-    prod = np.ones(n)
-    for lo, hi in zip(path.starts[:-1], path.starts[1:], strict=True):
-        i = path.entry[lo:hi]
-        before = prod[i]
-        if weights.ndim == 1:
-            acc[i] += weights[lo:hi] * before
-        else:
-            acc[i] += weights[lo:hi] * before[:, None]
-        prod[i] = before * (1.0 - p[lo:hi])
-    return acc, prod
+    np.add.at(acc, path.entry, weights * factor[:, None])
+    return acc, before[:, -1]
 
 
-def score(bank: TreeBank, g: IntArray, q: F32Array) -> FloatArray:
-    """The normalised anomaly score of ``q[i]`` in tree ``g[i]`` (trees must not be empty)."""
+def score(bank: TreeBank, g: IntArray, q: F32Array, path: Path | None = None) -> FloatArray:
+    """The normalised anomaly score of ``q[i]`` in tree ``g[i]`` (trees must not be empty).
+
+    ``path`` is the walkers' :func:`descend`, when the caller has it already.
+    """
     n = len(g)
-    path = descend(bank, g, q)
+    if path is None:
+        path = descend(bank, g, q)
     lo, hi = _path_boxes(bank, g, path)
     qe = q[path.entry]
     diff = (np.maximum(qe - hi, 0) + np.maximum(lo - qe, 0)).sum(1, dtype=np.float64)
@@ -187,24 +216,42 @@ def child_boxes(bank: TreeBank, g: IntArray, ref: IntArray) -> tuple[F32Array, F
     return np.where(inner, box[:, 0], point), np.where(inner, box[:, 1], point)
 
 
-def delete(bank: TreeBank, g: IntArray, slot: IntArray) -> None:
-    """Remove the point of sampler ``slot`` from tree ``g`` (a leaf loses one copy, or goes)."""
+@dataclass
+class Removal:
+    """What :func:`delete` spliced out of each tree: the leaf and its parent, and the sibling that
+    took the parent's place (-1 and 0 where a leaf only lost a copy)."""
+
+    leaf: IntArray
+    parent: IntArray
+    sibling: IntArray
+
+
+def delete(
+    bank: TreeBank, g: IntArray, slot: IntArray, where: npt.NDArray[np.bool_] | None = None
+) -> Removal:
+    """Remove the point of sampler ``slot`` from tree ``g`` (a leaf loses one copy, or goes).
+
+    Only the entries ``where`` is true (all by default); the returned removal covers every entry.
+    """
     S, N = bank.S, bank.N
+    removal = Removal(np.full(len(g), -1), np.full(len(g), -1), np.zeros(len(g), np.int64))
+    events = np.arange(len(g)) if where is None else np.flatnonzero(where)
+    g, slot = g[events], slot[events]
     leaf = bank.slot_leaf[g, slot].astype(np.int64)
     bank.release_points(bank.slot_row[g, slot])
     L = g * S + leaf
     bank.leaf_mass[L] -= 1
     bank.tree_mass[g] -= 1
     gone = bank.leaf_mass[L] == 0
-    g, leaf, L = g[gone], leaf[gone], L[gone]
+    g, leaf, L, events = g[gone], leaf[gone], L[gone], events[gone]
     bank.release_points(bank.leaf_row[L])
     parent = bank.leaf_parent[L].astype(np.int64)
     bank.push_leaves(g, leaf)
     alone = parent < 0
     bank.root[g[alone]] = EMPTY
-    g, leaf, parent = g[~alone], leaf[~alone], parent[~alone]
+    g, leaf, parent, events = g[~alone], leaf[~alone], parent[~alone], events[~alone]
     if not len(g):
-        return
+        return removal
     P = g * N + parent
     children = bank.nodes["child"][P].astype(np.int64)
     sibling = np.where(children[:, 1] == ~leaf, children[:, 0], children[:, 1])
@@ -212,21 +259,66 @@ def delete(bank: TreeBank, g: IntArray, slot: IntArray) -> None:
     bank.push_nodes(g, parent)
     _replace_child(bank, g, grand, parent, sibling)
     set_parent(bank, g, sibling, grand)
-    # the boxes above shrink; stop where a box no longer changes
-    g, cur = g[grand >= 0], grand[grand >= 0]
-    while len(cur):
-        A = g * N + cur
-        kids = bank.nodes["child"][A].astype(np.int64)
-        lo0, hi0 = child_boxes(bank, g, kids[:, 0])
-        lo1, hi1 = child_boxes(bank, g, kids[:, 1])
-        lo, hi = np.minimum(lo0, lo1), np.maximum(hi0, hi1)
-        box = bank.nodes["box"][A]
-        changed = (lo != box[:, 0]).any(1) | (hi != box[:, 1]).any(1)
-        bank.nodes["box"][:, 0][A[changed]] = lo[changed]
-        bank.nodes["box"][:, 1][A[changed]] = hi[changed]
-        up = bank.nodes["parent"][A].astype(np.int64)
-        keep = changed & (up >= 0)
-        g, cur = g[keep], up[keep]
+    removal.leaf[events], removal.parent[events], removal.sibling[events] = leaf, parent, sibling
+    # the boxes above shrink. An ancestor's box is the union of the boxes hanging off the path
+    # below it, so one cumulative min/max along each path to the root recomputes them all.
+    if not (grand >= 0).any():
+        return removal
+    g = g[grand >= 0]
+    chain = _ancestors(bank, g, grand[grand >= 0])
+    levels = chain.shape[1]
+    addr = g[:, None] * N + np.maximum(chain, 0)
+    kids = bank.nodes["child"][addr].astype(np.int64)
+    below = np.concatenate([np.full((len(g), 1), N), chain[:, :-1]], 1)  # N: no child is N
+    other = np.where(kids[..., 0] == below, kids[..., 1], kids[..., 0])
+    lo, hi = child_boxes(bank, np.repeat(g, levels), other.reshape(-1))
+    lo, hi = lo.reshape(len(g), levels, -1), hi.reshape(len(g), levels, -1)
+    first_lo, first_hi = child_boxes(bank, g, kids[:, 0, 1])  # the lowest ancestor keeps both children
+    lo[:, 0] = np.minimum(lo[:, 0], first_lo)
+    hi[:, 0] = np.maximum(hi[:, 0], first_hi)
+    valid = chain >= 0
+    bank.nodes["box"][:, 0][addr[valid]] = np.minimum.accumulate(lo, 1)[valid]
+    bank.nodes["box"][:, 1][addr[valid]] = np.maximum.accumulate(hi, 1)[valid]
+    return removal
+
+
+def _ancestors(bank: TreeBank, g: IntArray, node: IntArray) -> IntArray:
+    """Each ``node`` of tree ``g`` and its ancestors up to the root, one row each, -1 padded."""
+    parents = bank.nodes["parent"]
+    columns: list[tuple[IntArray, IntArray]] = []
+    active, cur = np.arange(len(g)), node
+    while len(active):
+        columns.append((active, cur))
+        up = parents[g[active] * bank.N + cur].astype(np.int64)
+        keep = up >= 0
+        active, cur = active[keep], up[keep]
+    chain = np.full((len(g), max(1, len(columns))), -1, np.int64)
+    for level, (rows, nodes) in enumerate(columns):
+        chain[rows, level] = nodes
+    return chain
+
+
+def _repair(bank: TreeBank, g: IntArray, q: F32Array, path: Path, removal: Removal) -> Path:
+    """The descent each point would take after ``removal``: the spliced parent leaves the path,
+    everything below it moves up a level, and a walk that ended on the removed leaf goes on into
+    the sibling that took the parent's place."""
+    spliced = removal.parent[path.entry] == path.node
+    cut = np.full(len(g), np.iinfo(np.int64).max)
+    cut[path.entry[spliced]] = path.level[spliced]
+    keep = ~spliced
+    entry, node, level = path.entry[keep], path.node[keep], path.level[keep]
+    level = level - (level > cut[entry])
+    leaf, depth = path.leaf.copy(), path.depth.copy()
+    moved = cut < np.iinfo(np.int64).max
+    depth[moved] -= 1
+    lost = np.flatnonzero(moved & (leaf == removal.leaf))
+    if len(lost):
+        more = descend(bank, g[lost], q[lost], start=removal.sibling[lost], first_level=cut[lost])
+        entry = np.concatenate([entry, lost[more.entry]])
+        node = np.concatenate([node, more.node])
+        level = np.concatenate([level, more.level])
+        leaf[lost], depth[lost] = more.leaf, more.depth
+    return Path(entry, node, level, leaf, depth)
 
 
 def insert(
@@ -236,12 +328,15 @@ def insert(
     row: IntArray,
     seq: IntArray,
     q: F32Array,
+    path: Path | None = None,
+    removal: Removal | None = None,
 ) -> None:
     """Add the stored point ``row`` (shingled ``q``, sequence index ``seq``) to tree ``g`` as ``slot``.
 
     As AWS's ``addPoint``: the new leaf is attached at the highest node of the path where a random
     cut of (node box + point), one fresh factor per level, separates the point from the box; a
-    point equal to the leaf it reaches only adds a copy to that leaf.
+    point equal to the leaf it reaches only adds a copy to that leaf. ``path`` may give each
+    point's descent taken before ``removal`` (the delete of the same round), saving a new walk.
     """
     S, N, T = bank.S, bank.N, bank.T
     bank.slot_row[g, slot] = row
@@ -260,9 +355,13 @@ def insert(
         bank.hold_points(row[empty])
         keep = ~empty
         g, slot, row, seq, q = g[keep], slot[keep], row[keep], seq[keep], q[keep]
+        path = None
     if not len(g):
         return
-    path = descend(bank, g, q)
+    if path is None:
+        path = descend(bank, g, q)
+    elif removal is not None:
+        path = _repair(bank, g, q, path, removal)
     reached = g * S + path.leaf
     leaf_point = bank.points[bank.leaf_row[reached]]
     same = (leaf_point == q).all(1)
