@@ -123,11 +123,11 @@ def _accumulate(path: Path, weights: FloatArray, p: FloatArray, n: int) -> tuple
     levels = int(path.level.max()) + 1 if len(path.level) else 0
     keep = np.ones((n, levels + 1))
     keep[path.entry, path.level + 1] = 1.0 - p
-    before = np.cumprod(keep, 1)
+    before: FloatArray = np.cumprod(keep, 1, dtype=np.float64)
     factor = before[path.entry, path.level]
     if weights.ndim == 1:
-        return np.bincount(path.entry, weights * factor, n), before[:, -1]
-    acc = np.zeros((n, *weights.shape[1:]))
+        return np.bincount(path.entry, weights * factor, n).astype(np.float64), before[:, -1]
+    acc: FloatArray = np.zeros((n, *weights.shape[1:]))
     np.add.at(acc, path.entry, weights * factor[:, None])
     return acc, before[:, -1]
 
