@@ -9,7 +9,7 @@ turns scores into alerts.
 from .forest import Attribution, RandomCutForest
 from .manager import ForestManager
 from .stores import DirectoryStore, MemoryStore, ModelStore
-from .threshold import Thresholder
+from .threshold import Thresholder, settling
 
 __all__ = [
     "Attribution",
@@ -19,4 +19,5 @@ __all__ = [
     "ModelStore",
     "RandomCutForest",
     "Thresholder",
+    "settling",
 ]

@@ -135,8 +135,17 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
         for j in range(rounds):
             pick = by_round[pair_bounds[j] : pair_bounds[j + 1]]
             more = extra[extra_bounds[j] : extra_bounds[j + 1]]
-            walk_tree = np.concatenate([pair_tree[pick], events.tree[more]])
-            walk_q = q[np.concatenate([pair_row[pick], events.row[more]])]
+            e = by_rank[event_bounds[j] : event_bounds[j + 1]]
+            g, slot, evicts, r = events.tree[e], events.slot[e], events.evicts[e], events.row[e]
+            # the evicted points walk too: their descents name the boxes that shrink
+            gone = np.flatnonzero(evicts)
+            walk_tree = np.concatenate([pair_tree[pick], events.tree[more], g[gone]])
+            walk_q = np.concatenate(
+                [
+                    q[np.concatenate([pair_row[pick], events.row[more]])],
+                    bank.points[bank.slot_row[g[gone], slot[gone]]],
+                ]
+            )
             # trees are empty only until their first insert, in round 0
             path = (
                 None
@@ -149,11 +158,12 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
                 else:
                     got = tree.score(bank, walk_tree, walk_q, path)[: len(pick)]
                 per_tree[pair_row[pick], pair_t[pick]] = got
-            e = by_rank[event_bounds[j] : event_bounds[j + 1]]
             if not len(e):
                 continue
-            g, slot, evicts, r = events.tree[e], events.slot[e], events.evicts[e], events.row[e]
-            removal = tree.delete(bank, g, slot, evicts) if evicts.any() else None
+            removal = None
+            if len(gone):
+                evicted_path = path.subset(len(pick) + len(more) + np.arange(len(gone))) if path else None
+                removal = tree.delete(bank, g, slot, evicts, evicted_path)
             own_path = path.subset(walker[e]) if path is not None else None
             tree.insert(bank, g, slot, store_row[r], seq[r], q[r], own_path, removal)
     bank.release_points(store_row[accepted])

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Thresholder"]
+__all__ = ["Thresholder", "settling"]
 
 
 class Thresholder:
@@ -41,11 +41,17 @@ class Thresholder:
         variance = max(self._square - self._mean**2, 0.0)
         return max(self.floor, self._mean + self.z * math.sqrt(variance))
 
-    def observe(self, score: float) -> bool:
-        """Whether ``score`` is an anomaly (never during warm-up or for a 0.0 score); then learn it."""
+    def observe(self, score: float, *, settling: bool = False) -> bool:
+        """Whether ``score`` is an anomaly; then learn it.
+
+        Never during warm-up or for a 0.0 score (the forest is not ready). ``settling`` marks a
+        reading taken while the fan follows a commanded speed change (see :func:`settling`): it is
+        neither flagged nor learned, so the transient neither alerts nor inflates the threshold.
+        A fan that does not reach its new target keeps scoring high after the window and alerts.
+        """
         if not isinstance(score, int | float | np.floating) or not math.isfinite(score):
             raise ValueError(f"a score must be a finite number, got {score!r}")
-        if score == 0.0:  # the forest is not ready yet
+        if score == 0.0 or settling:
             return False
         flagged = self._count >= self.warmup and score > self.threshold
         keep = 1.0 - self._decay
@@ -55,6 +61,30 @@ class Thresholder:
         self._count += 1
         return bool(flagged)
 
-    def observe_many(self, scores: Iterable[float]) -> npt.NDArray[np.bool_]:
-        """:meth:`observe` each score in order."""
-        return np.array([self.observe(float(s)) for s in scores], dtype=bool)
+    def observe_many(
+        self, scores: Iterable[float], *, settling: Iterable[bool] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """:meth:`observe` each score in order (with its ``settling`` flag, if given)."""
+        values = [float(s) for s in scores]
+        flags = [False] * len(values) if settling is None else [bool(f) for f in settling]
+        if len(flags) != len(values):
+            raise ValueError(f"got {len(flags)} settling flags for {len(values)} scores")
+        return np.array([self.observe(v, settling=f) for v, f in zip(values, flags, strict=True)], dtype=bool)
+
+
+def settling(targets: npt.ArrayLike, *, window: int) -> npt.NDArray[np.bool_]:
+    """Which readings fall within ``window`` readings of a change of the commanded target.
+
+    ``targets`` is the target (or PWM duty) carried by each reading, in order. Choose ``window``
+    as the shingle size plus the time the fan takes to settle (about three time constants).
+    """
+    values = np.asarray(targets, dtype=np.float64).reshape(-1)
+    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+        raise ValueError(f"window must be an integer >= 0, got {window!r}")
+    if not np.isfinite(values).all():
+        raise ValueError("targets must be finite numbers")
+    changed = np.flatnonzero(np.diff(values) != 0) + 1
+    marks = np.zeros(len(values) + window + 1, np.int64)
+    np.add.at(marks, changed, 1)
+    np.add.at(marks, changed + window, -1)
+    return np.cumsum(marks)[: len(values)] > 0

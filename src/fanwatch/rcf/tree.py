@@ -40,7 +40,7 @@ class Path:
     """Where each walker's descent went: the internal nodes passed, and the leaf reached."""
 
     entry: IntArray  # walker of each recorded node, level-major (all level-0 nodes first)
-    node: IntArray  # local internal node id of each recorded node
+    addr: IntArray  # bank row of each recorded node (tree * N + local id)
     level: IntArray  # depth of each recorded node
     leaf: IntArray  # local leaf id reached by each walker
     depth: IntArray  # depth of that leaf
@@ -51,7 +51,7 @@ class Path:
         renumber[walkers] = np.arange(len(walkers))
         mine = renumber[self.entry] >= 0
         entry = renumber[self.entry[mine]]
-        return Path(entry, self.node[mine], self.level[mine], self.leaf[walkers], self.depth[walkers])
+        return Path(entry, self.addr[mine], self.level[mine], self.leaf[walkers], self.depth[walkers])
 
 
 def descend(
@@ -65,48 +65,54 @@ def descend(
 
     ``point[dim] <= cut`` goes left. All walkers step together, one level per round of calls.
     """
-    n, N, D = len(g), bank.N, bank.D
+    n, N = len(g), bank.N
     dims, vals = bank.nodes["dim"], bank.nodes["val"]
     children = bank.nodes["child"]
     qflat = q.reshape(-1)
-    offset = np.zeros(n, np.int64) if first_level is None else first_level
-    leaf = np.empty(n, np.int64)
-    depth = np.empty(n, np.int64)
     idx = np.arange(n)
-    cur = (bank.root[g] if start is None else start).astype(np.int64)
+    cur = bank.root[g] if start is None else start
     base = g * N
+    qoff = idx * bank.D
     entries: list[IntArray] = []
-    nodes: list[IntArray] = []
+    addrs: list[IntArray] = []
+    finished: list[tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], int]] = []
     level = 0
     while len(idx):
         at_leaf = cur < 0
         if at_leaf.any():
-            done = idx[at_leaf]
-            leaf[done] = ~cur[at_leaf]
-            depth[done] = offset[done] + level
+            finished.append((idx[at_leaf], ~cur[at_leaf], level))
             inner = ~at_leaf
-            idx, cur = idx[inner], cur[inner]
+            idx, cur, base, qoff = idx[inner], cur[inner], base[inner], qoff[inner]
             if not len(idx):
                 break
         if level >= N:
             raise ValueError("a tree is cyclic (corrupt checkpoint?)")
+        addr = base + cur
         entries.append(idx)
-        nodes.append(cur)
-        addr = base[idx] + cur
-        right = qflat[idx * D + dims[addr]] > vals[addr]
-        cur = children[addr, right.view(np.int8)].astype(np.int64)
+        addrs.append(addr)
+        right = qflat[qoff + dims[addr]] > vals[addr]
+        cur = children[addr, right.view(np.int8)]
         level += 1
+    leaf = np.empty(n, np.int64)
+    depth = np.empty(n, np.int64)
+    if finished:
+        walkers = np.concatenate([f[0] for f in finished])
+        leaf[walkers] = np.concatenate([f[1] for f in finished])
+        depth[walkers] = np.repeat([f[2] for f in finished], [len(f[0]) for f in finished])
+    if first_level is not None:
+        depth += first_level
     if not entries:
         empty = np.zeros(0, np.int64)
         return Path(empty, empty, empty, leaf, depth)
     entry = np.concatenate(entries)
-    sizes = [len(e) for e in entries]
-    lev = np.repeat(np.arange(len(sizes)), sizes) + offset[entry]
-    return Path(entry, np.concatenate(nodes), lev, leaf, depth)
+    lev = np.repeat(np.arange(len(entries)), [len(e) for e in entries])
+    if first_level is not None:
+        lev += first_level[entry]
+    return Path(entry, np.concatenate(addrs).astype(np.int64), lev, leaf, depth)
 
 
-def _path_boxes(bank: TreeBank, g: IntArray, path: Path) -> tuple[F32Array, F32Array]:
-    box = bank.nodes["box"][g[path.entry] * bank.N + path.node]
+def _path_boxes(bank: TreeBank, path: Path) -> tuple[F32Array, F32Array]:
+    box = bank.nodes["box"][path.addr]
     return box[:, 0], box[:, 1]
 
 
@@ -140,10 +146,10 @@ def score(bank: TreeBank, g: IntArray, q: F32Array, path: Path | None = None) ->
     n = len(g)
     if path is None:
         path = descend(bank, g, q)
-    lo, hi = _path_boxes(bank, g, path)
+    lo, hi = _path_boxes(bank, path)
     qe = q[path.entry]
-    diff = (np.maximum(qe - hi, 0) + np.maximum(lo - qe, 0)).sum(1, dtype=np.float64)
-    p = diff / ((hi - lo).sum(1, dtype=np.float64) + diff)
+    new_range = (np.maximum(qe, hi) - np.minimum(qe, lo)).sum(1, dtype=np.float64)
+    p = 1.0 - (hi - lo).sum(1, dtype=np.float64) / new_range  # exactly 0 inside the box
     acc, prod = _accumulate(path, p * score_unseen(path.level), p, n)
     leaf_mass = bank.leaf_mass[g * bank.S + path.leaf]
     tree_mass = bank.tree_mass[g]
@@ -164,7 +170,7 @@ def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, Flo
     """
     n, D = len(g), bank.D
     path = descend(bank, g, q)
-    lo, hi = _path_boxes(bank, g, path)
+    lo, hi = _path_boxes(bank, path)
     qe = q[path.entry]
     up = np.maximum(qe - hi, 0).astype(np.float64)
     down = np.maximum(lo - qe, 0).astype(np.float64)
@@ -227,15 +233,22 @@ class Removal:
 
 
 def delete(
-    bank: TreeBank, g: IntArray, slot: IntArray, where: npt.NDArray[np.bool_] | None = None
+    bank: TreeBank,
+    g: IntArray,
+    slot: IntArray,
+    where: npt.NDArray[np.bool_] | None = None,
+    path: Path | None = None,
 ) -> Removal:
     """Remove the point of sampler ``slot`` from tree ``g`` (a leaf loses one copy, or goes).
 
     Only the entries ``where`` is true (all by default); the returned removal covers every entry.
+    ``path`` may give the descent of each removed point (one walker per entry ``where`` is true):
+    it names the ancestors whose boxes shrink, without walking up the parents.
     """
     S, N = bank.S, bank.N
     removal = Removal(np.full(len(g), -1), np.full(len(g), -1), np.zeros(len(g), np.int64))
     events = np.arange(len(g)) if where is None else np.flatnonzero(where)
+    walker = np.arange(len(events))
     g, slot = g[events], slot[events]
     leaf = bank.slot_leaf[g, slot].astype(np.int64)
     bank.release_points(bank.slot_row[g, slot])
@@ -243,13 +256,13 @@ def delete(
     bank.leaf_mass[L] -= 1
     bank.tree_mass[g] -= 1
     gone = bank.leaf_mass[L] == 0
-    g, leaf, L, events = g[gone], leaf[gone], L[gone], events[gone]
+    g, leaf, L, events, walker = g[gone], leaf[gone], L[gone], events[gone], walker[gone]
     bank.release_points(bank.leaf_row[L])
     parent = bank.leaf_parent[L].astype(np.int64)
     bank.push_leaves(g, leaf)
     alone = parent < 0
     bank.root[g[alone]] = EMPTY
-    g, leaf, parent, events = g[~alone], leaf[~alone], parent[~alone], events[~alone]
+    g, leaf, parent, events, walker = g[~alone], leaf[~alone], parent[~alone], events[~alone], walker[~alone]
     if not len(g):
         return removal
     P = g * N + parent
@@ -264,8 +277,8 @@ def delete(
     # below it, so one cumulative min/max along each path to the root recomputes them all.
     if not (grand >= 0).any():
         return removal
-    g = g[grand >= 0]
-    chain = _ancestors(bank, g, grand[grand >= 0])
+    g, walker, grand = g[grand >= 0], walker[grand >= 0], grand[grand >= 0]
+    chain = _ancestors(bank, g, grand) if path is None else _chain(path.subset(walker), g, N)
     levels = chain.shape[1]
     addr = g[:, None] * N + np.maximum(chain, 0)
     kids = bank.nodes["child"][addr].astype(np.int64)
@@ -280,6 +293,16 @@ def delete(
     bank.nodes["box"][:, 0][addr[valid]] = np.minimum.accumulate(lo, 1)[valid]
     bank.nodes["box"][:, 1][addr[valid]] = np.maximum.accumulate(hi, 1)[valid]
     return removal
+
+
+def _chain(path: Path, g: IntArray, N: int) -> IntArray:
+    """From each removed point's descent: its leaf's grandparent and the ancestors above, in rows."""
+    above = path.level <= path.depth[path.entry] - 2
+    entry = path.entry[above]
+    column = path.depth[entry] - 2 - path.level[above]
+    chain = np.full((len(g), max(1, int(path.depth.max()) - 1)), -1, np.int64)
+    chain[entry, column] = path.addr[above] - g[entry] * N
+    return chain
 
 
 def _ancestors(bank: TreeBank, g: IntArray, node: IntArray) -> IntArray:
@@ -302,11 +325,11 @@ def _repair(bank: TreeBank, g: IntArray, q: F32Array, path: Path, removal: Remov
     """The descent each point would take after ``removal``: the spliced parent leaves the path,
     everything below it moves up a level, and a walk that ended on the removed leaf goes on into
     the sibling that took the parent's place."""
-    spliced = removal.parent[path.entry] == path.node
+    spliced = ((g * bank.N + removal.parent)[path.entry] == path.addr) & (removal.parent[path.entry] >= 0)
     cut = np.full(len(g), np.iinfo(np.int64).max)
     cut[path.entry[spliced]] = path.level[spliced]
     keep = ~spliced
-    entry, node, level = path.entry[keep], path.node[keep], path.level[keep]
+    entry, addr, level = path.entry[keep], path.addr[keep], path.level[keep]
     level = level - (level > cut[entry])
     leaf, depth = path.leaf.copy(), path.depth.copy()
     moved = cut < np.iinfo(np.int64).max
@@ -315,10 +338,10 @@ def _repair(bank: TreeBank, g: IntArray, q: F32Array, path: Path, removal: Remov
     if len(lost):
         more = descend(bank, g[lost], q[lost], start=removal.sibling[lost], first_level=cut[lost])
         entry = np.concatenate([entry, lost[more.entry]])
-        node = np.concatenate([node, more.node])
+        addr = np.concatenate([addr, more.addr])
         level = np.concatenate([level, more.level])
         leaf[lost], depth[lost] = more.leaf, more.depth
-    return Path(entry, node, level, leaf, depth)
+    return Path(entry, addr, level, leaf, depth)
 
 
 def insert(
@@ -375,9 +398,9 @@ def insert(
     e_nodes = path.entry[on_path]
     e_leaf = np.flatnonzero(new)
     entry = np.concatenate([e_nodes, e_leaf])
-    ref = np.concatenate([path.node[on_path], ~path.leaf[e_leaf]])
+    ref = np.concatenate([path.addr[on_path] - g[e_nodes] * N, ~path.leaf[e_leaf]])
     level = np.concatenate([path.level[on_path], path.depth[e_leaf]])
-    node_box = bank.nodes["box"][g[e_nodes] * N + path.node[on_path]]
+    node_box = bank.nodes["box"][path.addr[on_path]]
     lo = np.concatenate([node_box[:, 0], leaf_point[e_leaf]])
     hi = np.concatenate([node_box[:, 1], leaf_point[e_leaf]])
     qe = q[entry]
