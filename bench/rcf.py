@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -25,12 +26,15 @@ import rrcf
 from scipy.stats import rankdata, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rcf_streams import LabeledStream, daily_load, fan_rpm, setpoint_fan  # noqa: E402
+from rcf_streams import LabeledStream, daily_load, fan_rpm, setpoint_fan
 
-from fanwatch.rcf import ForestManager, RandomCutForest, Thresholder  # noqa: E402
+from fanwatch.rcf import ForestManager, RandomCutForest, Thresholder, settling
 
 TREES, SAMPLE, SHINGLE = 100, 256, 4
 OUT = Path(__file__).resolve().parent / "out"
+#: The alert floor of the setpoint test: 1.5 to 2 is the practical range on fan streams (a cut at
+#: 1.0 flags several percent of normal points).
+ALERT_FLOOR = 1.5
 START = time.perf_counter()
 RESULTS: list[tuple[str, bool, str]] = []
 
@@ -108,7 +112,7 @@ def rrcf_run(values: np.ndarray) -> np.ndarray:
 # ---- quality -----------------------------------------------------------------------------------
 
 
-def quality(stream: LabeledStream, skip: int) -> dict[str, object]:
+def quality(stream: LabeledStream, skip: int) -> dict[str, Any]:
     progress(f"{stream.name}: {len(stream.values):,} points, fanwatch.rcf")
     ours = RandomCutForest(1, shingle_size=SHINGLE, num_trees=TREES, sample_size=SAMPLE, seed=1)
     ours_scores, ours_s = timed(lambda: ours.process(stream.values))
@@ -132,7 +136,7 @@ def quality(stream: LabeledStream, skip: int) -> dict[str, object]:
     }
 
 
-def rrcf_excerpt(stream: LabeledStream, length: int) -> dict[str, float]:
+def rrcf_excerpt(stream: LabeledStream, length: int) -> dict[str, Any]:
     """All three libraries from scratch on an excerpt around the stall (rrcf is ~18 points/s)."""
     stall = next(start for kind, start, _ in stream.events if kind == "stall")
     lo = max(0, stall - length + 120)
@@ -165,7 +169,7 @@ def single_point_rate(values: np.ndarray) -> float:
     return len(rest) / (time.perf_counter() - begin)
 
 
-def fleet(fans: int, steps: int, batch_steps: int) -> dict[str, float]:
+def fleet(fans: int, steps: int, batch_steps: int) -> dict[str, Any]:
     """Fans at steady state (from a warmed template model), interleaved records in batches."""
     progress(f"fleet: warming a template model, {fans} fans")
     warm = fan_rpm(4000, seed=5).values
@@ -239,20 +243,25 @@ def bursts(flags: np.ndarray, gap: int = 10) -> list[tuple[int, int]]:
     return runs
 
 
-def setpoints(learn: int) -> dict[str, object]:
+def setpoints(learn: int) -> dict[str, Any]:
     stream, changes = setpoint_fan()
+    fault = next(start for kind, start, _ in stream.events if kind.startswith("stuck"))
     progress(f"setpoints: {len(changes)} commanded speed changes, RPM alone and RPM + target")
-    out: dict[str, object] = {"changes": int((changes >= learn).sum()), "learn": learn}
+    window = SHINGLE + 16  # the shingle plus about five time constants of the fan (3 s)
+    out: dict[str, Any] = {"changes": int((changes >= learn).sum()), "learn": learn, "window": window}
     for name, values in (("rpm", stream.values[:, :1]), ("rpm+target", stream.values)):
         forest = RandomCutForest(values.shape[1], num_trees=TREES, sample_size=SAMPLE, seed=4)
-        flags = Thresholder().observe_many(forest.process(values))
-        runs = [r for r in bursts(flags) if r[0] >= learn]
+        scores = forest.process(values)
+        marks = settling(stream.values[:, 1], window=window) if values.shape[1] == 2 else None
+        flags = Thresholder(z=3, floor=ALERT_FLOOR).observe_many(scores, settling=marks)
+        runs = [r for r in bursts(flags) if r[0] >= learn and not fault <= r[0] < fault + 120]
         near = [r for r in runs if ((r[0] - changes >= 0) & (r[0] - changes < 120)).any()]
         counted = max(1, int((changes >= learn).sum()))
         out[name] = {
             "bursts_per_change": len(near) / counted,
             "longest_s": max((b - a + 1 for a, b in near), default=0),
             "other_bursts": len(runs) - len(near),
+            "fault_found": bool(flags[fault : fault + 120].any()),
         }
     return out
 
@@ -260,7 +269,7 @@ def setpoints(learn: int) -> dict[str, object]:
 # ---- report ------------------------------------------------------------------------------------
 
 
-def plot(result: dict[str, object]) -> Path | None:
+def plot(result: dict[str, Any]) -> Path | None:
     try:
         import matplotlib
 
@@ -292,72 +301,138 @@ def plot(result: dict[str, object]) -> Path | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller streams and fleet")
     args = parser.parse_args()
-    n_fan, days, fans, steps, excerpt = (6000, 4, 100, 20, 300) if args.quick else (20_000, 12, 1000, 50, 600)
+    n_fan, days, fans, steps, excerpt = (6000, 5, 100, 20, 300) if args.quick else (20_000, 12, 1000, 50, 600)
 
     fan = quality(fan_rpm(n_fan), skip=500)
     load = quality(daily_load(days), skip=1440)
-    rr = rrcf_excerpt(fan["stream"], excerpt)  # type: ignore[arg-type]
-    progress("speed: fanwatch.rcf one score_and_update call per point")
-    per_call = single_point_rate(fan["stream"].values)  # type: ignore[union-attr]
+    rr = rrcf_excerpt(fan["stream"], excerpt)
+    progress("speed: fanwatch.rcf, one score_and_update call per point")
+    per_call = single_point_rate(fan["stream"].values)
     fl = fleet(fans, steps, batch_steps=10)
     sp = setpoints(learn=3000)
     png = plot(fan)
-
-    print()
-    print(f"fanwatch.rcf vs krcf {krcf.__version__} (AWS RCF, Rust) and rrcf: {TREES} trees, sample {SAMPLE}, "
-          f"shingle {SHINGLE}, one core")
-    print()
-    print("QUALITY                                  fanwatch.rcf      krcf      rrcf")
-    for r in (fan, load):
-        print(f"  ROC AUC, {r['stream'].name:<30} {r['auc_ours']:>8.4f}  {r['auc_krcf']:>8.4f}         -")  # type: ignore[union-attr]
-    print(f"  ROC AUC, {rr['length']}-point excerpt (stall)     {rr['auc_ours']:>8.4f}  {rr['auc_krcf']:>8.4f}  {rr['auc_rrcf']:>8.4f}")
-    for r in (fan, load):
-        print(f"  Spearman vs krcf, {r['stream'].name:<21} {r['spearman']:>8.3f}         1         -")  # type: ignore[union-attr]
-    print(f"  Spearman vs krcf, excerpt                       -         1  {rr['spearman_rrcf']:>8.3f}")
-    print()
-    print("SPEED (points/s, score + update)         fanwatch.rcf      krcf      rrcf")
-    print(f"  single stream, {n_fan:,} points (process)  {fan['pps_ours']:>9,.0f} {fan['pps_krcf']:>9,.0f} {rr['pps_rrcf']:>9,.1f}")
-    print(f"  single stream, one call per point       {per_call:>9,.0f} {fan['pps_krcf']:>9,.0f}")
-    print(f"  daily load, {len(load['ours']):,} points (process)   {load['pps_ours']:>9,.0f} {load['pps_krcf']:>9,.0f}")  # type: ignore[arg-type]
-    print(f"  fleet: {fl['fans']:,} fans x {steps} s interleaved  {fl['pps_ours']:>9,.0f} {fl['pps_krcf']:>9,.0f}   (krcf: one model at a time)")
-    print(f"  checkpoint load per model (ms)           {fl['load_ms']:>8.1f}")
-    print()
-    print("MEMORY                                   fanwatch.rcf      krcf")
-    print(f"  serialized model (bytes), fan stream    {fan['bytes_ours']:>9,} {fan['bytes_krcf']:>9,}   ({fan['bytes_krcf'] / fan['bytes_ours']:.1f}x smaller)")  # type: ignore[operator]
-    print(f"  resident model ready in the bank (MB)    {fl['hydrated_mb']:>8.2f}")
-    print(f"  RSS of {fl['resident']:,} resident models (GB)      {fl['rss_resident_gb']:>8.2f}   ({fl['fans']:,} in the bank, the rest as checkpoints; process {fl['process_rss_gb']:.2f} GB)")
-    print()
-    print(f"SPEED-CONTROLLED FAN ({sp['changes']} setpoint changes after a {sp['learn']} s learning period; Thresholder z=3)")
-    for name in ("rpm", "rpm+target"):
-        s = sp[name]
-        print(f"  input {name:<11} alert bursts per change {s['bursts_per_change']:.2f}, longest {s['longest_s']} s, "  # type: ignore[index]
-              f"other bursts {s['other_bursts']}")  # type: ignore[index]
-    print()
-
-    for r in (fan, load):
-        name = r["stream"].name  # type: ignore[union-attr]
-        verdict(f"ROC AUC {name} >= krcf - 0.01", r["auc_ours"] >= r["auc_krcf"] - 0.01,  # type: ignore[operator]
-                f"{r['auc_ours']:.4f} vs {r['auc_krcf']:.4f}")
-        verdict(f"Spearman {name} >= 0.9", r["spearman"] >= 0.9, f"{r['spearman']:.3f}")  # type: ignore[operator]
-    ratio = fan["pps_ours"] / fan["pps_krcf"]  # type: ignore[operator]
-    verdict("single stream >= 0.5x krcf", ratio >= 0.5, f"{ratio:.2f}x")
-    ratio = fl["pps_ours"] / fl["pps_krcf"]
-    verdict("fleet batch >= 2x krcf", ratio >= 2.0, f"{ratio:.2f}x")
-    ratio = fan["bytes_krcf"] / fan["bytes_ours"]  # type: ignore[operator]
-    verdict("serialized model <= 1/10 krcf", ratio >= 10, f"1/{ratio:.1f}")
-    one, two = sp["rpm"], sp["rpm+target"]
-    verdict("setpoint, RPM alone: <= 1 short burst per change", one["bursts_per_change"] <= 1 and one["longest_s"] <= 30,  # type: ignore[index]
-            f"{one['bursts_per_change']:.2f}, longest {one['longest_s']} s")  # type: ignore[index]
-    verdict("setpoint, RPM + target: no alert", two["bursts_per_change"] == 0, f"{two['bursts_per_change']:.2f}")  # type: ignore[index]
-    for name, ok, detail in RESULTS:
-        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}")
+    report(fan, load, rr, per_call, fl, sp, steps)
     if png:
         print(f"\nplot: {png}")
     progress("done")
     return 0
+
+
+def report(fan: Any, load: Any, rr: Any, per_call: float, fl: Any, sp: Any, steps: int) -> None:
+    print(
+        f"\nfanwatch.rcf vs krcf {krcf.__version__} (AWS RCF, Rust) and rrcf: "
+        f"{TREES} trees, sample {SAMPLE}, shingle {SHINGLE}, one core\n"
+    )
+    row = "  {:<44} {:>12} {:>10} {:>10}"
+    print(row.format("QUALITY", "fanwatch.rcf", "krcf", "rrcf"))
+    for r in (fan, load):
+        print(row.format(f"ROC AUC, {r['stream'].name}", f"{r['auc_ours']:.4f}", f"{r['auc_krcf']:.4f}", "-"))
+    print(
+        row.format(
+            f"ROC AUC, {rr['length']}-point excerpt with the stall",
+            f"{rr['auc_ours']:.4f}",
+            f"{rr['auc_krcf']:.4f}",
+            f"{rr['auc_rrcf']:.4f}",
+        )
+    )
+    for r in (fan, load):
+        print(row.format(f"Spearman vs krcf, {r['stream'].name}", f"{r['spearman']:.3f}", "1", "-"))
+    print(row.format("Spearman vs krcf, excerpt", "-", "1", f"{rr['spearman_rrcf']:.3f}"))
+    print()
+    print(row.format("SPEED (points/s, score then update)", "fanwatch.rcf", "krcf", "rrcf"))
+    print(
+        row.format(
+            f"single stream, {len(fan['ours']):,} points, process()",
+            f"{fan['pps_ours']:,.0f}",
+            f"{fan['pps_krcf']:,.0f}",
+            f"{rr['pps_rrcf']:,.1f}",
+        )
+    )
+    print(
+        row.format(
+            "single stream, one score_and_update per point", f"{per_call:,.0f}", f"{fan['pps_krcf']:,.0f}", ""
+        )
+    )
+    print(
+        row.format(
+            f"daily load, {len(load['ours']):,} points, process()",
+            f"{load['pps_ours']:,.0f}",
+            f"{load['pps_krcf']:,.0f}",
+            "",
+        )
+    )
+    print(
+        row.format(
+            f"fleet, {fl['fans']:,} fans x {steps} s interleaved",
+            f"{fl['pps_ours']:,.0f}",
+            f"{fl['pps_krcf']:,.0f}",
+            "",
+        ),
+        "(krcf: one model at a time)",
+    )
+    print(row.format("checkpoint load, ms per model", f"{fl['load_ms']:.1f}", "", ""))
+    print()
+    print(row.format("MEMORY", "fanwatch.rcf", "krcf", ""))
+    print(
+        row.format(
+            "serialized model, bytes (fan stream)", f"{fan['bytes_ours']:,}", f"{fan['bytes_krcf']:,}", ""
+        ),
+        f"({fan['bytes_krcf'] / fan['bytes_ours']:.1f}x smaller)",
+    )
+    print(row.format("model ready in the bank, MB (RSS growth)", f"{fl['hydrated_mb']:.2f}", "", ""))
+    print(
+        row.format(f"RSS of {fl['resident']:,} resident models, GB", f"{fl['rss_resident_gb']:.2f}", "", ""),
+        f"({fl['fans']:,} in the bank, the rest as checkpoints; whole process {fl['process_rss_gb']:.2f} GB)",
+    )
+    print()
+    print(
+        f"SPEED-CONTROLLED FAN: {sp['changes']} setpoint changes after a {sp['learn']} s learning period, "
+        f"Thresholder z=3, floor {ALERT_FLOOR};\n  with the target as input, {sp['window']} s of settling "
+        "after each commanded change"
+    )
+    for name in ("rpm", "rpm+target"):
+        s = sp[name]
+        print(
+            f"  input {name:<11} alert bursts per change {s['bursts_per_change']:.2f}, "
+            f"longest {s['longest_s']} s, other bursts {s['other_bursts']}, "
+            f"fan stuck after a change found: {'yes' if s['fault_found'] else 'no'}"
+        )
+    print()
+    for r in (fan, load):
+        name = r["stream"].name
+        verdict(
+            f"ROC AUC {name} >= krcf - 0.01",
+            r["auc_ours"] >= r["auc_krcf"] - 0.01,
+            f"{r['auc_ours']:.4f} vs {r['auc_krcf']:.4f}",
+        )
+        verdict(f"Spearman {name} >= 0.9", r["spearman"] >= 0.9, f"{r['spearman']:.3f}")
+    ratio = fan["pps_ours"] / fan["pps_krcf"]
+    verdict("single stream >= 0.5x krcf", ratio >= 0.5, f"{ratio:.2f}x")
+    ratio = fl["pps_ours"] / fl["pps_krcf"]
+    verdict("fleet batch >= 2x krcf", ratio >= 2.0, f"{ratio:.2f}x")
+    ratio = fan["bytes_krcf"] / fan["bytes_ours"]
+    verdict("serialized model <= 1/10 of krcf's", ratio >= 10, f"1/{ratio:.1f}")
+    one, two = sp["rpm"], sp["rpm+target"]
+    verdict(
+        "setpoints, RPM alone: <= 1 short burst per change",
+        one["bursts_per_change"] <= 1 and one["longest_s"] <= 30,
+        f"{one['bursts_per_change']:.2f}, longest {one['longest_s']} s",
+    )
+    verdict(
+        "setpoints, RPM + target: no alert",
+        two["bursts_per_change"] == 0 and two["other_bursts"] == 0,
+        f"{two['bursts_per_change']:.2f} per change, {two['other_bursts']} other",
+    )
+    verdict(
+        "setpoints, RPM + target: a fan stuck after a change alerts",
+        two["fault_found"],
+        str(two["fault_found"]),
+    )
+    for name, ok, detail in RESULTS:
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}: {detail}")
 
 
 if __name__ == "__main__":

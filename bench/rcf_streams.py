@@ -84,11 +84,15 @@ def daily_load(days: int = 12, *, seed: int = 2, shingle: int = 4) -> LabeledStr
     return stream
 
 
-def setpoint_fan(n: int = 12_000, *, seed: int = 3, every: int = 600) -> tuple[LabeledStream, np.ndarray]:
+def setpoint_fan(
+    n: int = 12_000, *, seed: int = 3, every: int = 600, stuck_change: int = 14, stuck_for: int = 120
+) -> tuple[LabeledStream, np.ndarray]:
     """A speed-controlled fan: the target changes every ``every`` s among a few levels.
 
-    The RPM follows the target with a first-order lag (time constant 3 s). There is no anomaly:
-    every score excursion is a false alarm. Returns the (rpm, target) stream and change times.
+    The RPM follows the target with a first-order lag (time constant 3 s). One change (number
+    ``stuck_change``) is a fault: the fan stays at its old speed for ``stuck_for`` s, and only those
+    readings are labeled; every other alert is a false alarm. Returns the (rpm, target) stream and
+    the times of the legitimate changes.
     """
     rng = np.random.default_rng(seed)
     levels = np.array([1200.0, 1500.0, 1800.0])
@@ -100,11 +104,15 @@ def setpoint_fan(n: int = 12_000, *, seed: int = 3, every: int = 600) -> tuple[L
             current = rng.choice(levels[levels != current])
             changes.append(start)
         targets[start : start + every] = current
+    followed = targets.copy()
+    fault = changes[stuck_change]
+    followed[fault : fault + stuck_for] = targets[fault - 1]
     rpm = np.empty(n)
     speed = targets[0]
     for i in range(n):
-        speed += (targets[i] - speed) / 3.0
+        speed += (followed[i] - speed) / 3.0
         rpm[i] = speed
     rpm = np.round(rpm + rng.normal(0, 5, n))
     stream = LabeledStream("speed-controlled fan", np.stack([rpm, targets], 1), np.zeros(n, bool))
-    return stream, np.array(changes)
+    stream.mark("stuck after a commanded change", fault, fault + stuck_for, shingle=1)
+    return stream, np.array([c for c in changes if c != fault])
