@@ -15,12 +15,12 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import socket
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+from fanwatch.core.unixsocket import listen_private
 
 if TYPE_CHECKING:
     from fanwatch.core.runtime import LocalCore
@@ -46,18 +46,9 @@ class ControlServer:
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        path = self.socket_path
-        if path.exists() or path.is_symlink():
-            if not stat.S_ISSOCK(path.lstat().st_mode):
-                raise FileExistsError(f"{path} exists and is not a socket: refusing to replace it")
-            path.unlink()
-        old_umask = os.umask(0o177)  # owner-only from the moment it exists
-        try:
-            self._server = await asyncio.start_unix_server(
-                self._serve, path=str(path), limit=MAX_REQUEST_BYTES
-            )
-        finally:
-            os.umask(old_umask)
+        self._server = await asyncio.start_unix_server(
+            self._serve, sock=listen_private(self.socket_path), limit=MAX_REQUEST_BYTES
+        )
 
     async def close(self) -> None:
         if self._server is not None:

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -18,6 +17,7 @@ from fanwatch.core.ipc.calls import Services
 from fanwatch.core.ipc.connection import Connection
 from fanwatch.core.ports import Nucleus
 from fanwatch.core.pubsub import LocalPubSub
+from fanwatch.core.unixsocket import listen_private
 
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "MAX_SOCKET_PATH_BYTES", "IPCServer"]
 
@@ -71,16 +71,7 @@ class IPCServer:
 
     async def start(self) -> None:
         path = self.socket_path
-        if path.exists() or path.is_symlink():
-            if not stat.S_ISSOCK(path.lstat().st_mode):
-                raise FileExistsError(f"{path} exists and is not a socket: refusing to replace it")
-            path.unlink()  # left behind by a core that did not shut down
-        path.parent.mkdir(parents=True, exist_ok=True)
-        old_umask = os.umask(0o177)  # owner-only from the moment the socket exists
-        try:
-            self._server = await asyncio.start_unix_server(self._serve, path=str(path))
-        finally:
-            os.umask(old_umask)
+        self._server = await asyncio.start_unix_server(self._serve, sock=listen_private(path))
         log.info("IPC: serving %s on %s", self._services.nucleus.thing_name, path)
 
     async def close(self) -> None:

@@ -108,20 +108,27 @@ async def test_upgrade_restarts_keeps_running_values_and_flags_stale_keys(
 
 
 async def test_a_broken_component_rolls_the_deployment_back(
-    core: LocalCore, builds, recipe, events, until
+    tmp_path: Path, builds, recipe, link, events, until
 ) -> None:
     builds.add(recipe(PROBE, "1.0.0"))
     builds.add(recipe(PROBE, "1.1.0", exitCode=3, count=1))  # publishes once, then exits 3: every time
+    # The deployment must not settle while the probe's crash loop is under way: each run starts Python and
+    # connects over IPC before it exits, which takes well over a second on a loaded two-core CI machine.
+    core = LocalCore("fan-001", tmp_path / "fan-001", iot=link, stable_seconds=5.0)
     core.add_sources([builds.folder])
-    assert (await core.deploy(deployment("1.0.0", merge={"tag": "before"}))).succeeded
-    result = await core.deploy(deployment("1.1.0", merge={"tag": "after"}))
-    assert result.status == "FAILED_ROLLBACK_COMPLETE", result.detail
-    assert "test.Probe" in result.detail and "BROKEN" in result.detail
-    (probe,) = core.status()["components"]
-    assert (probe["version"], probe["state"]) == ("1.0.0", "RUNNING")
-    assert probe["configuration"]["tag"] == "before"  # configuration rolled back too
-    log = core.layout.log_path(PROBE).read_text()
-    assert log.count("run exited with 3") == 3
+    await core.start()
+    try:
+        assert (await core.deploy(deployment("1.0.0", merge={"tag": "before"}))).succeeded
+        result = await core.deploy(deployment("1.1.0", merge={"tag": "after"}))
+        assert result.status == "FAILED_ROLLBACK_COMPLETE", result.detail
+        assert "test.Probe" in result.detail and "BROKEN" in result.detail
+        (probe,) = core.status()["components"]
+        assert (probe["version"], probe["state"]) == ("1.0.0", "RUNNING")
+        assert probe["configuration"]["tag"] == "before"  # configuration rolled back too
+        log = core.layout.log_path(PROBE).read_text()
+        assert log.count("run exited with 3") == 3
+    finally:
+        await core.stop()
 
 
 async def test_do_nothing_leaves_the_broken_component(core: LocalCore, builds, recipe) -> None:
