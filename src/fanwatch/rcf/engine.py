@@ -24,9 +24,9 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Points of a bank processed per block: bounds the (points x trees) bookkeeping arrays.
 BLOCK_PAIRS = 1 << 21
-#: Forests stepped together in one block. Lock-step across forests saves numpy calls, but every
-#: forest of a block is touched in every round; a few forests (tens of MB) stay in the CPU cache,
-#: a thousand (a GB) make every node access a trip to main memory.
+#: Forests stepped together in one block. Lock-step across forests shares each numpy call; past a
+#: few forests the work per call is large enough (measured: 4 to 200 forests within about 15 %),
+#: and small blocks keep the bookkeeping arrays and the nodes they touch small.
 FORESTS_PER_BLOCK = 16
 
 
@@ -160,11 +160,12 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
                 per_tree[pair_row[pick], pair_t[pick]] = got
             if not len(e):
                 continue
-            removal = None
+            removal, own_path, evicted_path = None, None, None
+            if path is not None:
+                own_path = path.subset(walker[e])
+                evicted_path = path.subset(len(pick) + len(more) + np.arange(len(gone)))
             if len(gone):
-                evicted_path = path.subset(len(pick) + len(more) + np.arange(len(gone))) if path else None
                 removal = tree.delete(bank, g, slot, evicts, evicted_path)
-            own_path = path.subset(walker[e]) if path is not None else None
             tree.insert(bank, g, slot, store_row[r], seq[r], q[r], own_path, removal)
     bank.release_points(store_row[accepted])
     out = np.empty(n)
