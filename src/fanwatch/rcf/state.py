@@ -304,9 +304,8 @@ def _load(bank: TreeBank, slot: int, data: bytes) -> None:
     bank.leaf_mass[keys] = mass
     if not (bank.points[bank.leaf_row[slot_tree * S + path.leaf]] == slot_points).all():
         raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
-    bank.hold_points(slot_rows)
-    bank.hold_points(slot_rows[first])
-    bank.release_points(rows)
+    # every stored point is held by its samples, and by the leaf it is the point of
+    bank.point_ref[rows] = np.bincount(slot_index, minlength=m) + np.bincount(slot_index[first], minlength=m)
 
     # the bounding boxes, bottom-up
     for g, ref in reversed(_levels(bank, trees)):
