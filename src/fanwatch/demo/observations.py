@@ -1,0 +1,181 @@
+"""What the demo saw arrive from the fleet, read with the wire contract as the cloud side reads it.
+
+Every message is kept as it arrived (for ``messages.jsonl``); the ones that follow the contract are
+also kept parsed, per thing. QoS 1 is at least once, so a redelivered message (same thing, fan, boot
+and sequence number) is counted as a duplicate and not again. A message that breaks the contract, or
+arrives on a topic the fleet does not publish on, is refused with the reason and never stops the
+demo: :meth:`Observations.add` does not raise, because it runs on the MQTT client's thread.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from fanwatch.demo.scenario import Scenario
+from fanwatch.telemetry import (
+    Alert,
+    ContractError,
+    Status,
+    Telemetry,
+    parse_alert,
+    parse_status,
+    parse_telemetry,
+)
+
+__all__ = ["KINDS", "DemoRun", "Observations", "Refused", "ThingLog", "Timeline", "clock", "window"]
+
+KINDS: Final = ("telemetry", "alerts", "status")
+_PARSERS: Final[dict[str, Callable[..., Telemetry | Alert | Status]]] = {
+    "telemetry": parse_telemetry,
+    "alerts": parse_alert,
+    "status": parse_status,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    topic: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ThingLog:
+    """One thing's messages, in arrival order, without duplicates."""
+
+    telemetry: list[Telemetry] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    duplicates: int = 0
+    _seen: set[tuple[object, ...]] = field(default_factory=set)
+
+    @property
+    def messages(self) -> int:
+        return len(self.telemetry) + len(self.alerts) + len(self.statuses)
+
+    def fans(self) -> list[str]:
+        return sorted({m.fan for m in self.telemetry} | {a.fan for a in self.alerts})
+
+    def first_reading(self) -> datetime | None:
+        return min((r.ts for m in self.telemetry for r in m.readings), default=None)
+
+    def last_reading(self) -> datetime | None:
+        return max((r.ts for m in self.telemetry for r in m.readings), default=None)
+
+    def add(self, message: Telemetry | Alert | Status) -> None:
+        """Keep ``message`` unless it was kept before (a QoS 1 redelivery)."""
+        if isinstance(message, Telemetry):
+            key: tuple[object, ...] = ("telemetry", *message.key)
+            kept: list[Any] = self.telemetry
+        elif isinstance(message, Alert):
+            key, kept = ("alert", message.fan, message.boot, message.seq), self.alerts
+        else:
+            key, kept = ("status", message.boot, message.ts), self.statuses
+        if key in self._seen:
+            self.duplicates += 1
+            return
+        self._seen.add(key)
+        kept.append(message)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Simulated seconds since a thing's first reading: readings carry wall-clock timestamps, and the
+    thing's fans ran ``scale`` times faster than the wall clock."""
+
+    origin: datetime
+    scale: float
+
+    def at(self, ts: datetime) -> float:
+        return (ts - self.origin).total_seconds() * self.scale
+
+
+def clock(seconds: float) -> str:
+    """``MM:SS`` of simulated time (hours run on as minutes: ``90:00``)."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes:02d}:{secs:02d}"
+
+
+def window(start_s: float, end_s: float) -> str:
+    """``06:00–09:00``, or ``from 02:00`` for a span that lasts to the end."""
+    return f"{clock(start_s)}–{clock(end_s)}" if math.isfinite(end_s) else f"from {clock(start_s)}"
+
+
+class Observations:
+    """Thread-safe: the MQTT client's thread adds, the demo's loop reads."""
+
+    def __init__(self, *, scale: float = 1.0) -> None:
+        self.scale = scale
+        self.things: dict[str, ThingLog] = {}
+        self.refused: list[Refused] = []
+        self.received: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+
+    def add(self, topic: str, payload: bytes) -> None:
+        """Take one message as it arrived on ``topic``; never raises."""
+        with self._lock:
+            self.received.append((topic, payload))
+            try:
+                self._accept(topic, payload)
+            except ContractError as exc:
+                self.refused.append(Refused(topic, str(exc)))
+
+    def _accept(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        if len(parts) != 3 or parts[0] != "fanwatch" or parts[2] not in KINDS:
+            raise ContractError("topic", f"not fanwatch/<thing>/{'|'.join(KINDS)}")
+        thing, kind = parts[1], parts[2]
+        message = _PARSERS[kind](payload, thing=thing)
+        self.things.setdefault(thing, ThingLog()).add(message)
+
+    @property
+    def count(self) -> int:
+        """Messages received, duplicates and refused ones included."""
+        with self._lock:
+            return len(self.received)
+
+    def snapshot(self) -> dict[str, tuple[int, int, int]]:
+        """thing -> (telemetry, alerts raised, messages) so far, for the progress line."""
+        with self._lock:
+            return {
+                thing: (len(log.telemetry), sum(a.state == "raised" for a in log.alerts), log.messages)
+                for thing, log in self.things.items()
+            }
+
+    def timeline(self, thing: str) -> Timeline | None:
+        origin = self.things[thing].first_reading() if thing in self.things else None
+        return None if origin is None else Timeline(origin, self.scale)
+
+    def simulated_seconds(self, thing: str) -> float:
+        """How much simulated time the thing's readings span."""
+        log, timeline = self.things.get(thing), self.timeline(thing)
+        last = None if log is None else log.last_reading()
+        return 0.0 if timeline is None or last is None else timeline.at(last)
+
+    def __iter__(self) -> Iterator[tuple[str, ThingLog]]:
+        return iter(sorted(self.things.items()))
+
+    def write_jsonl(self, path: Path) -> None:
+        """Every message as it arrived, one JSON object a line (topic, payload as text)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, path.open("w", encoding="utf-8") as out:
+            for topic, payload in self.received:
+                text = payload.decode("utf-8", errors="replace")
+                out.write(json.dumps({"topic": topic, "payload": text}) + "\n")
+
+
+@dataclass(slots=True)
+class DemoRun:
+    """A finished run: what was planned, where it ran, what arrived, and what went wrong on the way."""
+
+    scenario: Scenario
+    where: str
+    observations: Observations
+    wall_s: float
+    problems: list[str] = field(default_factory=list)
