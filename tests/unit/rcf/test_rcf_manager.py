@@ -161,3 +161,23 @@ def test_adopting_a_template_model_starts_a_new_fan_from_it(fan_stream) -> None:
         manager.adopt("other", b"junk")
     with pytest.raises(ValueError):
         manager.adopt("", data)
+
+
+def test_a_fan_joining_a_running_fleet_scores_like_a_fresh_forest(fan_stream) -> None:
+    keys, points, _ = _fleet(4, 200, fan_stream)
+    manager = ForestManager(**SMALL)
+    manager.process(keys, points)  # four fans with full samplers
+    late = fan_stream(60, seed=42)
+    # a random interleaving that keeps each fan's own order
+    is_late = np.zeros(60 + 240, bool)
+    is_late[np.random.default_rng(3).choice(300, 60, replace=False)] = True
+    mixed_keys = np.empty(300, dtype=object)
+    mixed_keys[is_late], mixed_keys[~is_late] = "late-fan", keys[:240]
+    mixed = np.empty(300)
+    mixed[is_late], mixed[~is_late] = late, points[:240]
+    got = manager.process(list(mixed_keys), mixed)
+    alone = RandomCutForest(1, **SMALL, seed=seed_for(0, "late-fan")).process(late)
+    assert np.array_equal(got[is_late], alone)
+    running = ForestManager(**SMALL)
+    running.process(keys, points)
+    assert np.array_equal(got[~is_late], running.process(keys[:240], points[:240]))
