@@ -93,3 +93,29 @@ def test_it_draws_the_fleet_and_leaves_what_a_user_would_look_at(demo: tuple[Pat
         log = (out / "cores" / thing / "logs" / "fanwatch.EdgeFilter.log").read_text()
         assert "flushed on shutdown" in log
         assert (out / "cores" / thing / "work" / "fanwatch.Tachometer" / "venv" / "bin" / "python").exists()
+
+
+def test_a_fleet_that_cannot_install_its_components_says_why_and_exits_non_zero(tmp_path: Path) -> None:
+    """No PyPI: the Install step fails on every attempt and the deployment rolls back."""
+    command = [
+        sys.executable,
+        "-m",
+        "fanwatch",
+        "demo",
+        "--things",
+        "1",
+        "--minutes",
+        "3",
+        "--out",
+        str(tmp_path),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=180, env={**_env(), "PIP_NO_INDEX": "1"}
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    failure = next(
+        line for line in done.stdout.splitlines() if line.startswith("- deployment to demo-pi-001")
+    )
+    assert "FAILED_ROLLBACK_COMPLETE" in failure and "install exited with 1" in failure
+    assert "fanwatch demo --in-process" in failure
+    assert "- no telemetry arrived from demo-pi-001" in done.stdout

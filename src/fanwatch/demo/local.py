@@ -30,9 +30,11 @@ from fanwatch.core.fleet import Fleet, LinkFactory
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
 from fanwatch.core.mqtt.link import MqttIoTCoreLink
-from fanwatch.demo.observations import KINDS, DemoRun, Observations, clock
+from fanwatch.demo.observations import KINDS, DemoRun, Observations
 from fanwatch.demo.observer import BrokerObserver
 from fanwatch.demo.scenario import EDGE_FILTER, TACHOMETER, Scenario
+from fanwatch.demo.text import clock, count
+from fanwatch.edge.install import STAMP as INSTALLED_STAMP
 
 __all__ = ["run_on_local_cores"]
 
@@ -58,7 +60,7 @@ async def run_on_local_cores(scenario: Scenario, out: Path, say: Say, stop: asyn
     for thing in things:
         _fresh(cores / thing)
     observations = Observations(scale=scenario.time_scale)
-    run = DemoRun(scenario, f"on {len(things)} local Greengrass cores", observations, 0.0)
+    run = DemoRun(scenario, f"on {count(len(things), 'local Greengrass core')}", observations, 0.0)
     with AmqttBroker(out / "broker") as broker, BrokerObserver(broker.host, broker.port, observations):
         say(f"MQTT broker (amqtt) on {broker.host}:{broker.port}; subscribed to fanwatch/+/{'|'.join(KINDS)}")
         async with Fleet(cores, things, links=_delivering(broker), build_dirs=[build_dir]) as fleet:
@@ -75,9 +77,9 @@ async def run_on_local_cores(scenario: Scenario, out: Path, say: Say, stop: asyn
 
 
 def _installed(core_root: Path) -> bool:
-    """The components' Install step already made their venvs here (it skips the work next time)."""
+    """The components' Install step completed here before: it will find its venv ready and skip."""
     layout = CoreLayout(core_root)
-    return all((layout.work_path(c) / "venv").is_dir() for c in COMPONENTS)
+    return all((layout.work_path(c) / "venv" / INSTALLED_STAMP).is_file() for c in COMPONENTS)
 
 
 def _fresh(core_root: Path) -> None:
@@ -130,12 +132,12 @@ async def _deploy(
         (folder / f"{thing}.json").write_text(json.dumps(documents[thing], indent=2) + "\n")
     install = (
         f"first run on {', '.join(first_run)}: each component's Install step creates a venv and "
-        "pip-installs awsiotsdk and awscrt, about half a minute, once; no network? fanwatch demo --in-process"
+        "pip-installs awsiotsdk and awscrt, about half a minute, once"
         if first_run
         else "Install steps find their venvs ready"
     )
     components = ", ".join(f"{c} {v}" for c, v in versions.items())
-    say(f"deploying {components} to {len(fleet.things)} things ({install})")
+    say(f"deploying {components} to {count(len(fleet.things), 'thing')} ({install})")
 
     def progress() -> str:
         states = Counter(c["state"] for s in fleet.status().values() for c in s["components"])
@@ -150,8 +152,10 @@ async def _deploy(
     for thing, result in results:
         if result.succeeded:
             continue
-        log = fleet.cores[thing].layout.logs
-        failed.append(f"deployment to {thing}: {result.status}: {result.detail} (logs in {log})")
+        where = f"logs in {fleet.cores[thing].layout.logs}"
+        if "install" in result.detail.lower():  # most often: no way to PyPI
+            where += "; without PyPI, fanwatch demo --in-process runs the same fleet"
+        failed.append(f"deployment to {thing}: {result.status}: {result.detail} ({where})")
     if not failed:
         say(f"deployment SUCCESSFUL on every thing ({folder}/<thing>.json); the fans are turning")
     return failed

@@ -10,7 +10,6 @@ demo: :meth:`Observations.add` does not raise, because it runs on the MQTT clien
 from __future__ import annotations
 
 import json
-import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from fanwatch.telemetry import (
     parse_telemetry,
 )
 
-__all__ = ["KINDS", "DemoRun", "Observations", "Refused", "ThingLog", "Timeline", "clock", "window"]
+__all__ = ["KINDS", "DemoRun", "Observations", "Refused", "ThingLog", "Timeline"]
 
 KINDS: Final = ("telemetry", "alerts", "status")
 _PARSERS: Final[dict[str, Callable[..., Telemetry | Alert | Status]]] = {
@@ -94,17 +93,6 @@ class Timeline:
 
     def at(self, ts: datetime) -> float:
         return (ts - self.origin).total_seconds() * self.scale
-
-
-def clock(seconds: float) -> str:
-    """``MM:SS`` of simulated time (hours run on as minutes: ``90:00``)."""
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes:02d}:{secs:02d}"
-
-
-def window(start_s: float, end_s: float) -> str:
-    """``06:00–09:00``, or ``from 02:00`` for a span that lasts to the end."""
-    return f"{clock(start_s)}–{clock(end_s)}" if math.isfinite(end_s) else f"from {clock(start_s)}"
 
 
 class Observations:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fanwatch.demo.observations import DemoRun, Timeline, clock
+from fanwatch.demo.observations import DemoRun, Timeline
 from fanwatch.demo.scenario import THRESHOLDS, FanPlan
+from fanwatch.demo.text import clock, count
 from fanwatch.telemetry import Reading
 
 __all__ = ["fault_spans", "plot"]
@@ -65,7 +66,7 @@ def plot(run: DemoRun, path: Path) -> Path:
         raised = sum(a.state == "raised" for a in log.alerts)
         ax.set_title(
             f"{plan.name}: {clock(run.observations.simulated_seconds(plan.name))} simulated, "
-            f"{log.messages} messages, {raised} alert{'' if raised == 1 else 's'} raised",
+            f"{count(log.messages, 'message')}, {count(raised, 'alert')} raised",
             loc="left",
         )
         colors = {fan.id: f"C{i}" for i, fan in enumerate(plan.fans)}

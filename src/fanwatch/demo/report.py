@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from fanwatch.demo.observations import DemoRun, ThingLog, Timeline, clock, window
+from fanwatch.demo.observations import DemoRun, ThingLog, Timeline
 from fanwatch.demo.scenario import FanPlan
+from fanwatch.demo.text import clock, count, window
 from fanwatch.telemetry import Alert
 
 __all__ = ["alert_causes", "missing", "report"]
@@ -73,8 +74,9 @@ def report(run: DemoRun) -> str:
     scenario, observations = run.scenario, run.observations
     fans = sum(len(t.fans) for t in scenario.things)
     lines = [
-        f"fanwatch demo: {len(scenario.things)} things, {fans} simulated fans, {clock(scenario.seconds)} "
-        f"simulated (mm:ss) in {run.wall_s:.0f} s {run.where} (timeScale {scenario.time_scale:g})",
+        f"fanwatch demo: {count(len(scenario.things), 'thing')} with {fans} simulated fans {run.where}; "
+        f"{clock(scenario.seconds)} simulated (mm:ss) planned at timeScale {scenario.time_scale:g}, "
+        f"{run.wall_s:.0f} s of wall time",
     ]
     for plan in scenario.things:
         log = observations.things.get(plan.name)
