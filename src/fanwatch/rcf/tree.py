@@ -344,6 +344,26 @@ def _repair(bank: TreeBank, g: IntArray, q: F32Array, path: Path, removal: Remov
     return Path(entry, addr, level, leaf, depth)
 
 
+def random_cut(lo: F32Array, hi: F32Array, factor: FloatArray) -> tuple[IntArray, F32Array]:
+    """AWS's ``randomCut``: a cut of each box at ``factor`` of its range sum, walked dimension by
+    dimension, so a dimension is chosen in proportion to its range and the value uniformly in it.
+    The value lies in [min, max) of its dimension; returns (dimension, float32 value)."""
+    gap = hi.astype(np.float64) - lo
+    breakpoint = factor * gap.sum(1)
+    cumulative = np.cumsum(gap, 1)
+    fits = (breakpoint[:, None] <= cumulative) & (gap > 0)
+    dim = np.argmax(fits, 1)
+    # float rounding can push the breakpoint past the last range: cut just below its top instead
+    overflow = ~fits.any(1)
+    dim[overflow] = gap.shape[1] - 1 - np.argmax((gap > 0)[overflow, ::-1], 1)
+    k = np.arange(len(dim))
+    top, bottom = hi[k, dim], lo[k, dim]
+    value = (bottom + (breakpoint - cumulative[k, dim] + gap[k, dim])).astype(np.float32)
+    clip = overflow | (value >= top)
+    value[clip] = np.nextafter(top[clip], bottom[clip])
+    return dim.astype(np.int64), value
+
+
 def insert(
     bank: TreeBank,
     g: IntArray,
@@ -405,20 +425,9 @@ def insert(
     hi = np.concatenate([node_box[:, 1], leaf_point[e_leaf]])
     qe = q[entry]
     merged_lo, merged_hi = np.minimum(lo, qe), np.maximum(hi, qe)
-    gap = merged_hi.astype(np.float64) - merged_lo
     factor = _random.uniform(bank.seed[g[entry] // T], _random.CUT, g[entry] % T, seq[entry], level)
-    breakpoint = factor * gap.sum(1)
-    cumulative = np.cumsum(gap, 1)
-    fits = (breakpoint[:, None] <= cumulative) & (gap > 0)
-    dim = np.argmax(fits, 1)
-    # float rounding can push the breakpoint past the last range: cut just below its top instead
-    overflow = ~fits.any(1)
-    dim[overflow] = gap.shape[1] - 1 - np.argmax((gap > 0)[overflow, ::-1], 1)
+    dim, value = random_cut(merged_lo, merged_hi, factor)
     k = np.arange(len(entry))
-    top, bottom = merged_hi[k, dim], merged_lo[k, dim]
-    value = (bottom + (breakpoint - cumulative[k, dim] + gap[k, dim])).astype(np.float32)
-    clip = overflow | (value >= top)
-    value[clip] = np.nextafter(top[clip], bottom[clip])
     qd = qe[k, dim]
     separates = ((qd <= value) & (value < lo[k, dim])) | ((qd > value) & (value >= hi[k, dim]))
     highest = np.full(len(g), np.iinfo(np.int64).max)
