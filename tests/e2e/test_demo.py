@@ -88,7 +88,7 @@ def test_it_draws_the_fleet_and_leaves_what_a_user_would_look_at(demo: tuple[Pat
     assert picture.read_bytes().startswith(b"\x89PNG") and picture.stat().st_size > 20_000
     document = json.loads((out / "deployments" / "demo-pi-001.json").read_text())
     nucleus = document["components"]["aws.greengrass.Nucleus"]["configurationUpdate"]["merge"]
-    assert nucleus == {"interpolateComponentConfiguration": True}
+    assert json.loads(nucleus) == {"interpolateComponentConfiguration": True}
     for thing in THINGS:  # SIGTERM: the filter published what it held before it exited
         log = (out / "cores" / thing / "logs" / "fanwatch.EdgeFilter.log").read_text()
         assert "flushed on shutdown" in log

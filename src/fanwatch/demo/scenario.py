@@ -14,6 +14,7 @@ per simulated day are those a device with the recipe's defaults would send per r
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from typing import Any, Final
 
 from fanwatch.build import COMPONENTS
 from fanwatch.core.configuration_update import ConfigurationUpdate, resolve_configuration
+from fanwatch.core.deployment import NUCLEUS
+from fanwatch.core.runtime import NUCLEUS_VERSION
 from fanwatch.edge.config import ConfigError, parse_filter_config, parse_tach_config
 
 __all__ = [
@@ -37,7 +40,6 @@ __all__ = [
 
 TACHOMETER: Final = "fanwatch.Tachometer"
 EDGE_FILTER: Final = "fanwatch.EdgeFilter"
-NUCLEUS: Final = "aws.greengrass.Nucleus"
 TARGET_RPM: Final = 3000
 #: Alert thresholds the demo deploys (the recipe turns under- and over-speed off by default).
 THRESHOLDS: Final = {"underSpeedRpm": 2400, "overSpeedRpm": 3800}
@@ -186,20 +188,20 @@ class Scenario:
         return merges
 
     def deployment(self, thing: str, versions: Mapping[str, str]) -> dict[str, Any]:
-        """The deployment document for ``thing`` (CreateDeployment's shape), with component ``versions``."""
-        components: dict[str, Any] = {
-            NUCLEUS: {
-                "componentVersion": "2.15.0",
-                "configurationUpdate": {"merge": {"interpolateComponentConfiguration": True}},
-            }
-        }
-        for component, merge in self.merges(thing).items():
-            components[component] = {
+        """The deployment for ``thing`` with component ``versions``, in the shape of the Greengrass
+        CreateDeployment request (MERGE as a JSON string): ``aws greengrassv2 create-deployment
+        --target-arn <thing ARN> --cli-input-json file://...`` takes it as it is."""
+        merges = {NUCLEUS: {"interpolateComponentConfiguration": True}, **self.merges(thing)}
+        versions = {NUCLEUS: NUCLEUS_VERSION, **versions}
+        components = {
+            component: {
                 "componentVersion": versions[component],
-                "configurationUpdate": {"merge": merge},
+                "configurationUpdate": {"merge": json.dumps(merge)},
             }
+            for component, merge in merges.items()
+        }
         return {
-            "deploymentName": f"fanwatch-demo-{thing}",
+            "deploymentName": f"fanwatch-{thing}",
             "components": components,
             "deploymentPolicies": {"failureHandlingPolicy": "ROLLBACK"},
         }

@@ -35,31 +35,24 @@ def test_each_thing_gets_the_deployment_a_user_would_send_it() -> None:
     scenario = Scenario.fleet(things=3, minutes=20, time_scale=20)
     documents = {t.name: scenario.deployment(t.name, VERSIONS) for t in scenario.things}
     assert list(documents) == ["demo-pi-001", "demo-pi-002", "demo-pi-003"]
-    for document in documents.values():
-        parsed = DeploymentDocument.parse(document)  # what a core accepts
-        assert set(parsed.components) == {"aws.greengrass.Nucleus", TACHOMETER, EDGE_FILTER}
-        nucleus = parsed.components["aws.greengrass.Nucleus"].update.merge
-        assert nucleus == {"interpolateComponentConfiguration": True}
-        tach = parsed.components[TACHOMETER].update.merge
-        assert tach is not None
+    fans = {}
+    for thing, document in documents.items():
+        merge = document["components"][TACHOMETER]["configurationUpdate"]["merge"]
+        assert isinstance(merge, str)  # as the CreateDeployment API takes it
+        parsed = {n: c.update.merge for n, c in DeploymentDocument.parse(document).components.items()}
+        assert parsed["aws.greengrass.Nucleus"] == {"interpolateComponentConfiguration": True}
+        tach, edge = parsed[TACHOMETER], parsed[EDGE_FILTER]
+        assert tach is not None and edge is not None
         assert (tach["backend"], tach["timeScale"], tach["publishIntervalSeconds"]) == ("simulated", 20, 0.05)
-        edge = parsed.components[EDGE_FILTER].update.merge
-        assert edge is not None  # the recipe's timings, divided by the time scale
-        assert (edge["heartbeatSeconds"], edge["raiseAfterSeconds"], edge["statusIntervalSeconds"]) == (
-            3,
-            0.15,
-            15,
-        )
-        assert edge["sensorTimeoutSeconds"] == 1.0  # 15 / 20 is below what the filter accepts
-    stall = documents["demo-pi-001"]["components"][TACHOMETER]["configurationUpdate"]["merge"]["fans"]["fan1"]
-    assert stall["faults"] == [{"kind": "stall", "startSeconds": 360.0, "endSeconds": 540.0, "severity": 1.0}]
-    wear = documents["demo-pi-001"]["components"][TACHOMETER]["configurationUpdate"]["merge"]["fans"]["fan2"]
-    assert "endSeconds" not in wear["faults"][0]  # lasts to the end: a worn bearing does not heal
-    fans = [
-        json.dumps(d["components"][TACHOMETER]["configurationUpdate"]["merge"]["fans"])
-        for d in documents.values()
+        # the recipe's timings divided by the time scale, but never below what the filter accepts
+        timings = ("heartbeatSeconds", "raiseAfterSeconds", "statusIntervalSeconds", "sensorTimeoutSeconds")
+        assert [edge[key] for key in timings] == [3, 0.15, 15, 1.0]
+        fans[thing] = tach["fans"]
+    assert fans["demo-pi-001"]["fan1"]["faults"] == [
+        {"kind": "stall", "startSeconds": 360.0, "endSeconds": 540.0, "severity": 1.0}
     ]
-    assert len(set(fans)) == 3  # faults per thing
+    assert "endSeconds" not in fans["demo-pi-001"]["fan2"]["faults"][0]  # a worn bearing does not heal
+    assert len({json.dumps(f) for f in fans.values()}) == 3  # faults per thing
     assert scenario.stalls() == [("demo-pi-001", "fan1", Fault("stall", 360.0, 540.0))]
 
 
