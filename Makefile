@@ -9,7 +9,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 help:
 	@echo "make demo   run simulated fans through the real components on a local Greengrass core"
-	@echo "make test   run the whole test suite"
+	@echo "make test   lint, then run the whole test suite"
 	@echo "make build  build every Greengrass component into greengrass-build/ (what gdk runs)"
 	@echo "make synth  synthesize the cloud stack's CloudFormation template offline"
 	@echo "make bench  run the benchmarks under bench/"
@@ -23,7 +23,7 @@ $(DEPS): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-test: $(DEPS)
+test: lint
 	$(BIN)/python -m pytest
 
 demo: $(DEPS)
@@ -43,7 +43,8 @@ bench: $(DEPS)
 	$(BIN)/python bench/rcf.py
 
 lint: $(DEPS)
-	$(BIN)/ruff check src tests bench cloud-stack
+	$(BIN)/ruff check src tests bench cloud-stack docs/examples
+	$(BIN)/ruff format --check src tests bench cloud-stack docs/examples
 	$(BIN)/mypy
 
 clean:

@@ -183,6 +183,16 @@ def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     return _mapping(data, "$")
 
 
+def _sender(data: Mapping[str, Any], schema: str, thing: str | None) -> str:
+    """Check the message's schema and return the thing it names, refusing one that is not its sender."""
+    if data.get("schema") != schema:
+        raise ContractError("schema", f"unsupported schema {data.get('schema')!r} (expected {schema!r})")
+    named = _text(_required(data, "thing", ""), "thing", _THING)
+    if thing is not None and named != thing:
+        raise ContractError("thing", f"message names {named!r} but arrived from {thing!r}")
+    return named
+
+
 def encode(message: Telemetry | Alert | Status) -> bytes:
     """Compact UTF-8 JSON, the form published over MQTT."""
     return json.dumps(message.to_dict(), separators=(",", ":"), allow_nan=False).encode()
@@ -307,11 +317,7 @@ def parse_telemetry(payload: bytes | str | Mapping[str, Any], *, thing: str | No
     schema = data.get("schema")
     if schema is None and "RPM" in data:
         return _parse_legacy(data, thing)
-    if schema != TELEMETRY_SCHEMA:
-        raise ContractError("schema", f"unsupported schema {schema!r} (expected {TELEMETRY_SCHEMA!r})")
-    msg_thing = _text(_required(data, "thing", ""), "thing", _THING)
-    if thing is not None and msg_thing != thing:
-        raise ContractError("thing", f"message names {msg_thing!r} but arrived from {thing!r}")
+    msg_thing = _sender(data, TELEMETRY_SCHEMA, thing)
     readings = _required(data, "readings", "")
     if not isinstance(readings, list):
         raise ContractError("readings", f"expected a list, got {_describe(readings)}")
@@ -389,11 +395,7 @@ class Alert:
 
 def parse_alert(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Alert:
     data = _load(payload)
-    if data.get("schema") != ALERT_SCHEMA:
-        raise ContractError("schema", f"unsupported schema {data.get('schema')!r} (expected {ALERT_SCHEMA!r})")
-    msg_thing = _text(_required(data, "thing", ""), "thing", _THING)
-    if thing is not None and msg_thing != thing:
-        raise ContractError("thing", f"message names {msg_thing!r} but arrived from {thing!r}")
+    msg_thing = _sender(data, ALERT_SCHEMA, thing)
     kind = _required(data, "kind", "")
     state = _required(data, "state", "")
     detail = data.get("detail", "")
@@ -443,11 +445,7 @@ class Status:
 
 def parse_status(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Status:
     data = _load(payload)
-    if data.get("schema") != STATUS_SCHEMA:
-        raise ContractError("schema", f"unsupported schema {data.get('schema')!r} (expected {STATUS_SCHEMA!r})")
-    msg_thing = _text(_required(data, "thing", ""), "thing", _THING)
-    if thing is not None and msg_thing != thing:
-        raise ContractError("thing", f"message names {msg_thing!r} but arrived from {thing!r}")
+    msg_thing = _sender(data, STATUS_SCHEMA, thing)
     components = _mapping(_required(data, "components", ""), "components")
     counters = _mapping(_required(data, "counters", ""), "counters")
     digest = _required(data, "config_digest", "")
@@ -523,4 +521,3 @@ def lake_rows(message: Telemetry) -> list[dict[str, Any]]:
         }
         for r in message.readings
     ]
-
