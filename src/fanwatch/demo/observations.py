@@ -4,7 +4,8 @@ Every message is kept as it arrived (for ``messages.jsonl``); the ones that foll
 also kept parsed, per thing. QoS 1 is at least once, so a redelivered message (same thing, fan, boot
 and sequence number) is counted as a duplicate and not again. A message that breaks the contract, or
 arrives on a topic the fleet does not publish on, is refused with the reason and never stops the
-demo: :meth:`Observations.add` does not raise, because it runs on the MQTT client's thread.
+demo: :meth:`Observations.add` does not raise, because it runs on the MQTT client's thread, whose
+loop an exception would end.
 """
 
 from __future__ import annotations
@@ -58,9 +59,6 @@ class ThingLog:
     def messages(self) -> int:
         return len(self.telemetry) + len(self.alerts) + len(self.statuses)
 
-    def fans(self) -> list[str]:
-        return sorted({m.fan for m in self.telemetry} | {a.fan for a in self.alerts})
-
     def first_reading(self) -> datetime | None:
         return min((r.ts for m in self.telemetry for r in m.readings), default=None)
 
@@ -113,6 +111,8 @@ class Observations:
                 self._accept(topic, payload)
             except ContractError as exc:
                 self.refused.append(Refused(topic, str(exc)))
+            except Exception as exc:  # e.g. JSON nested too deep for the parser: refused all the same
+                self.refused.append(Refused(topic, f"$: unreadable ({type(exc).__name__})"))
 
     def _accept(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")

@@ -30,6 +30,7 @@ from fanwatch.edge.config import ConfigError, parse_filter_config, parse_tach_co
 __all__ = [
     "EDGE_FILTER",
     "TACHOMETER",
+    "THRESHOLDS",
     "FanPlan",
     "Fault",
     "Scenario",

@@ -153,6 +153,7 @@ def test_observations_refuse_what_breaks_the_contract_and_drop_redeliveries() ->
     observations.add("fanwatch/pi-lab-01/telemetry", valid.replace(b'"rpm":1500.0', b'"rpm":"fast"'))
     observations.add("fanwatch/pi-lab-01/commands", valid)
     observations.add("elsewhere/pi-lab-01/telemetry", valid)
+    observations.add("fanwatch/pi-lab-01/status", b"[" * 100_000)  # too deep for the JSON parser
     log = observations.things["pi-lab-01"]
     assert (len(log.telemetry), len(log.alerts), log.duplicates) == (1, 1, 1)
     assert "pi-lab-02" not in observations.things
@@ -160,8 +161,9 @@ def test_observations_refuse_what_breaks_the_contract_and_drop_redeliveries() ->
     assert reasons[0].startswith("$: not valid JSON")
     assert reasons[1].startswith("thing: message names 'pi-lab-01' but arrived from 'pi-lab-02'")
     assert reasons[2].startswith("readings[0].rpm: expected a number")
-    assert reasons[3:] == ["topic: not fanwatch/<thing>/telemetry|alerts|status"] * 2
-    assert observations.count == 8  # everything is kept as it arrived, for messages.jsonl
+    assert reasons[3:5] == ["topic: not fanwatch/<thing>/telemetry|alerts|status"] * 2
+    assert reasons[5] == "$: unreadable (RecursionError)"
+    assert observations.count == 9  # everything is kept as it arrived, for messages.jsonl
 
 
 def test_the_observer_reads_every_thing_from_a_real_broker_and_survives_garbage(tmp_path: Path) -> None:
