@@ -107,12 +107,12 @@ def _delivering(broker: AmqttBroker) -> LinkFactory:
 def _settle_observer(observations: Observations, quiet_s: float = 0.5, limit_s: float = 5.0) -> None:
     """What the broker acknowledged to the things may still be on its way to the subscriber."""
     deadline = time.monotonic() + limit_s
-    count = observations.count
+    seen = observations.count
     while time.monotonic() < deadline:
         time.sleep(quiet_s)
-        if observations.count == count:
+        if observations.count == seen:
             return
-        count = observations.count
+        seen = observations.count
 
 
 async def _deploy(

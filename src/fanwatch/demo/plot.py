@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from fanwatch.demo.observations import DemoRun, Timeline
-from fanwatch.demo.scenario import THRESHOLDS, FanPlan
+from fanwatch.demo.observations import DemoRun, Observations, Timeline
+from fanwatch.demo.scenario import THRESHOLDS, FanPlan, ThingPlan
 from fanwatch.demo.text import clock, count
 from fanwatch.telemetry import Reading
 
@@ -47,7 +48,6 @@ def plot(run: DemoRun, path: Path) -> Path:
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
     things = run.scenario.things
     figure, axes = plt.subplots(
@@ -59,60 +59,10 @@ def plot(run: DemoRun, path: Path) -> Path:
         layout="constrained",
     )
     for ax, plan in zip(axes[:, 0], things, strict=True):
-        log, timeline = run.observations.things.get(plan.name), run.observations.timeline(plan.name)
-        if log is None or timeline is None:
-            ax.set_title(f"{plan.name}: nothing arrived", loc="left")
-            continue
-        raised = sum(a.state == "raised" for a in log.alerts)
-        ax.set_title(
-            f"{plan.name}: {clock(run.observations.simulated_seconds(plan.name))} simulated, "
-            f"{count(log.messages, 'message')}, {count(raised, 'alert')} raised",
-            loc="left",
-        )
-        colors = {fan.id: f"C{i}" for i, fan in enumerate(plan.fans)}
-        for fan in plan.fans:
-            readings = sorted(
-                (r for m in log.telemetry if m.fan == fan.id for r in m.readings), key=lambda r: r.ts
-            )
-            x = [timeline.at(r.ts) / 60 for r in readings]
-            ax.plot(
-                x,
-                [r.rpm for r in readings],
-                drawstyle="steps-post",
-                lw=1.2,
-                color=colors[fan.id],
-                label=_legend(fan),
-            )
-            for label, start, end in fault_spans(readings, timeline):
-                ax.axvspan(start / 60, end / 60, color=colors[fan.id], alpha=0.13, lw=0)
-                ax.annotate(
-                    f"{fan.id} {label}", (start / 60, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(2, -10), textcoords="offset points", fontsize=7, color=colors[fan.id],
-                )  # fmt: skip
-        for alert in log.alerts:
-            ax.plot(
-                timeline.at(alert.ts) / 60, alert.rpm, ls="", ms=8, mec="black",
-                marker="v" if alert.state == "raised" else "^", color=colors.get(alert.fan, "grey"),
-            )  # fmt: skip
-            if alert.state == "raised":
-                ax.annotate(alert.kind, (timeline.at(alert.ts) / 60, alert.rpm), xytext=(5, 5),
-                            textcoords="offset points", fontsize=7)  # fmt: skip
-        for name, rpm in THRESHOLDS.items():
-            ax.axhline(rpm, color="grey", ls="--", lw=0.8)
-            ax.annotate(name, (1.0, rpm), xycoords=("axes fraction", "data"), xytext=(-4, 3),
-                        textcoords="offset points", ha="right", fontsize=7, color="grey")  # fmt: skip
-        ax.set_ylabel("rpm")
-        ax.set_ylim(-150, None)
-        ax.grid(alpha=0.3)
-        markers = [
-            Line2D([], [], ls="", marker="v", mec="black", color="white", label="alert raised"),
-            Line2D([], [], ls="", marker="^", mec="black", color="white", label="alert cleared"),
-        ]
-        handles, _ = ax.get_legend_handles_labels()
-        ax.legend(handles=[*handles, *markers], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        _panel(ax, plan, run.observations)
     axes[-1, 0].set_xlabel("simulated minutes since the thing's first reading")
     figure.suptitle(
-        f"fanwatch demo {run.where}: fan speed as it reached the broker "
+        f"fanwatch demo {run.where}: fan speed as the fleet sent it to IoT Core "
         f"(shaded: a fault acting on that fan; triangles: alerts)",
         fontsize=11,
     )
@@ -120,3 +70,65 @@ def plot(run: DemoRun, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def _panel(ax: Any, plan: ThingPlan, observations: Observations) -> None:
+    """One thing: its fans' speed, fault spans, alerts and the alert thresholds."""
+    from matplotlib.lines import Line2D
+
+    log, timeline = observations.things.get(plan.name), observations.timeline(plan.name)
+    if log is None or timeline is None:
+        ax.set_title(f"{plan.name}: nothing arrived", loc="left")
+        return
+    raised = sum(a.state == "raised" for a in log.alerts)
+    ax.set_title(
+        f"{plan.name}: {clock(observations.simulated_seconds(plan.name))} simulated, "
+        f"{count(log.messages, 'message')}, {count(raised, 'alert')} raised",
+        loc="left",
+    )
+    colors = {fan.id: f"C{i}" for i, fan in enumerate(plan.fans)}
+    for fan in plan.fans:
+        readings = sorted(
+            (r for m in log.telemetry if m.fan == fan.id for r in m.readings), key=lambda r: r.ts
+        )
+        minutes = [timeline.at(r.ts) / 60 for r in readings]
+        rpm = [r.rpm for r in readings]
+        ax.plot(minutes, rpm, drawstyle="steps-post", lw=1.2, color=colors[fan.id], label=_legend(fan))
+        for label, start, end in fault_spans(readings, timeline):
+            ax.axvspan(start / 60, end / 60, color=colors[fan.id], alpha=0.13, lw=0)
+            ax.annotate(
+                f"{fan.id} {label}",
+                (start / 60, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(2, -10),
+                textcoords="offset points",
+                fontsize=7,
+                color=colors[fan.id],
+            )
+    for alert in log.alerts:
+        at = (timeline.at(alert.ts) / 60, alert.rpm)
+        marker = "v" if alert.state == "raised" else "^"
+        ax.plot(*at, ls="", ms=8, mec="black", marker=marker, color=colors.get(alert.fan, "grey"))
+        if alert.state == "raised":
+            ax.annotate(alert.kind, at, xytext=(5, 5), textcoords="offset points", fontsize=7)
+    for name, threshold in THRESHOLDS.items():
+        ax.axhline(threshold, color="grey", ls="--", lw=0.8)
+        ax.annotate(
+            name,
+            (1.0, threshold),
+            xycoords=("axes fraction", "data"),
+            xytext=(-4, 3),
+            textcoords="offset points",
+            ha="right",
+            fontsize=7,
+            color="grey",
+        )
+    ax.set_ylabel("rpm")
+    ax.set_ylim(-150, None)
+    ax.grid(alpha=0.3)
+    markers = [
+        Line2D([], [], ls="", marker=m, mec="black", color="white", label=f"alert {state}")
+        for m, state in (("v", "raised"), ("^", "cleared"))
+    ]
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=[*handles, *markers], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
