@@ -24,6 +24,7 @@ __all__ = [
     "ALERT_SCHEMA",
     "LAKE_COLUMNS",
     "LEGACY_SCHEMA",
+    "MAX_PAYLOAD_BYTES",
     "MAX_READINGS",
     "QUALITY_FLAGS",
     "STATUS_SCHEMA",
@@ -51,6 +52,8 @@ LEGACY_SCHEMA: Final = "legacy/0"
 
 #: Readings in one telemetry message; keeps a batch far below IoT Core's 128 KB message limit.
 MAX_READINGS: Final = 600
+#: AWS IoT Core's largest MQTT message; nothing bigger can have come from a device.
+MAX_PAYLOAD_BYTES: Final = 128 * 1024
 #: Highest speed accepted as a plausible reading (fast server fans reach ~30,000 RPM).
 MAX_RPM: Final = 100_000.0
 
@@ -176,10 +179,16 @@ def _optional_number(obj: Mapping[str, Any], key: str, path: str, *, low: float,
 def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     if isinstance(payload, Mapping):
         return payload
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise ContractError(
+            "$", f"{len(payload):,} bytes is over IoT Core's {MAX_PAYLOAD_BYTES:,}-byte message limit"
+        )
     try:
         data = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError("$", f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ContractError("$", "JSON nested too deeply") from None
     return _mapping(data, "$")
 
 

@@ -159,6 +159,8 @@ def test_every_telemetry_refusal_names_the_field(path: str, value: Any, field: s
         (b"{not json", "$", "not valid JSON"),
         (b"\xff\xfe", "$", "not valid JSON"),
         (b"[1, 2]", "$", "expected an object"),
+        (b"[" * 100_000, "$", "nested too deeply"),
+        (b'{"pad": "' + b"x" * 131_072 + b'"}', "$", "over IoT Core's 131,072-byte message limit"),
         ({"TIME": "2026-01-01T00:00:00Z", "FANID": "bad fan!", "RPM": 1}, "FANID", "does not match"),
         ({"TIME": "noon", "FANID": "a", "RPM": 1}, "TIME", "not an ISO 8601 timestamp"),
         ({"TIME": "2026-01-01T00:00:00Z", "FANID": "a", "RPM": "x"}, "RPM", "expected a number"),
