@@ -141,6 +141,8 @@ class TachometerService:
                 self._apply(previous)
         for fan_id, tach in self.tachs.items():
             reading = tach.read()
+            if reading is None:  # just opened: nothing measured yet
+                continue
             message = Telemetry(
                 thing=self.thing,
                 fan=fan_id,

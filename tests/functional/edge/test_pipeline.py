@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from fanwatch.demo import default_configuration
+from fanwatch.demo.inprocess import run_in_process
+from fanwatch.demo.scenario import Scenario, default_configuration
 from fanwatch.edge.clock import MonotonicClock, ScaledClock, SimClock
 from fanwatch.edge.component import stop_on_signals
 from fanwatch.edge.inprocess import InProcessNucleus, topic_matches
@@ -42,10 +43,11 @@ def device(
 
 
 def seconds(t: TachometerService, f: FilterService, clock: SimClock, n: int) -> None:
+    """``n`` publish cycles, one a second; the first a second after the tachometer opened its fans."""
     for _ in range(n):
+        clock.advance(1.0)
         t.step()
         f.process(None)
-        clock.advance(1.0)
 
 
 def telemetry(nucleus: InProcessNucleus) -> list[Any]:
@@ -59,6 +61,34 @@ def test_sequence_numbers_have_no_gaps_and_both_components_report_running() -> N
     assert [m.seq for m in msgs] == list(range(len(msgs))) and len(msgs) == 10
     assert nucleus.states == {"fanwatch.EdgeFilter": ["RUNNING"], "fanwatch.Tachometer": ["RUNNING"]}
     assert all("simulated" in r.flags for m in msgs for r in m.readings)
+
+
+def raw_readings(nucleus: InProcessNucleus, fan: str) -> list[Any]:
+    """(seq, seconds since the clock's start, reading) of what the tachometer published for ``fan``."""
+    messages = [parse_telemetry(p) for topic, p in nucleus.local if topic == f"fanwatch/raw/{fan}"]
+    return [(m.seq, (m.sent - SimClock().utc(0)).total_seconds(), m.readings[0]) for m in messages]
+
+
+def test_no_fan_is_reported_stalled_before_its_stall_timeout_has_passed() -> None:
+    """The tachometer used to publish 0 rpm ``stalled`` for every fan the instant it opened it."""
+    fans = {"spinning": {"targetRpm": 3000}, "stopped": {"targetRpm": 0, "pin": 18}}
+    nucleus, t, f, clock = device(tach={"fans": fans, "stallTimeoutSeconds": 3})
+    t.step()  # the instant it opened the fans: nothing is measured yet
+    seconds(t, f, clock, 5)  # then 1, 2, ..., 5 s
+    spinning = raw_readings(nucleus, "spinning")
+    assert [(seq, at) for seq, at, _ in spinning] == [(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0), (4, 5.0)]
+    assert all(r.rpm == pytest.approx(3000, rel=0.005) and "stalled" not in r.flags for _, _, r in spinning)
+    stopped = raw_readings(nucleus, "stopped")
+    assert [(seq, at, r.rpm) for seq, at, r in stopped] == [(0, 3.0, 0), (1, 4.0, 0), (2, 5.0, 0)]
+    assert all("stalled" in r.flags for _, _, r in stopped)  # still read as 0 once the timeout passed
+
+
+def test_the_in_process_demo_reports_a_stall_only_where_a_fan_stopped() -> None:
+    """The symptom as reported: ``fanwatch demo --in-process`` began every fan with 0 rpm ``stalled``."""
+    run = run_in_process(Scenario.fleet(things=1, minutes=3))
+    readings = [r for _, log in run.observations for m in log.telemetry for r in m.readings]
+    assert any(r.label == "stall" and "stalled" in r.flags for r in readings)  # the real stall is there
+    assert [r for r in readings if "stalled" in r.flags and r.label not in {"stall", "dropout"}] == []
 
 
 def test_filter_configuration_changes_apply_without_a_restart_and_bad_ones_are_refused(
@@ -93,6 +123,8 @@ def test_tachometer_changes_apply_live_and_a_backend_that_cannot_open_is_refused
     assert any("not a Raspberry Pi" in str(getattr(r, "fields", {}).get("problem")) for r in caplog.records)
     assert t.config.backend == "simulated" and len(t.tachs) == 2
     assert telemetry(nucleus)[-1].readings[0].rpm > 0  # still reading the simulated fans
+    reopened = raw_readings(nucleus, "fan0") + raw_readings(nucleus, "fan1")
+    assert not [r for _, _, r in reopened if "stalled" in r.flags]  # a reconfiguration is no stall
 
 
 def test_replay_files_are_found_next_to_the_artifact(tmp_path: Path) -> None:
@@ -111,7 +143,8 @@ def test_replay_files_are_found_next_to_the_artifact(tmp_path: Path) -> None:
 
 
 def test_callbacks_only_enqueue_the_work_happens_on_the_worker() -> None:
-    nucleus, t, f, _ = device(flt={"batchSize": 1})
+    nucleus, t, f, clock = device(flt={"batchSize": 1})
+    clock.advance(1.0)
     t.step()  # the tachometer publishes: the filter's callback runs, as on the IPC thread
     assert [topic for topic, _ in nucleus.iot if topic.endswith("telemetry")] == []
     f.process(None)
@@ -121,7 +154,7 @@ def test_callbacks_only_enqueue_the_work_happens_on_the_worker() -> None:
 def test_a_failing_publish_is_counted_and_logged_and_the_loop_goes_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _, t, f, clock = device(flt={"batchSize": 1})
+    _, t, f, clock = device(flt={"batchSize": 1, "deadbandRpm": 0, "deadbandPercent": 0})
 
     def refuse(topic: str, payload: bytes) -> None:
         raise RuntimeError("UnauthorizedError: not allowed to publish")
@@ -150,8 +183,10 @@ def test_a_stall_reaches_iot_core_as_an_alert_and_clears() -> None:
 def test_sigterm_stops_the_worker_which_flushes_what_it_holds() -> None:
     nucleus, t, f, _ = device(
         flt={"batchSize": 600, "maxBatchAgeSeconds": 3600, "deadbandRpm": 0, "deadbandPercent": 0},
+        tach={"windowSeconds": 0.1, "stallTimeoutSeconds": 0.1},
         clock=ScaledClock(MonotonicClock(), 1.0),
     )
+    time.sleep(0.1)  # one window: the first reading
     for _ in range(5):
         t.step()
     stop = threading.Event()
@@ -199,8 +234,8 @@ def test_the_tachometer_publishes_at_the_configured_rate_on_a_fixed_grid() -> No
     nucleus.subscribe("fanwatch/raw/+", lambda _t, _p: stop.set() if clock.now() >= 10 else None)
     t.run(stop)
     raw = [parse_telemetry(p) for topic, p in nucleus.local if topic.startswith("fanwatch/raw/")]
-    assert len(raw) == 2 * 21  # two fans, at 0, 0.5, ..., 10 s
-    assert [m.seq for m in raw if m.fan == "a"] == list(range(21))
+    assert len(raw) == 2 * 19  # two fans, at 1, 1.5, ..., 10 s (the first after a full window)
+    assert [m.seq for m in raw if m.fan == "a"] == list(range(19))
     assert [topic for topic, _ in nucleus.local if topic == "fanwatch/local/status"] == [
         "fanwatch/local/status"
     ]

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fanwatch.demo import default_configuration
+from fanwatch.demo.scenario import default_configuration
 from fanwatch.edge.config import (
     IOT_CORE_MAX_PAYLOAD,
     ConfigError,

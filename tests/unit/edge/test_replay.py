@@ -21,7 +21,7 @@ def test_recorded_edges_replay_on_the_callers_clock(tmp_path: Path) -> None:
     recorded = list(fan.pulses(5.0))
     path = write(tmp_path, "t\n" + "\n".join(f"{t:.6f}" for t in recorded) + "\n")
     replay = CsvReplay(path, t0=100.0)
-    est = RpmEstimator()
+    est = RpmEstimator(started_at=100.0)
     est.add(replay.pulses(103.0))
     assert est.read(103.0).rpm == pytest.approx(4500, rel=0.005)
     assert replay.simulated  # replayed readings are not live
@@ -31,7 +31,7 @@ def test_a_speed_trace_in_the_original_log_format_becomes_pulses(tmp_path: Path)
     rows = [f"2026-01-01T00:00:{s:02d},fan1,{1500 / 60 * 2:.1f},{1500 if s < 5 else 3000}" for s in range(10)]
     path = write(tmp_path, "TIME,FANID,FREQ,RPM\n" + "\n".join(rows) + "\n")
     replay = CsvReplay(path, pulses_per_rev=2)
-    est = RpmEstimator()
+    est = RpmEstimator(started_at=0.0)
     est.add(replay.pulses(4.0))
     assert est.read(4.0).rpm == pytest.approx(1500, rel=0.005)
     est.add(replay.pulses(8.0))

@@ -11,6 +11,10 @@ is measured over its last ``min_edges`` edges instead, and the reading says ``es
 When the edges stop, the reading falls with the time since the last edge (a fan that is slowing cannot
 be faster than one pulse per gap) and is 0 with the ``stalled`` flag once ``stall_timeout_s`` passes
 without an edge: it never repeats the last speed of a fan that has stopped.
+
+There is no reading (``None``) until one has been measured: before a full window has passed since the
+source began listening (``started_at``), nor, while fewer than two edges have arrived, before the stall
+timeout has. A fan just opened has not been seen to stall, and ``stalled`` means exactly that.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ class RpmEstimator:
         window_s: float = 1.0,
         stall_timeout_s: float = 2.0,
         min_edges: int = 8,
+        started_at: float,
     ) -> None:
         if pulses_per_rev < 1 or max_rpm <= 0 or window_s <= 0 or min_edges < 2:
             raise ValueError("pulses_per_rev >= 1, max_rpm > 0, window_s > 0 and min_edges >= 2 are required")
@@ -59,6 +64,7 @@ class RpmEstimator:
         self.window_s = window_s
         self.stall_timeout_s = stall_timeout_s
         self.min_edges = min_edges
+        self.started_at = started_at  # clock seconds when the source began listening
         self._edges: deque[float] = deque()
         self._last_edge: float | None = None
         self._debounced = 0  # edges rejected by the debounce since the last reading
@@ -77,10 +83,14 @@ class RpmEstimator:
             self._edges.append(t)
             self._last_edge = t
 
-    def read(self, now: float) -> Estimate:
+    def read(self, now: float) -> Estimate | None:
+        """The speed at ``now``, or None while nothing has been measured (see the module docstring)."""
         horizon = now - self.stall_timeout_s
         while self._edges and self._edges[0] < horizon:
             self._edges.popleft()
+        listened = now - self.started_at
+        if listened < self.window_s or (len(self._edges) < 2 and listened < self.stall_timeout_s):
+            return None
         glitches, self._debounced = self._debounced, 0
         flags: set[str] = {"glitch"} if glitches else set()
         if len(self._edges) < 2:

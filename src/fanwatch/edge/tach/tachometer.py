@@ -11,7 +11,11 @@ __all__ = ["Tachometer"]
 
 
 class Tachometer:
-    """Reads one fan: ``read()`` drains the source up to now and returns the speed over the window."""
+    """Reads one fan: ``read()`` drains the source up to now and returns the speed over the window.
+
+    The source is listening from the moment this is built: ``read()`` returns None until a full window
+    has passed (a stopped fan: until the stall timeout has), rather than a stall it never measured.
+    """
 
     def __init__(
         self,
@@ -28,16 +32,22 @@ class Tachometer:
         self.clock = clock
         self.target_rpm = target_rpm
         self.estimator = RpmEstimator(
-            pulses_per_rev=pulses_per_rev, max_rpm=max_rpm, window_s=window_s, stall_timeout_s=stall_timeout_s
+            pulses_per_rev=pulses_per_rev,
+            max_rpm=max_rpm,
+            window_s=window_s,
+            stall_timeout_s=stall_timeout_s,
+            started_at=clock.now(),
         )
         self.pulses_seen = 0
 
-    def read(self) -> Reading:
+    def read(self) -> Reading | None:
         now = self.clock.now()
         edges = self.source.pulses(now)
         self.pulses_seen += len(edges)
         self.estimator.add(edges)
         est = self.estimator.read(now)
+        if est is None:
+            return None
         flags = est.flags | {"simulated"} if self.source.simulated else est.flags
         return Reading(
             ts=self.clock.utc(now),
