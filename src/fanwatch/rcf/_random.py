@@ -12,7 +12,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CUT", "SAMPLER", "uniform"]
+__all__ = ["CUT", "SAMPLER", "key", "uniform", "uniform_from"]
 
 #: Stream of the reservoir sampler's weights: counters (tree, sequence index).
 SAMPLER: Final = 1
@@ -32,10 +32,29 @@ def _mix(z: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return z ^ (z >> _S31)
 
 
-def uniform(seed: npt.ArrayLike, stream: int, *counters: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Uniform numbers in the open interval (0, 1), broadcast over the seed and counters."""
+def key(seed: npt.ArrayLike, stream: int, *counters: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+    """The hash state after the seed, the stream and the leading ``counters``.
+
+    Why: the prefix (seed, stream, tree) of a forest's numbers is fixed, so the bank hashes it once
+    and :func:`uniform_from` continues from it with the same result as :func:`uniform`.
+    """
     with np.errstate(over="ignore"):
-        h = _mix(np.asarray(seed, dtype=np.uint64) + np.uint64(stream) * _GOLDEN)
+        return _absorb(_mix(np.asarray(seed, dtype=np.uint64) + np.uint64(stream) * _GOLDEN), counters)
+
+
+def _absorb(h: npt.NDArray[np.uint64], counters: tuple[npt.ArrayLike, ...]) -> npt.NDArray[np.uint64]:
+    with np.errstate(over="ignore"):
         for counter in counters:
             h = _mix(h ^ (np.asarray(counter).astype(np.uint64) + _GOLDEN))
+    return h
+
+
+def uniform_from(prefix: npt.ArrayLike, *counters: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """:func:`uniform` continued from a :func:`key` ``prefix`` with the remaining counters."""
+    h = _absorb(np.asarray(prefix, dtype=np.uint64), counters)
     return ((h >> _S11).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+def uniform(seed: npt.ArrayLike, stream: int, *counters: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Uniform numbers in the open interval (0, 1), broadcast over the seed and counters."""
+    return uniform_from(key(seed, stream), *counters)

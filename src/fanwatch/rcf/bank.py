@@ -2,10 +2,10 @@
 
 Why one bank: a numpy call costs microseconds however little it does, so the trees of one forest,
 and the forests of a whole fleet, are stepped in lock-step by single calls over all of them. A tree
-is rows of small-integer indices, never Python objects. Tree ``g`` of the bank is tree ``g % T`` of
-forest slot ``g // T``; its internal nodes are rows ``g*N .. g*N+N-1`` of :attr:`TreeBank.nodes`
-and its leaves rows ``g*S .. g*S+S-1`` of the leaf arrays. A child reference ``c`` is an internal
-node when ``c >= 0`` and the leaf ``~c`` otherwise.
+is rows of integer node ids, never Python objects. Tree ``g`` of the bank is tree ``g % T`` of
+forest slot ``g // T``; it owns the node ids ``g*M .. g*M+M-1`` (``M = 2*S - 1``): the first
+``N = S - 1`` are its internal nodes, the other ``S`` its leaves. One id space for both means a
+descent needs no test for "is this a leaf": a leaf's children are the leaf itself.
 """
 
 from __future__ import annotations
@@ -17,51 +17,50 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from . import _random
 from .config import ForestConfig
 
-__all__ = ["EMPTY", "FREE", "TreeBank", "node_dtype"]
+__all__ = ["CUT", "DIM", "EMPTY", "FREE", "LEFT", "RIGHT", "TreeBank"]
 
 #: Root of a tree that holds no point.
-EMPTY: Final = 32_767
-#: Parent of an unused node or leaf row (the root's parent is -1).
+EMPTY: Final = -1
+#: Parent of an unused node (the root's parent is -1).
 FREE: Final = -2
+#: Columns of :attr:`TreeBank.walk`: the cut's dimension, the cut's float32 value (its bits), the
+#: child where ``point[dim] <= value`` and the other one. One row is all a descent step reads.
+DIM, CUT, LEFT, RIGHT = 0, 1, 2, 3
 
 IntArray = npt.NDArray[np.int64]
 
 
-def node_dtype(shingled_dimensions: int) -> np.dtype[np.void]:
-    """One internal node: its bounding box first, so one gather fetches everything a walk needs."""
-    return np.dtype(
-        [
-            ("box", np.float32, (2, shingled_dimensions)),
-            ("val", np.float32),
-            ("child", np.int16, (2,)),
-            ("parent", np.int16),
-            ("dim", np.uint8),
-        ],
-        align=True,  # unaligned float fields make numpy's fancy indexing many times slower
-    )
-
-
 class TreeBank:
-    """Storage for up to :attr:`capacity` forests of one :class:`ForestConfig` (grows on demand)."""
+    """Storage for up to :attr:`capacity` forests of one :class:`ForestConfig` (grows on demand).
 
-    nodes: npt.NDArray[np.void]
+    Per node id: ``walk`` (see :data:`DIM`), ``box`` (the bounding box as ``-low`` then ``high``,
+    float32, so that the union of boxes, or of a box and a point, is one ``np.maximum``; a leaf's
+    box is its point), ``parent``, and for leaves ``leaf_row`` (its point in the store) and
+    ``leaf_mass`` (copies of the point).
+    """
+
+    walk: npt.NDArray[np.int32]
+    box: npt.NDArray[np.float32]
+    parent: npt.NDArray[np.int32]
     leaf_row: npt.NDArray[np.int32]
-    leaf_mass: npt.NDArray[np.int16]
-    leaf_parent: npt.NDArray[np.int16]
-    free_nodes: npt.NDArray[np.int16]
+    leaf_mass: npt.NDArray[np.int32]
+    free_nodes: npt.NDArray[np.int32]
     n_free_nodes: npt.NDArray[np.int32]
-    free_leaves: npt.NDArray[np.int16]
+    free_leaves: npt.NDArray[np.int32]
     n_free_leaves: npt.NDArray[np.int32]
     root: npt.NDArray[np.int32]
     tree_mass: npt.NDArray[np.int32]
     slot_weight: npt.NDArray[np.float32]
     slot_row: npt.NDArray[np.int32]
-    slot_leaf: npt.NDArray[np.int16]
+    slot_leaf: npt.NDArray[np.int32]
     n_slots: npt.NDArray[np.int32]
     threshold: npt.NDArray[np.float32]
     threshold_slot: npt.NDArray[np.int32]
+    cut_key: npt.NDArray[np.uint64]
+    sample_key: npt.NDArray[np.uint64]
     seen: npt.NDArray[np.int64]
     shingle: npt.NDArray[np.float32]
     seed: npt.NDArray[np.uint64]
@@ -71,6 +70,7 @@ class TreeBank:
         self.T = config.num_trees
         self.S = config.sample_size
         self.N = config.sample_size - 1
+        self.M = 2 * config.sample_size - 1
         self.D = config.shingled_dimensions
         self.capacity = 0
         self._free_slots: list[int] = []
@@ -84,49 +84,75 @@ class TreeBank:
         self._ledger: list[tuple[npt.NDArray[np.integer], int]] | None = None
         self._n_free_rows = rows
 
+    # ---- node ids -----------------------------------------------------------------------------
+
+    def is_leaf(self, node: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
+        return np.asarray(node % self.M >= self.N)
+
+    def cut_values(self, node: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
+        return self.walk[node, CUT].view(np.float32)
+
+    def _fresh_stacks(self, trees: IntArray) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        """Each tree's unused internal nodes and leaves, popped from the end (lowest id first)."""
+        base = (trees * self.M)[:, None]
+        nodes = base + np.arange(self.N - 1, -1, -1)
+        leaves = base + self.N + np.arange(self.S - 1, -1, -1)
+        return nodes.astype(np.int32), leaves.astype(np.int32)
+
     # ---- forest slots -------------------------------------------------------------------------
 
     def _allocate(self, capacity: int) -> None:
         """(Re)allocate the per-forest arrays for ``capacity`` forests, keeping the existing ones."""
         cfg, old = self.config, self.capacity
-        T, S, N, D = self.T, self.S, self.N, self.D
+        T, S, M, D = self.T, self.S, self.M, self.D
         k = cfg.shingle_size
+        if capacity * T * M >= 2**31:
+            raise ValueError(f"a bank holds at most {(2**31 - 1) // (T * M)} forests of this size")
 
         def grow(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike, fill: object) -> None:
             fresh = np.empty(shape, dtype)
-            fresh[...] = fill
             if old:
                 previous = getattr(self, name)
                 fresh[: len(previous)] = previous
+                fresh[len(previous) :] = fill
+            else:
+                fresh[...] = fill
             setattr(self, name, fresh)
 
         G = capacity * T
-        nodes = np.zeros(G * N, node_dtype(D))
-        nodes["parent"] = FREE
-        if old:
-            nodes[: old * T * N] = self.nodes
-        self.nodes = nodes
-        grow("leaf_row", (G * S,), np.int32, 0)
-        grow("leaf_mass", (G * S,), np.int16, 0)
-        grow("leaf_parent", (G * S,), np.int16, FREE)
-        # per tree, a stack of unused node and leaf rows (popped from the end: 0 first)
-        grow("free_nodes", (G, N), np.int16, np.arange(N - 1, -1, -1))
-        grow("n_free_nodes", (G,), np.int32, N)
-        grow("free_leaves", (G, S), np.int16, np.arange(S - 1, -1, -1))
+        grow("walk", (G * M, 4), np.int32, 0)
+        grow("box", (G * M, 2 * D), np.float32, 0.0)
+        grow("parent", (G * M,), np.int32, FREE)
+        grow("leaf_row", (G * M,), np.int32, 0)
+        grow("leaf_mass", (G * M,), np.int32, 0)
+        new_trees = np.arange(old * T, G, dtype=np.int64)
+        leaves = (new_trees[:, None] * M + self.N + np.arange(S)).reshape(-1)
+        self.walk[leaves, LEFT] = leaves  # a leaf is its own child: descents stop there by themselves
+        self.walk[leaves, RIGHT] = leaves
+        nodes, leaf_stack = self._fresh_stacks(new_trees)
+        grow("free_nodes", (G, self.N), np.int32, nodes)
+        grow("n_free_nodes", (G,), np.int32, self.N)
+        grow("free_leaves", (G, S), np.int32, leaf_stack)
         grow("n_free_leaves", (G,), np.int32, S)
         grow("root", (G,), np.int32, EMPTY)
         grow("tree_mass", (G,), np.int32, 0)
         grow("slot_weight", (G, S), np.float32, 0.0)
         grow("slot_row", (G, S), np.int32, 0)
-        grow("slot_leaf", (G, S), np.int16, 0)
+        grow("slot_leaf", (G, S), np.int32, 0)
         grow("n_slots", (G,), np.int32, 0)
         grow("threshold", (G,), np.float32, np.inf)
         grow("threshold_slot", (G,), np.int32, 0)
+        grow("cut_key", (G,), np.uint64, 0)
+        grow("sample_key", (G,), np.uint64, 0)
         grow("seen", (capacity,), np.int64, 0)
         grow("shingle", (capacity, k - 1, cfg.dimensions), np.float32, 0.0)
         grow("seed", (capacity,), np.uint64, 0)
         self._free_slots = list(range(capacity - 1, old - 1, -1)) + self._free_slots
         self.capacity = capacity
+
+    def trees(self, slot: int) -> IntArray:
+        """Bank tree ids of forest ``slot``."""
+        return slot * self.T + np.arange(self.T, dtype=np.int64)
 
     def acquire(self, seed: int) -> int:
         """A fresh, empty forest slot seeded with ``seed``."""
@@ -134,25 +160,25 @@ class TreeBank:
             self._allocate(self.capacity * 2)
         slot = self._free_slots.pop()
         self.seed[slot] = np.uint64(seed % 2**64)
+        trees = self.trees(slot)
+        self.cut_key[trees] = _random.key(self.seed[slot], _random.CUT, trees % self.T)
+        self.sample_key[trees] = _random.key(self.seed[slot], _random.SAMPLER, trees % self.T)
         return slot
 
     def release(self, slot: int) -> None:
         """Empty forest ``slot`` and give its points back to the store."""
-        T, S, N = self.T, self.S, self.N
-        trees = slice(slot * T, (slot + 1) * T)
-        leaves = slice(slot * T * S, (slot + 1) * T * S)
-        live_leaves = self.leaf_parent[leaves] != FREE
+        T, S, M = self.T, self.S, self.M
+        trees = self.trees(slot)
+        ids = slice(slot * T * M, (slot + 1) * T * M)
+        live_leaves = (self.parent[ids] != FREE) & self.is_leaf(np.arange(ids.start, ids.stop))
         live_slots = np.arange(S) < self.n_slots[trees, None]
-        rows = np.concatenate([self.leaf_row[leaves][live_leaves], self.slot_row[trees][live_slots]])
+        rows = np.concatenate([self.leaf_row[ids][live_leaves], self.slot_row[trees][live_slots]])
         self.point_ref[rows] = 0
         self.free_rows(np.unique(rows))
-        self.nodes[slot * T * N : (slot + 1) * T * N] = np.zeros(1, self.nodes.dtype)
-        self.nodes["parent"][slot * T * N : (slot + 1) * T * N] = FREE
-        self.leaf_parent[leaves] = FREE
-        self.leaf_mass[leaves] = 0
-        self.free_nodes[trees] = np.arange(N - 1, -1, -1)
-        self.n_free_nodes[trees] = N
-        self.free_leaves[trees] = np.arange(S - 1, -1, -1)
+        self.parent[ids] = FREE
+        self.leaf_mass[ids] = 0
+        self.free_nodes[trees], self.free_leaves[trees] = self._fresh_stacks(trees)
+        self.n_free_nodes[trees] = self.N
         self.n_free_leaves[trees] = S
         self.root[trees] = EMPTY
         self.tree_mass[trees] = 0
@@ -223,23 +249,26 @@ class TreeBank:
         self._free_rows = free
         self._n_free_rows += new - old
 
+    # ---- unused nodes -------------------------------------------------------------------------
+
     def pop_nodes(self, g: IntArray) -> IntArray:
-        """A fresh internal node row in each of the distinct trees ``g``."""
+        """A fresh internal node id in each of the distinct trees ``g``."""
         self.n_free_nodes[g] -= 1
         return self.free_nodes[g, self.n_free_nodes[g]].astype(np.int64)
 
     def pop_leaves(self, g: IntArray) -> IntArray:
-        """A fresh leaf row in each of the distinct trees ``g``."""
+        """A fresh leaf id in each of the distinct trees ``g``."""
         self.n_free_leaves[g] -= 1
         return self.free_leaves[g, self.n_free_leaves[g]].astype(np.int64)
 
     def push_nodes(self, g: IntArray, node: IntArray) -> None:
-        self.nodes["parent"][g * self.N + node] = FREE
+        self.parent[node] = FREE
         self.free_nodes[g, self.n_free_nodes[g]] = node
         self.n_free_nodes[g] += 1
 
     def push_leaves(self, g: IntArray, leaf: IntArray) -> None:
-        self.leaf_parent[g * self.S + leaf] = FREE
+        self.parent[leaf] = FREE
+        self.leaf_mass[leaf] = 0
         self.free_leaves[g, self.n_free_leaves[g]] = leaf
         self.n_free_leaves[g] += 1
 

@@ -24,10 +24,10 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Points of a bank processed per block: bounds the (points x trees) bookkeeping arrays.
 BLOCK_PAIRS = 1 << 21
-#: Forests stepped together in one block. Lock-step across forests shares each numpy call; past a
-#: few forests the work per call is large enough (measured: 4 to 200 forests within about 15 %),
-#: and small blocks keep the bookkeeping arrays and the nodes they touch small.
-FORESTS_PER_BLOCK = 16
+#: Forests stepped together in one block. Lock-step across forests shares each numpy call; small
+#: blocks keep the nodes a descent touches in the CPU cache (measured on 300 fans: 8 forests
+#: 3,900 points/s, 16: 4,700, 32: 5,100, 64: 5,000).
+FORESTS_PER_BLOCK = 32
 
 
 def shingled(bank: TreeBank, slot: int, point: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -137,7 +137,7 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
             more = extra[extra_bounds[j] : extra_bounds[j + 1]]
             e = by_rank[event_bounds[j] : event_bounds[j + 1]]
             g, slot, evicts, r = events.tree[e], events.slot[e], events.evicts[e], events.row[e]
-            # the evicted points walk too: their descents name the boxes that shrink
+            # the evicted points walk too: their paths name the boxes that shrink
             gone = np.flatnonzero(evicts)
             walk_tree = np.concatenate([pair_tree[pick], events.tree[more], g[gone]])
             walk_q = np.concatenate(
@@ -146,27 +146,24 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
                     bank.points[bank.slot_row[g[gone], slot[gone]]],
                 ]
             )
-            # trees are empty only until their first insert, in round 0
-            path = (
-                None
-                if j == 0 and (bank.root[walk_tree] == EMPTY).any()
-                else tree.descend(bank, walk_tree, walk_q)
-            )
+            column = walker[e]
+            evicted = np.zeros(len(e), np.int64)
+            evicted[gone] = len(pick) + len(more) + np.arange(len(gone))
+            live = bank.root[walk_tree] != EMPTY  # trees are empty only until their first insert
+            if live.all():
+                walk = tree.descend(bank, walk_tree, walk_q)
+            else:
+                walk = tree.descend(bank, walk_tree[live], walk_q[live])
+                remap = np.cumsum(live) - 1  # events in empty trees need no walk
+                column, evicted = remap[column], remap[evicted]
             if len(pick):
-                if path is None:
-                    got = tree.score(bank, walk_tree[: len(pick)], walk_q[: len(pick)])
-                else:
-                    got = tree.score(bank, walk_tree, walk_q, path)[: len(pick)]
-                per_tree[pair_row[pick], pair_t[pick]] = got
+                per_tree[pair_row[pick], pair_t[pick]] = tree.score(
+                    bank, pair_tree[pick], q[pair_row[pick]], walk
+                )
             if not len(e):
                 continue
-            removal, own_path, evicted_path = None, None, None
-            if path is not None:
-                own_path = path.subset(walker[e])
-                evicted_path = path.subset(len(pick) + len(more) + np.arange(len(gone)))
-            if len(gone):
-                removal = tree.delete(bank, g, slot, evicts, evicted_path)
-            tree.insert(bank, g, slot, store_row[r], seq[r], q[r], own_path, removal)
+            removal = tree.delete(bank, g, slot, evicts, walk, evicted) if len(gone) else None
+            tree.insert(bank, g, slot, store_row[r], seq[r], q[r], walk, column, removal)
     bank.release_points(store_row[accepted])
     out = np.empty(n)
     out[order] = per_tree.sum(1) / T

@@ -10,7 +10,6 @@ trees, so the acceptances of a block can be settled first and the trees updated 
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,12 +20,18 @@ from .bank import TreeBank
 
 __all__ = ["Events", "decide", "weights"]
 
+#: Candidates taken per tree before the ones that can no longer be accepted are dropped.
+_STEPS_PER_FILTER = 16
+#: (point, tree) weights drawn at once.
+_PAIRS_PER_CHUNK = 1 << 16
+
 IntArray = npt.NDArray[np.int64]
 
 
 def weights(bank: TreeBank, forest: IntArray, seq: IntArray) -> npt.NDArray[np.float32]:
     """The sampler weight of point ``seq[i]`` of forest slot ``forest[i]`` in each of its trees."""
-    u = _random.uniform(bank.seed[forest][:, None], _random.SAMPLER, np.arange(bank.T)[None, :], seq[:, None])
+    trees = forest[:, None] * bank.T + np.arange(bank.T)[None, :]
+    u = _random.uniform_from(bank.sample_key[trees], seq[:, None])
     return (-bank.config.lam * seq[:, None].astype(np.float64) + np.log(-np.log(u))).astype(np.float32)
 
 
@@ -46,45 +51,22 @@ def decide(bank: TreeBank, forest: IntArray, rows: IntArray, seq: IntArray) -> E
 
     Updates the samplers' weights; the trees are updated later from the returned events.
     """
-    T, S = bank.T, bank.S
-    w = weights(bank, forest, seq)
-    trees = forest[:, None] * T + np.arange(T)[None, :]
-    # a point can only be accepted if it beats the threshold the tree has now: thresholds only fall
-    r, t = np.nonzero(w < bank.threshold[trees])
-    cand_tree, cand_w, cand_row = trees[r, t], w[r, t], rows[r]
-    order = np.argsort(cand_tree, kind="stable")
-    cand_tree, cand_w, cand_row = cand_tree[order], cand_w[order], cand_row[order]
-    first = np.r_[True, cand_tree[1:] != cand_tree[:-1]] if len(cand_tree) else np.zeros(0, bool)
-    starts = np.flatnonzero(first)
-    cand_rank = np.arange(len(cand_tree)) - np.repeat(starts, np.diff(np.r_[starts, len(cand_tree)]))
-    by_rank = np.argsort(cand_rank, kind="stable")
-    bounds = np.searchsorted(cand_rank[by_rank], np.arange(cand_rank.max() + 2 if len(cand_rank) else 1))
-    out_tree, out_row, out_slot, out_evicts = [], [], [], []
-    for lo, hi in itertools.pairwise(bounds):
-        pick = by_rank[lo:hi]
-        g, wg = cand_tree[pick], cand_w[pick]
-        accept = wg < bank.threshold[g]
-        g, wg, pick = g[accept], wg[accept], pick[accept]
-        if not len(g):
-            continue
-        full = bank.n_slots[g] >= S
-        slot = np.where(full, bank.threshold_slot[g], bank.n_slots[g])
-        bank.slot_weight[g, slot] = wg
-        bank.n_slots[g] += ~full
-        now_full = g[bank.n_slots[g] >= S]
-        if len(now_full):
-            sample = bank.slot_weight[now_full]
-            biggest = np.argmax(sample, 1)
-            bank.threshold_slot[now_full] = biggest
-            bank.threshold[now_full] = sample[np.arange(len(now_full)), biggest]
-        out_tree.append(g)
-        out_row.append(cand_row[pick])
-        out_slot.append(slot)
-        out_evicts.append(full)
-    if not out_tree:
+    T = bank.T
+    out: list[tuple[IntArray, IntArray, IntArray, npt.NDArray[np.bool_]]] = []
+    # in chunks: a point can only be accepted if it beats the threshold its tree has when the
+    # chunk starts (thresholds only fall), and a later point's weight is lower for the time decay
+    chunk = max(1, _PAIRS_PER_CHUNK // T)
+    for lo in range(0, len(rows), chunk):
+        part = slice(lo, lo + chunk)
+        w = weights(bank, forest[part], seq[part])
+        trees = forest[part, None] * T + np.arange(T)[None, :]
+        r, t = np.nonzero(w < bank.threshold[trees])
+        order = np.argsort(trees[r, t], kind="stable")
+        _run(bank, trees[r, t][order], w[r, t][order], rows[part][r][order], out)
+    if not out:
         empty = np.zeros(0, np.int64)
         return Events(empty, empty, empty, np.zeros(0, bool), empty)
-    tree = np.concatenate(out_tree)
+    tree = np.concatenate([o[0] for o in out])
     order = np.argsort(tree, kind="stable")
     tree = tree[order]
     first = np.r_[True, tree[1:] != tree[:-1]]
@@ -92,8 +74,47 @@ def decide(bank: TreeBank, forest: IntArray, rows: IntArray, seq: IntArray) -> E
     rank = np.arange(len(tree)) - np.repeat(starts, np.diff(np.r_[starts, len(tree)]))
     return Events(
         tree,
-        np.concatenate(out_row)[order],
-        np.concatenate(out_slot)[order].astype(np.int64),
-        np.concatenate(out_evicts)[order],
+        np.concatenate([o[1] for o in out])[order],
+        np.concatenate([o[2] for o in out])[order].astype(np.int64),
+        np.concatenate([o[3] for o in out])[order],
         rank,
     )
+
+
+def _run(
+    bank: TreeBank,
+    cand_tree: IntArray,
+    cand_w: npt.NDArray[np.float32],
+    cand_row: IntArray,
+    out: list[tuple[IntArray, IntArray, IntArray, npt.NDArray[np.bool_]]],
+) -> None:
+    """Offer the candidates (grouped by tree, in order within each) to their samplers."""
+    S = bank.S
+    while len(cand_tree):
+        # the k-th candidate of every tree in step k; after a few steps the thresholds have fallen
+        # (a filling sampler has none until it is full), so drop the candidates that cannot win
+        first = np.flatnonzero(np.r_[True, cand_tree[1:] != cand_tree[:-1]])
+        counts = np.diff(np.r_[first, len(cand_tree)])
+        filling = S - int(bank.n_slots[cand_tree[first]].min())  # accepted without a threshold
+        steps = min(max(_STEPS_PER_FILTER, filling), int(counts.max()))
+        for k in range(steps):
+            pick = first[counts > k] + k
+            g, wg = cand_tree[pick], cand_w[pick]
+            accept = wg < bank.threshold[g]
+            g, wg, pick = g[accept], wg[accept], pick[accept]
+            if not len(g):
+                continue
+            full = bank.n_slots[g] >= S
+            slot = np.where(full, bank.threshold_slot[g], bank.n_slots[g])
+            bank.slot_weight[g, slot] = wg
+            bank.n_slots[g] += ~full
+            now_full = g[bank.n_slots[g] >= S]
+            if len(now_full):
+                sample = bank.slot_weight[now_full]
+                biggest = np.argmax(sample, 1)
+                bank.threshold_slot[now_full] = biggest
+                bank.threshold[now_full] = sample[np.arange(len(now_full)), biggest]
+            out.append((g, cand_row[pick], slot, full))
+        later = np.arange(len(cand_tree)) - np.repeat(first, counts) >= steps
+        later &= cand_w < bank.threshold[cand_tree]
+        cand_tree, cand_w, cand_row = cand_tree[later], cand_w[later], cand_row[later]

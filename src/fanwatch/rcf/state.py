@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _random, tree
-from .bank import EMPTY, TreeBank
+from .bank import CUT, DIM, EMPTY, LEFT, RIGHT, TreeBank
 from .config import ForestConfig
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "dump", "load", "read_header"]
@@ -65,15 +65,14 @@ def _unshuffle(raw: bytes) -> npt.NDArray[np.float32]:
 
 
 def _levels(bank: TreeBank, trees: IntArray) -> list[tuple[IntArray, IntArray]]:
-    """Breadth-first levels of the trees: (tree, child reference) arrays, root level first."""
+    """Breadth-first levels of the trees: (tree, node id) arrays, root level first."""
     live = bank.root[trees] != EMPTY
     g, ref = trees[live], bank.root[trees][live].astype(np.int64)
     levels = []
-    children = bank.nodes["child"]
     while len(g):
         levels.append((g, ref))
-        inner = ref >= 0
-        kids = children[g[inner] * bank.N + ref[inner]].astype(np.int64)
+        inner = ~bank.is_leaf(ref)
+        kids = bank.walk[ref[inner], LEFT:].astype(np.int64)
         g, ref = np.repeat(g[inner], 2), kids.reshape(-1)
     return levels
 
@@ -85,14 +84,14 @@ def _window_rows(table: IntArray, k: int) -> tuple[IntArray, IntArray]:
     return readings, np.searchsorted(readings, covered)
 
 
-def _leaves(leaves_below: IntArray, base: IntArray, ref: IntArray) -> IntArray:
-    """Leaves under child references ``ref`` (1 for a leaf itself)."""
-    return np.where(ref >= 0, leaves_below[base + np.maximum(ref, 0)], 1)
+def _leaves(bank: TreeBank, leaves_below: IntArray, base: int, ref: IntArray) -> IntArray:
+    """Leaves under node ids ``ref`` (1 for a leaf itself); ``leaves_below`` counts from id ``base``."""
+    return np.where(bank.is_leaf(ref), 1, leaves_below[ref - base])
 
 
 def dump(bank: TreeBank, slot: int) -> bytes:
     """Serialize forest ``slot`` of ``bank``."""
-    cfg, T, S, N = bank.config, bank.T, bank.S, bank.N
+    cfg, T, S, N, M = bank.config, bank.T, bank.S, bank.N, bank.M
     k, d = cfg.shingle_size, cfg.dimensions
     trees = slot * T + np.arange(T, dtype=np.int64)
     n_slots = bank.n_slots[trees].astype(np.int64)
@@ -106,31 +105,30 @@ def dump(bank: TreeBank, slot: int) -> bytes:
 
     # preorder positions: subtree sizes bottom-up, then positions top-down
     levels = _levels(bank, trees)
-    leaves_below = np.zeros(len(bank.nodes), np.int64)
-    for g, ref in reversed(levels):
-        inner = ref >= 0
-        A = g[inner] * N + ref[inner]
-        kids = bank.nodes["child"][A].astype(np.int64)
-        leaves_below[A] = _leaves(leaves_below, g[inner] * N, kids[:, 0]) + _leaves(
-            leaves_below, g[inner] * N, kids[:, 1]
+    base = slot * T * M
+    leaves_below = np.zeros(T * M, np.int64)
+    for _, ref in reversed(levels):
+        A = ref[~bank.is_leaf(ref)]
+        kids = bank.walk[A, LEFT:].astype(np.int64)
+        leaves_below[A - base] = _leaves(bank, leaves_below, base, kids[:, 0]) + _leaves(
+            bank, leaves_below, base, kids[:, 1]
         )
     roots = bank.root[trees].astype(np.int64)
     empty = roots == EMPTY
-    n_leaves = np.where(empty, 0, _leaves(leaves_below, trees * N, np.where(empty, -1, roots)))
+    n_leaves = np.where(empty, 0, _leaves(bank, leaves_below, base, np.where(empty, trees * M + N, roots)))
     span = np.maximum(2 * n_leaves - 1, 0)
     tree_start = np.concatenate([[0], np.cumsum(span)[:-1]])
     total = int(span.sum())
     bits = np.zeros(total, np.uint8)
     cut_pos, cut_addr = [], []
     pos = tree_start[levels[0][0] - slot * T] if levels else np.zeros(0, np.int64)
-    for g, ref in levels:
-        inner = ref >= 0
+    for _, ref in levels:
+        inner = ~bank.is_leaf(ref)
         bits[pos[inner]] = 1
-        A = g[inner] * N + ref[inner]
+        A = ref[inner]
         cut_pos.append(pos[inner])
         cut_addr.append(A)
-        kids = bank.nodes["child"][A].astype(np.int64)
-        left_size = 2 * _leaves(leaves_below, g[inner] * N, kids[:, 0]) - 1
+        left_size = 2 * _leaves(bank, leaves_below, base, bank.walk[A, LEFT].astype(np.int64)) - 1
         here = pos[inner]
         pos = np.stack([here + 1, here + 1 + left_size], 1).reshape(-1)
     if cut_pos:
@@ -146,8 +144,8 @@ def dump(bank: TreeBank, slot: int) -> bytes:
         _shuffle(values),
         slot_index.astype(index_type).tobytes(),
         np.packbits(bits).tobytes(),
-        bank.nodes["dim"][addr].tobytes(),
-        _shuffle(bank.nodes["val"][addr]),
+        bank.walk[addr, DIM].astype(np.uint8).tobytes(),
+        _shuffle(bank.cut_values(addr)),
     ]
     body = struct.pack("<Q", len(table)) + b"".join(struct.pack("<Q", len(s)) + s for s in sections)
     header = _HEADER.pack(
@@ -202,7 +200,7 @@ def load(bank: TreeBank, slot: int, data: bytes) -> None:
 
 
 def _load(bank: TreeBank, slot: int, data: bytes) -> None:
-    cfg, T, S, N = bank.config, bank.T, bank.S, bank.N
+    cfg, T, S, N, M = bank.config, bank.T, bank.S, bank.N, bank.M
     k, d = cfg.shingle_size, cfg.dimensions
     fields = _HEADER.unpack_from(data)
     seen = fields[-1]
@@ -275,45 +273,39 @@ def _load(bank: TreeBank, slot: int, data: bytes) -> None:
     same = (pos_tree[order][1:] == pos_tree[order][:-1]) & (running[order][1:] == running[order][:-1])
     following = np.full(total, -1)
     following[order[:-1][same]] = order[1:][same]
-    ref_of = np.where(bits == 1, inner_rank, ~leaf_rank)
+    ref_of = pos_tree * M + np.where(bits == 1, inner_rank, N + leaf_rank)
     inner = np.flatnonzero(bits)
     right = following[inner]
     if (right < 0).any():
         raise ValueError("corrupt RCF checkpoint (tree shape)")
-    g = pos_tree[inner]
-    A = g * N + inner_rank[inner]
-    bank.nodes["dim"][A] = dims
-    bank.nodes["val"][A] = vals
-    for side, child in ((0, inner + 1), (1, right)):
-        bank.nodes["child"][A, side] = ref_of[child]
-        tree.set_parent(bank, g, ref_of[child], inner_rank[inner])
+    A = ref_of[inner]
+    bank.walk[A, DIM] = dims
+    bank.walk[A, CUT] = vals.view(np.int32)
+    for side, child in ((LEFT, inner + 1), (RIGHT, right)):
+        bank.walk[A, side] = ref_of[child]
+        bank.parent[ref_of[child]] = A
     bank.n_free_nodes[trees] = N - np.maximum(n_leaves - 1, 0)
     bank.n_free_leaves[trees] = S - n_leaves
     roots = ref_of[tree_first[used]]
     bank.root[trees[used]] = roots
-    tree.set_parent(bank, trees[used], roots, -1)
+    bank.parent[roots] = -1
 
     # the leaves: route every sampled point down the cuts to its leaf
     slot_points = bank.points[slot_rows]
-    path = tree.descend(bank, slot_tree, slot_points)
-    bank.slot_leaf[slot_tree, slot_pos] = path.leaf
-    keys, first, mass = np.unique(slot_tree * S + path.leaf, return_index=True, return_counts=True)
+    leaf = tree.descend(bank, slot_tree, slot_points).leaf.astype(np.int64)
+    bank.slot_leaf[slot_tree, slot_pos] = leaf
+    keys, first, mass = np.unique(leaf, return_index=True, return_counts=True)
     if len(keys) != n_leaves.sum():
         raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
     bank.leaf_row[keys] = slot_rows[first]
     bank.leaf_mass[keys] = mass
-    if not (bank.points[bank.leaf_row[slot_tree * S + path.leaf]] == slot_points).all():
+    if not (bank.points[bank.leaf_row[leaf]] == slot_points).all():
         raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
+    bank.box[keys] = np.concatenate([-slot_points[first], slot_points[first]], 1)
     # every stored point is held by its samples, and by the leaf it is the point of
     bank.point_ref[rows] = np.bincount(slot_index, minlength=m) + np.bincount(slot_index[first], minlength=m)
 
     # the bounding boxes, bottom-up
-    for g, ref in reversed(_levels(bank, trees)):
-        inner_ref = ref >= 0
-        g = g[inner_ref]
-        A = g * N + ref[inner_ref]
-        kids = bank.nodes["child"][A].astype(np.int64)
-        lo0, hi0 = tree.child_boxes(bank, g, kids[:, 0])
-        lo1, hi1 = tree.child_boxes(bank, g, kids[:, 1])
-        bank.nodes["box"][:, 0][A] = np.minimum(lo0, lo1)
-        bank.nodes["box"][:, 1][A] = np.maximum(hi0, hi1)
+    for _, ref in reversed(_levels(bank, trees)):
+        A = ref[~bank.is_leaf(ref)]
+        bank.box[A] = bank.box.take(bank.walk[A, LEFT:], axis=0).max(1)

@@ -3,163 +3,203 @@
 Each function takes parallel arrays: entry ``i`` works on tree ``g[i]`` of the bank with the
 shingled point ``q[i]``. Entries of one call that modify trees (:func:`insert`, :func:`delete`) must
 name distinct trees; scoring entries may repeat trees freely. The formulas are AWS's (see
-:mod:`fanwatch.rcf.scoring`); the walk from the root is done level by level for all entries at once,
-and the per-node arithmetic along the recorded paths in single calls.
+:mod:`fanwatch.rcf.scoring`).
+
+Why it is fast: a descent step is five numpy calls over all walkers (one gather fetches a node's
+cut and both children, leaves loop onto themselves), and everything that needs bounding boxes
+only looks at the bottom of a path. Boxes grow towards the root, so once a point lies inside a
+node's box it lies inside every ancestor's: there the separation probability is exactly 0, no
+random cut can separate the point, and removing a point that is not on a box's boundary changes no
+box above. AWS's score visitor stops at the same place. The bottom :data:`SEGMENT` levels are
+taken first, for every walker at once; only the few walkers that are still outside a box there
+(anomalies, mostly) are taken again over their whole path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _random
-from .bank import EMPTY, TreeBank
+from .bank import CUT, DIM, EMPTY, LEFT, RIGHT, TreeBank
 from .scoring import damp, normalizer, score_seen, score_unseen
 
-__all__ = [
-    "Path",
-    "Removal",
-    "attribute",
-    "child_boxes",
-    "delete",
-    "descend",
-    "insert",
-    "score",
-    "set_parent",
-]
+__all__ = ["SEGMENT", "Removal", "Walk", "attribute", "delete", "descend", "insert", "random_cut", "score"]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
 
+#: Levels above the leaf looked at first. On fan streams half of the walkers are inside a box
+#: within 2 levels and 90 % within 6; the rest are looked at again over their whole path.
+SEGMENT: Final = 4
+#: Up to this many (walker, level) pairs, whole paths are looked at in one pass: for few walkers
+#: the numpy calls of a second pass cost more than the levels it would save.
+WHOLE_PATHS: Final = 4096
+#: "No row": a walk's row index past any walk.
+_NO_ROW: Final = 1 << 30
+
 
 @dataclass
-class Path:
-    """Where each walker's descent went: the internal nodes passed, and the leaf reached."""
+class Walk:
+    """Where each walker's descent went: ``nodes[level, walker]``; a leaf repeats down to the last row."""
 
-    entry: IntArray  # walker of each recorded node, level-major (all level-0 nodes first)
-    addr: IntArray  # bank row of each recorded node (tree * N + local id)
-    level: IntArray  # depth of each recorded node
-    leaf: IntArray  # local leaf id reached by each walker
-    depth: IntArray  # depth of that leaf
+    nodes: npt.NDArray[np.int32]
+    depth: IntArray
 
-    def subset(self, walkers: IntArray) -> Path:
-        """The paths of ``walkers`` only, renumbered 0, 1, ... in that order."""
-        renumber = np.full(len(self.leaf), -1, np.int64)
-        renumber[walkers] = np.arange(len(walkers))
-        mine = renumber[self.entry] >= 0
-        entry = renumber[self.entry[mine]]
-        return Path(entry, self.addr[mine], self.level[mine], self.leaf[walkers], self.depth[walkers])
+    @property
+    def leaf(self) -> npt.NDArray[np.int32]:
+        return self.nodes[-1]
+
+    def joined(self, other: Walk) -> Walk:
+        """Both walks side by side (the shorter one padded with its leaves)."""
+        rows = max(len(self.nodes), len(other.nodes))
+        pad = [
+            np.concatenate([w.nodes, np.repeat(w.nodes[-1:], rows - len(w.nodes), 0)]) for w in (self, other)
+        ]
+        return Walk(np.concatenate(pad, 1), np.concatenate([self.depth, other.depth]))
 
 
-def descend(
-    bank: TreeBank,
-    g: IntArray,
-    q: F32Array,
-    start: IntArray | None = None,
-    first_level: IntArray | None = None,
-) -> Path:
-    """Follow the cuts from each tree's root (or ``start`` at depth ``first_level``) down to a leaf.
+def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Walk:
+    """Follow the cuts from each tree's root down to a leaf; trees must not be empty.
 
-    ``point[dim] <= cut`` goes left. All walkers step together, one level per round of calls.
+    ``point[dim] <= cut`` goes left. All walkers step together; a walker at a leaf stays there,
+    so the loop ends when a step moves nobody (tested every other step: a spare step is cheaper
+    than a test).
     """
-    n, N = len(g), bank.N
-    dims, vals = bank.nodes["dim"], bank.nodes["val"]
-    children = bank.nodes["child"]
-    qflat = q.reshape(-1)
-    idx = np.arange(n)
-    cur = bank.root[g] if start is None else start
-    base = g * N
-    qoff = idx * bank.D
-    entries: list[IntArray] = []
-    addrs: list[IntArray] = []
-    finished: list[tuple[npt.NDArray[np.integer], npt.NDArray[np.integer], int]] = []
-    level = 0
-    while len(idx):
-        at_leaf = cur < 0
-        if at_leaf.any():
-            finished.append((idx[at_leaf], ~cur[at_leaf], level))
-            inner = ~at_leaf
-            idx, cur, base, qoff = idx[inner], cur[inner], base[inner], qoff[inner]
-            if not len(idx):
-                break
-        if level >= N:
-            raise ValueError("a tree is cyclic (corrupt checkpoint?)")
-        addr = base + cur
-        entries.append(idx)
-        addrs.append(addr)
-        right = qflat[qoff + dims[addr]] > vals[addr]
-        cur = children[addr, right.view(np.int8)]
-        level += 1
-    leaf = np.empty(n, np.int64)
-    depth = np.empty(n, np.int64)
-    if finished:
-        walkers = np.concatenate([f[0] for f in finished])
-        leaf[walkers] = np.concatenate([f[1] for f in finished])
-        depth[walkers] = np.repeat([f[2] for f in finished], [len(f[0]) for f in finished])
-    if first_level is not None:
-        depth += first_level
-    if not entries:
-        empty = np.zeros(0, np.int64)
-        return Path(empty, empty, empty, leaf, depth)
-    entry = np.concatenate(entries)
-    lev = np.repeat(np.arange(len(entries)), [len(e) for e in entries])
-    if first_level is not None:
-        lev += first_level[entry]
-    return Path(entry, np.concatenate(addrs).astype(np.int64), lev, leaf, depth)
+    n, D = len(g), bank.D
+    node = bank.root[g]
+    qflat = np.ascontiguousarray(q, np.float32).reshape(-1)
+    offset = np.arange(0, n * D, D, dtype=np.int32)
+    walk = bank.walk
+    rows = [node]
+    for level in range(bank.M + 1):
+        step = walk.take(node, axis=0)
+        right = qflat.take(step[:, DIM] + offset) > step[:, CUT].view(np.float32)
+        below = np.where(right, step[:, RIGHT], step[:, LEFT])
+        if level % 2 and not (below != node).any():
+            break
+        rows.append(below)
+        node = below
+    else:
+        raise ValueError("a tree is cyclic (corrupt checkpoint?)")
+    nodes = np.stack(rows)
+    return Walk(nodes, np.count_nonzero(nodes[1:] != nodes[:-1], axis=0).astype(np.int64))
 
 
-def _path_boxes(bank: TreeBank, path: Path) -> tuple[F32Array, F32Array]:
-    box = bank.nodes["box"][path.addr]
-    return box[:, 0], box[:, 1]
+def _ancestors(
+    walk: Walk, walkers: IntArray, depth: IntArray, levels: int, skip: IntArray | None = None
+) -> tuple[npt.NDArray[np.int32], IntArray, npt.NDArray[np.bool_]]:
+    """The ``levels`` ancestors of each walker's leaf, nearest first (rows), walkers in columns:
+    node ids, levels and whether the level exists.
 
-
-def _leaf_points(bank: TreeBank, g: IntArray, leaf: IntArray) -> F32Array:
-    return bank.points[bank.leaf_row[g * bank.S + leaf]]
-
-
-def _accumulate(path: Path, weights: FloatArray, p: FloatArray, n: int) -> tuple[FloatArray, FloatArray]:
-    """Top-down form of the visitor's bottom-up recursion ``s <- p*unseen(depth) + (1-p)*s``.
-
-    Returns ``sum_j w_j * prod_{i<j} (1 - p_i)`` (``weights`` hold ``p_j * unseen(j)``, or one
-    column per dimension) and the product of ``1 - p`` over the whole path, which multiplies the leaf.
+    ``skip`` is a row of each walker's recorded walk that is no longer on its path (the parent a
+    delete spliced out): the rows below it have moved up one level.
     """
-    levels = int(path.level.max()) + 1 if len(path.level) else 0
-    keep = np.ones((n, levels + 1))
-    keep[path.entry, path.level + 1] = 1.0 - p
-    before: FloatArray = np.cumprod(keep, 1, dtype=np.float64)
-    factor = before[path.entry, path.level]
-    if weights.ndim == 1:
-        return np.bincount(path.entry, weights * factor, n).astype(np.float64), before[:, -1]
-    acc: FloatArray = np.zeros((n, *weights.shape[1:]))
-    np.add.at(acc, path.entry, weights * factor[:, None])
-    return acc, before[:, -1]
+    level = depth - 1 - np.arange(levels)[:, None]
+    valid = level >= 0
+    row = np.maximum(level, 0)
+    if skip is not None:
+        row += row >= skip
+    return walk.nodes.reshape(-1).take(row * walk.nodes.shape[1] + walkers), level, valid
 
 
-def score(bank: TreeBank, g: IntArray, q: F32Array, path: Path | None = None) -> FloatArray:
+def _first_levels(depth: IntArray) -> int:
+    """Ancestors to look at first: whole paths when they are few, else the bottom :data:`SEGMENT`."""
+    whole = int(depth.max()) if len(depth) else 1
+    return max(1, whole if len(depth) * whole <= WHOLE_PATHS else min(whole, SEGMENT))
+
+
+def _both_ways(q: F32Array) -> F32Array:
+    """Points as boxes in the bank's layout (``-q`` then ``q``), one column per point."""
+    return np.ascontiguousarray(np.concatenate([-q, q], 1).T)
+
+
+def _boxes(bank: TreeBank, node: npt.NDArray[np.integer]) -> F32Array:
+    """Boxes of ``node`` with the box coordinates first: ``(2D, *node.shape)``.
+
+    One gather fetches each node's box (rows of the bank); the transpose makes every later
+    reduction over the dimensions a few whole-array operations instead of one per box.
+    """
+    rows = bank.box.take(node.reshape(-1), axis=0)
+    return np.ascontiguousarray(rows.T).reshape(2 * bank.D, *node.shape)
+
+
+def _sum_dims(values: npt.NDArray[np.floating]) -> FloatArray:
+    """Sum over the first axis in float64, in the order numpy sums one row of a box.
+
+    Short rows are summed in order, which is what a reduction over the first axis does; from 8
+    numbers on numpy sums a row pairwise, so take that path for those.
+    """
+    if len(values) < 8:
+        return values.sum(0, dtype=np.float64)
+    return np.ascontiguousarray(np.moveaxis(values, 0, -1)).sum(-1, dtype=np.float64)
+
+
+def _separation(
+    bank: TreeBank, node: npt.NDArray[np.int32], valid: npt.NDArray[np.bool_], qq: F32Array
+) -> tuple[F32Array, F32Array, npt.NDArray[np.bool_], FloatArray]:
+    """Boxes of ``node`` (levels x walkers), their merge with the points ``qq``, whether each point
+    is inside, and its separation probability (exactly 0 inside the box, and where not ``valid``)."""
+    D = bank.D
+    box = _boxes(bank, node)
+    merged = np.maximum(box, qq[:, None, :])
+    inside = ~(merged != box).any(0) & valid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 1.0 - _sum_dims(box[D:] + box[:D]) / _sum_dims(merged[D:] + merged[:D])
+    p[~valid] = 0.0
+    return box, merged, inside, p
+
+
+def _top_down(weights: FloatArray, p: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The visitor's bottom-up recursion ``s <- w + (1-p)*s`` in top-down form, in AWS's order.
+
+    Rows are levels, nearest the leaf first (``weights`` may have more axes after the walkers).
+    Returns ``sum_j w_j * prod_{i above j} (1 - p_i)``, summed from the top, and the product of
+    ``1 - p`` over all levels (it multiplies the leaf's score). Levels where p is 0 change neither,
+    bit for bit, so a walk cut where the point is inside a box gives the numbers of the whole path.
+    """
+    keep = 1.0 - p[::-1]
+    before = np.cumprod(np.concatenate([np.ones((1, p.shape[1])), keep]), 0)
+    factor = before[:-1].reshape(before[:-1].shape + (1,) * (weights.ndim - 2))
+    return np.cumsum(weights[::-1] * factor, 0)[-1], before[-1]
+
+
+def _leaf_score(
+    bank: TreeBank, g: IntArray, q: F32Array, leaf: npt.NDArray[np.int32], depth: IntArray
+) -> FloatArray:
+    leaf_mass = bank.leaf_mass[leaf]
+    same = (bank.box[leaf, bank.D :] == q).all(1)
+    return np.where(
+        same, damp(leaf_mass, bank.tree_mass[g]) * score_seen(depth, leaf_mass), score_unseen(depth)
+    )
+
+
+def score(bank: TreeBank, g: IntArray, q: F32Array, walk: Walk | None = None) -> FloatArray:
     """The normalised anomaly score of ``q[i]`` in tree ``g[i]`` (trees must not be empty).
 
-    ``path`` is the walkers' :func:`descend`, when the caller has it already.
+    ``walk`` is the walkers' :func:`descend`, when the caller has it already (it may hold more
+    walkers after these).
     """
     n = len(g)
-    if path is None:
-        path = descend(bank, g, q)
-    lo, hi = _path_boxes(bank, path)
-    qe = q[path.entry]
-    new_range = (np.maximum(qe, hi) - np.minimum(qe, lo)).sum(1, dtype=np.float64)
-    p = 1.0 - (hi - lo).sum(1, dtype=np.float64) / new_range  # exactly 0 inside the box
-    acc, prod = _accumulate(path, p * score_unseen(path.level), p, n)
-    leaf_mass = bank.leaf_mass[g * bank.S + path.leaf]
-    tree_mass = bank.tree_mass[g]
-    same = (_leaf_points(bank, g, path.leaf) == q).all(1)
-    leaf_score = np.where(
-        same,
-        damp(leaf_mass, tree_mass) * score_seen(path.depth, leaf_mass),
-        score_unseen(path.depth),
-    )
-    return normalizer(acc + prod * leaf_score, tree_mass)
+    if walk is None:
+        walk = descend(bank, g, q)
+    walkers = np.arange(n)
+    depth = walk.depth[:n]
+    qq = _both_ways(q)
+    node, level, valid = _ancestors(walk, walkers, depth, _first_levels(depth))
+    _, _, inside, p = _separation(bank, node, valid, qq)
+    acc, prod = _top_down(p * score_unseen(np.maximum(level, 0)), p)
+    again = np.flatnonzero(~inside.any(0) & (level[-1] > 0))  # still outside a box at the top
+    if len(again):
+        node, level, valid = _ancestors(walk, again, depth[again], int(depth[again].max()))
+        _, _, _, p = _separation(bank, node, valid, qq[:, again])
+        acc[again], prod[again] = _top_down(p * score_unseen(np.maximum(level, 0)), p)
+    leaf = walk.leaf[:n]
+    return normalizer(acc + prod * _leaf_score(bank, g, q, leaf, depth), bank.tree_mass[g])
 
 
 def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, FloatArray]:
@@ -169,63 +209,43 @@ def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, Flo
     score of that tree is split evenly, as AWS's attribution visitor does before its refinement.
     """
     n, D = len(g), bank.D
-    path = descend(bank, g, q)
-    lo, hi = _path_boxes(bank, path)
-    qe = q[path.entry]
-    up = np.maximum(qe - hi, 0).astype(np.float64)
-    down = np.maximum(lo - qe, 0).astype(np.float64)
-    new_range = (hi - lo).sum(1, dtype=np.float64) + up.sum(1) + down.sum(1)
-    unseen = score_unseen(path.level) / new_range
-    p = (up.sum(1) + down.sum(1)) / new_range
-    acc, prod = _accumulate(path, np.concatenate([up, down], 1) * unseen[:, None], p, n)
-    leaf_point = _leaf_points(bank, g, path.leaf)
-    leaf_mass = bank.leaf_mass[g * bank.S + path.leaf]
-    tree_mass = bank.tree_mass[g]
-    same = (leaf_point == q).all(1)
-    leaf_score = np.where(
-        same,
-        damp(leaf_mass, tree_mass) * score_seen(path.depth, leaf_mass),
-        score_unseen(path.depth),
-    )
+    walk = descend(bank, g, q)
+    node, level, valid = _ancestors(walk, np.arange(n), walk.depth, max(1, int(walk.depth.max())))
+    box = _boxes(bank, node)
+    qt = q.T[:, None, :]
+    up = np.where(valid, np.maximum(qt - box[D:], 0), 0).astype(np.float64)
+    down = np.where(valid, np.maximum(-box[:D] - qt, 0), 0).astype(np.float64)
+    grown = _sum_dims(up) + _sum_dims(down)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        new_range = _sum_dims(box[D:] + box[:D]) + _sum_dims(up) + _sum_dims(down)
+        unseen = np.where(valid, score_unseen(np.maximum(level, 0)) / new_range, 0.0)
+        p = np.where(valid, grown / new_range, 0.0)
+    weights = np.moveaxis(np.concatenate([up, down]) * unseen, 0, -1)
+    acc, prod = _top_down(weights, p)
+    leaf_point = bank.box[walk.leaf, D:]
     gaps = np.concatenate([np.maximum(q - leaf_point, 0), np.maximum(leaf_point - q, 0)], 1).astype(
         np.float64
     )
     total = gaps.sum(1, keepdims=True)
     share = np.divide(gaps, total, out=np.full_like(gaps, 1.0 / (2 * D)), where=total > 0)
-    result = normalizer(acc + (prod * leaf_score)[:, None] * share, tree_mass[:, None])
+    leaf_score = _leaf_score(bank, g, q, walk.leaf, walk.depth)
+    result = normalizer(acc + (prod * leaf_score)[:, None] * share, bank.tree_mass[g][:, None])
     return result[:, :D], result[:, D:]
-
-
-def set_parent(bank: TreeBank, g: IntArray, ref: IntArray, parent: npt.ArrayLike) -> None:
-    """Set the parent of child references ``ref`` (internal nodes or ``~leaf``) of trees ``g``."""
-    parent = np.broadcast_to(np.asarray(parent), ref.shape)
-    inner = ref >= 0
-    bank.nodes["parent"][g[inner] * bank.N + ref[inner]] = parent[inner]
-    bank.leaf_parent[g[~inner] * bank.S + ~ref[~inner]] = parent[~inner]
 
 
 def _replace_child(bank: TreeBank, g: IntArray, parent: IntArray, old: IntArray, new: IntArray) -> None:
     """In each ``parent`` (or at the root where it is -1), point to ``new`` where it pointed to ``old``."""
     top = parent < 0
     bank.root[g[top]] = new[top]
-    below = ~top
-    addr = g[below] * bank.N + parent[below]
-    children = bank.nodes["child"]
-    side = (children[addr, 1] == old[below]).astype(np.int64)
-    children[addr, side] = new[below]
-
-
-def child_boxes(bank: TreeBank, g: IntArray, ref: IntArray) -> tuple[F32Array, F32Array]:
-    inner = (ref >= 0)[:, None]
-    box = bank.nodes["box"][g * bank.N + np.where(ref >= 0, ref, 0)]
-    point = bank.points[bank.leaf_row[g * bank.S + np.where(ref < 0, ~ref, 0)]]
-    return np.where(inner, box[:, 0], point), np.where(inner, box[:, 1], point)
+    parent, old, new = parent[~top], old[~top], new[~top]
+    side = np.where(bank.walk[parent, RIGHT] == old, RIGHT, LEFT)
+    bank.walk[parent, side] = new
 
 
 @dataclass
 class Removal:
     """What :func:`delete` spliced out of each tree: the leaf and its parent, and the sibling that
-    took the parent's place (-1 and 0 where a leaf only lost a copy)."""
+    took the parent's place (-1 where a leaf only lost a copy)."""
 
     leaf: IntArray
     parent: IntArray
@@ -237,131 +257,144 @@ def delete(
     g: IntArray,
     slot: IntArray,
     where: npt.NDArray[np.bool_] | None = None,
-    path: Path | None = None,
+    walk: Walk | None = None,
+    column: IntArray | None = None,
 ) -> Removal:
     """Remove the point of sampler ``slot`` from tree ``g`` (a leaf loses one copy, or goes).
 
     Only the entries ``where`` is true (all by default); the returned removal covers every entry.
-    ``path`` may give the descent of each removed point (one walker per entry ``where`` is true):
-    it names the ancestors whose boxes shrink, without walking up the parents.
+    ``walk`` may hold the descent of each removed point (as ``column`` of it): it names the
+    ancestors whose boxes shrink.
     """
-    S, N = bank.S, bank.N
-    removal = Removal(np.full(len(g), -1), np.full(len(g), -1), np.zeros(len(g), np.int64))
+    removal = Removal(np.full(len(g), -1), np.full(len(g), -1), np.full(len(g), -1))
     events = np.arange(len(g)) if where is None else np.flatnonzero(where)
-    walker = np.arange(len(events))
     g, slot = g[events], slot[events]
+    if walk is None or column is None:
+        walk, column = descend(bank, g, bank.points[bank.slot_row[g, slot]]), np.arange(len(g))
+    else:
+        column = column[events]
     leaf = bank.slot_leaf[g, slot].astype(np.int64)
     bank.release_points(bank.slot_row[g, slot])
-    L = g * S + leaf
-    bank.leaf_mass[L] -= 1
+    bank.leaf_mass[leaf] -= 1
     bank.tree_mass[g] -= 1
-    gone = bank.leaf_mass[L] == 0
-    g, leaf, L, events, walker = g[gone], leaf[gone], L[gone], events[gone], walker[gone]
-    bank.release_points(bank.leaf_row[L])
-    parent = bank.leaf_parent[L].astype(np.int64)
+    gone = bank.leaf_mass[leaf] == 0
+    g, leaf, events, column = g[gone], leaf[gone], events[gone], column[gone]
+    bank.release_points(bank.leaf_row[leaf])
+    parent = bank.parent[leaf].astype(np.int64)
     bank.push_leaves(g, leaf)
     alone = parent < 0
     bank.root[g[alone]] = EMPTY
-    g, leaf, parent, events, walker = g[~alone], leaf[~alone], parent[~alone], events[~alone], walker[~alone]
+    g, leaf, parent, events, column = g[~alone], leaf[~alone], parent[~alone], events[~alone], column[~alone]
     if not len(g):
         return removal
-    P = g * N + parent
-    children = bank.nodes["child"][P].astype(np.int64)
-    sibling = np.where(children[:, 1] == ~leaf, children[:, 0], children[:, 1])
-    grand = bank.nodes["parent"][P].astype(np.int64)
+    kids = bank.walk[parent, LEFT:].astype(np.int64)
+    sibling = np.where(kids[:, 1] == leaf, kids[:, 0], kids[:, 1])
+    grand = bank.parent[parent].astype(np.int64)
+    # the boxes above shrink: each ancestor's new box is the union of the sibling's box and the
+    # boxes hanging off the path between them, one cumulative maximum along the path
+    depth = walk.depth[column]
+    up = grand >= 0
+    if up.any():
+        ancestor, _, valid = _ancestors(walk, column[up], depth[up] - 1, max(1, int(depth[up].max()) - 1))
+        below = np.concatenate([parent[up][None, :], ancestor[:-1]])
+        pair = bank.walk[ancestor, LEFT:]
+        other = np.where(pair[..., 0] == below, pair[..., 1], pair[..., 0])
+        shrunk = np.maximum.accumulate(
+            np.concatenate([_boxes(bank, sibling[up])[:, None, :], _boxes(bank, other)], 1), 1
+        )[:, 1:]
+        bank.box[ancestor[valid]] = shrunk[:, valid].T
     bank.push_nodes(g, parent)
     _replace_child(bank, g, grand, parent, sibling)
-    set_parent(bank, g, sibling, grand)
+    bank.parent[sibling] = grand
     removal.leaf[events], removal.parent[events], removal.sibling[events] = leaf, parent, sibling
-    # the boxes above shrink. An ancestor's box is the union of the boxes hanging off the path
-    # below it, so one cumulative min/max along each path to the root recomputes them all.
-    if not (grand >= 0).any():
-        return removal
-    g, walker, grand = g[grand >= 0], walker[grand >= 0], grand[grand >= 0]
-    chain = _ancestors(bank, g, grand) if path is None else _chain(path.subset(walker), g, N)
-    levels = chain.shape[1]
-    addr = g[:, None] * N + np.maximum(chain, 0)
-    kids = bank.nodes["child"][addr].astype(np.int64)
-    below = np.concatenate([np.full((len(g), 1), N), chain[:, :-1]], 1)  # N: no child is N
-    other = np.where(kids[..., 0] == below, kids[..., 1], kids[..., 0])
-    lo, hi = child_boxes(bank, np.repeat(g, levels), other.reshape(-1))
-    lo, hi = lo.reshape(len(g), levels, -1), hi.reshape(len(g), levels, -1)
-    first_lo, first_hi = child_boxes(bank, g, kids[:, 0, 1])  # the lowest ancestor keeps both children
-    lo[:, 0] = np.minimum(lo[:, 0], first_lo)
-    hi[:, 0] = np.maximum(hi[:, 0], first_hi)
-    valid = chain >= 0
-    bank.nodes["box"][:, 0][addr[valid]] = np.minimum.accumulate(lo, 1)[valid]
-    bank.nodes["box"][:, 1][addr[valid]] = np.maximum.accumulate(hi, 1)[valid]
     return removal
-
-
-def _chain(path: Path, g: IntArray, N: int) -> IntArray:
-    """From each removed point's descent: its leaf's grandparent and the ancestors above, in rows."""
-    above = path.level <= path.depth[path.entry] - 2
-    entry = path.entry[above]
-    column = path.depth[entry] - 2 - path.level[above]
-    chain = np.full((len(g), max(1, int(path.depth.max()) - 1)), -1, np.int64)
-    chain[entry, column] = path.addr[above] - g[entry] * N
-    return chain
-
-
-def _ancestors(bank: TreeBank, g: IntArray, node: IntArray) -> IntArray:
-    """Each ``node`` of tree ``g`` and its ancestors up to the root, one row each, -1 padded."""
-    parents = bank.nodes["parent"]
-    columns: list[tuple[IntArray, IntArray]] = []
-    active, cur = np.arange(len(g)), node
-    while len(active):
-        columns.append((active, cur))
-        up = parents[g[active] * bank.N + cur].astype(np.int64)
-        keep = up >= 0
-        active, cur = active[keep], up[keep]
-    chain = np.full((len(g), max(1, len(columns))), -1, np.int64)
-    for level, (rows, nodes) in enumerate(columns):
-        chain[rows, level] = nodes
-    return chain
-
-
-def _repair(bank: TreeBank, g: IntArray, q: F32Array, path: Path, removal: Removal) -> Path:
-    """The descent each point would take after ``removal``: the spliced parent leaves the path,
-    everything below it moves up a level, and a walk that ended on the removed leaf goes on into
-    the sibling that took the parent's place."""
-    spliced = ((g * bank.N + removal.parent)[path.entry] == path.addr) & (removal.parent[path.entry] >= 0)
-    cut = np.full(len(g), np.iinfo(np.int64).max)
-    cut[path.entry[spliced]] = path.level[spliced]
-    keep = ~spliced
-    entry, addr, level = path.entry[keep], path.addr[keep], path.level[keep]
-    level = level - (level > cut[entry])
-    leaf, depth = path.leaf.copy(), path.depth.copy()
-    moved = cut < np.iinfo(np.int64).max
-    depth[moved] -= 1
-    lost = np.flatnonzero(moved & (leaf == removal.leaf))
-    if len(lost):
-        more = descend(bank, g[lost], q[lost], start=removal.sibling[lost], first_level=cut[lost])
-        entry = np.concatenate([entry, lost[more.entry]])
-        addr = np.concatenate([addr, more.addr])
-        level = np.concatenate([level, more.level])
-        leaf[lost], depth[lost] = more.leaf, more.depth
-    return Path(entry, addr, level, leaf, depth)
 
 
 def random_cut(lo: F32Array, hi: F32Array, factor: FloatArray) -> tuple[IntArray, F32Array]:
     """AWS's ``randomCut``: a cut of each box at ``factor`` of its range sum, walked dimension by
     dimension, so a dimension is chosen in proportion to its range and the value uniformly in it.
     The value lies in [min, max) of its dimension; returns (dimension, float32 value)."""
+    return _cut(np.ascontiguousarray(lo.T), np.ascontiguousarray(hi.T), factor)
+
+
+def _cut(lo: F32Array, hi: F32Array, factor: FloatArray) -> tuple[IntArray, F32Array]:
+    """:func:`random_cut` of boxes given dimension-first: ``lo`` and ``hi`` are ``(D, boxes)``."""
+    D, n = lo.shape
     gap = hi.astype(np.float64) - lo
-    breakpoint = factor * gap.sum(1)
-    cumulative = np.cumsum(gap, 1)
-    fits = (breakpoint[:, None] <= cumulative) & (gap > 0)
-    dim = np.argmax(fits, 1)
+    breakpoint = factor * _sum_dims(gap)
+    cumulative = np.cumsum(gap, 0)
+    fits = (breakpoint <= cumulative) & (gap > 0)
+    dim = np.logical_and.accumulate(~fits, 0).sum(0)  # dimensions before the first that fits
     # float rounding can push the breakpoint past the last range: cut just below its top instead
-    overflow = ~fits.any(1)
-    dim[overflow] = gap.shape[1] - 1 - np.argmax((gap > 0)[overflow, ::-1], 1)
-    k = np.arange(len(dim))
-    top, bottom = hi[k, dim], lo[k, dim]
-    value = (bottom + (breakpoint - cumulative[k, dim] + gap[k, dim])).astype(np.float32)
+    overflow = dim == D
+    if overflow.any():
+        last = np.logical_and.accumulate(gap[::-1, overflow] <= 0, 0).sum(0)
+        dim[overflow] = D - 1 - np.where(last == D, 0, last)
+    at = dim * n + np.arange(n)
+    top, bottom = hi.reshape(-1)[at], lo.reshape(-1)[at]
+    value = (bottom + (breakpoint - cumulative.reshape(-1)[at] + gap.reshape(-1)[at])).astype(np.float32)
     clip = overflow | (value >= top)
     value[clip] = np.nextafter(top[clip], bottom[clip])
     return dim.astype(np.int64), value
+
+
+@dataclass
+class _Attachment:
+    """Where each new point goes: beside ``saved`` (a node or leaf), with the cut (dim, value)
+    and the merged box (one row each); and the ancestors whose boxes grow to ``grown_box``."""
+
+    saved: IntArray
+    dim: IntArray
+    value: F32Array
+    merged: F32Array
+    grown_node: IntArray
+    grown_box: F32Array
+
+
+def _attach(
+    bank: TreeBank,
+    g: IntArray,
+    seq: IntArray,
+    q: F32Array,
+    leaf: IntArray,
+    node: npt.NDArray[np.int32],
+    level: IntArray,
+    valid: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.bool_], _Attachment]:
+    """AWS's ``addPoint`` over candidates: the leaf, then its ancestors ``node`` (nearest first).
+
+    One fresh random cut per level (counter-based: tree, sequence number, level); the highest
+    candidate whose cut separates the point from its box is chosen. A candidate whose box already
+    holds the point can never separate it, so candidates above it need not be looked at: returns
+    whether that is known for each entry, and the attachment.
+    """
+    D, m = bank.D, len(g)
+    node = np.concatenate([leaf[None, :], node])
+    level = np.concatenate([level[:1] + 1, level])
+    valid = np.concatenate([np.ones((1, m), bool), valid])
+    rows = node.shape[0]
+    box, merged, inside, _ = _separation(bank, node, valid, _both_ways(q))
+    factor = _random.uniform_from(bank.cut_key[g], seq, np.maximum(level, 0))
+    flat_merged = merged.reshape(2 * D, -1)
+    dim, value = _cut(-flat_merged[:D], flat_merged[D:], factor.reshape(-1))
+    k = np.arange(rows * m)
+    flat_box = box.reshape(-1)
+    qd = q.T.reshape(-1)[dim * m + k % m]
+    low, high = -flat_box[dim * rows * m + k], flat_box[(D + dim) * rows * m + k]
+    separates = ((qd <= value) & (value < low)) | ((qd > value) & (value >= high))
+    separates = separates.reshape(rows, m) & valid
+    known = inside.any(0) | (level[-1] <= 0)
+    chosen = np.where(separates, np.arange(rows)[:, None], -1).max(0)  # the highest that separates
+    pick = chosen * m + np.arange(m)
+    above = (np.arange(rows)[:, None] > chosen) & valid & ~inside
+    return known, _Attachment(
+        node.reshape(-1)[pick].astype(np.int64),
+        dim[pick],
+        value[pick],
+        flat_merged[:, pick].T,
+        node[above].astype(np.int64),
+        merged[:, above].T,
+    )
 
 
 def insert(
@@ -371,17 +404,17 @@ def insert(
     row: IntArray,
     seq: IntArray,
     q: F32Array,
-    path: Path | None = None,
+    walk: Walk | None = None,
+    column: IntArray | None = None,
     removal: Removal | None = None,
 ) -> None:
     """Add the stored point ``row`` (shingled ``q``, sequence index ``seq``) to tree ``g`` as ``slot``.
 
     As AWS's ``addPoint``: the new leaf is attached at the highest node of the path where a random
     cut of (node box + point), one fresh factor per level, separates the point from the box; a
-    point equal to the leaf it reaches only adds a copy to that leaf. ``path`` may give each
-    point's descent taken before ``removal`` (the delete of the same round), saving a new walk.
+    point equal to the leaf it reaches only adds a copy to that leaf. ``walk`` may give each
+    point's descent (as ``column`` of it) taken before ``removal``, the delete of the same round.
     """
-    S, N, T = bank.S, bank.N, bank.T
     bank.slot_row[g, slot] = row
     bank.hold_points(row)
     bank.tree_mass[g] += 1
@@ -389,78 +422,102 @@ def insert(
     if empty.any():
         ge = g[empty]
         fresh = bank.pop_leaves(ge)
-        Lg = ge * S + fresh
-        bank.leaf_row[Lg] = row[empty]
-        bank.leaf_mass[Lg] = 1
-        bank.leaf_parent[Lg] = -1
-        bank.root[ge] = ~fresh
+        bank.leaf_row[fresh] = row[empty]
+        bank.leaf_mass[fresh] = 1
+        bank.parent[fresh] = -1
+        bank.box[fresh] = _both_ways(q[empty]).T
+        bank.root[ge] = fresh
         bank.slot_leaf[ge, slot[empty]] = fresh
         bank.hold_points(row[empty])
         keep = ~empty
         g, slot, row, seq, q = g[keep], slot[keep], row[keep], seq[keep], q[keep]
-        path = None
+        walk = None
+        if column is not None:
+            column = column[keep]
+        if removal is not None:
+            removal = Removal(removal.leaf[keep], removal.parent[keep], removal.sibling[keep])
     if not len(g):
         return
-    if path is None:
-        path = descend(bank, g, q)
+    skip = None
+    if walk is None or column is None:
+        walk, column = descend(bank, g, q), np.arange(len(g))
     elif removal is not None:
-        path = _repair(bank, g, q, path, removal)
-    reached = g * S + path.leaf
-    leaf_point = bank.points[bank.leaf_row[reached]]
-    same = (leaf_point == q).all(1)
-    bank.leaf_mass[reached[same]] += 1
-    bank.slot_leaf[g[same], slot[same]] = path.leaf[same]
-    new = ~same
-    if not new.any():
+        walk, column, skip = _repair(bank, g, q, walk, column, removal)
+    depth = walk.depth[column] - (skip < _NO_ROW if skip is not None else 0)
+    leaf = walk.leaf[column].astype(np.int64)
+    same = (bank.box[leaf, bank.D :] == q).all(1)
+    bank.leaf_mass[leaf[same]] += 1
+    bank.slot_leaf[g[same], slot[same]] = leaf[same]
+    new = np.flatnonzero(~same)
+    if not len(new):
         return
-    # candidate attachment points: every internal node on the path, then the leaf itself
-    on_path = new[path.entry]
-    e_nodes = path.entry[on_path]
-    e_leaf = np.flatnonzero(new)
-    entry = np.concatenate([e_nodes, e_leaf])
-    ref = np.concatenate([path.addr[on_path] - g[e_nodes] * N, ~path.leaf[e_leaf]])
-    level = np.concatenate([path.level[on_path], path.depth[e_leaf]])
-    node_box = bank.nodes["box"][path.addr[on_path]]
-    lo = np.concatenate([node_box[:, 0], leaf_point[e_leaf]])
-    hi = np.concatenate([node_box[:, 1], leaf_point[e_leaf]])
-    qe = q[entry]
-    merged_lo, merged_hi = np.minimum(lo, qe), np.maximum(hi, qe)
-    factor = _random.uniform(bank.seed[g[entry] // T], _random.CUT, g[entry] % T, seq[entry], level)
-    dim, value = random_cut(merged_lo, merged_hi, factor)
-    k = np.arange(len(entry))
-    qd = qe[k, dim]
-    separates = ((qd <= value) & (value < lo[k, dim])) | ((qd > value) & (value >= hi[k, dim]))
-    highest = np.full(len(g), np.iinfo(np.int64).max)
-    np.minimum.at(highest, entry[separates], level[separates])
-    chosen = np.flatnonzero(separates & (level == highest[entry]))
-    chosen = chosen[np.argsort(entry[chosen], kind="stable")]
-    ev = entry[chosen]  # the new (non-duplicate) entries, ascending
-    ge, saved = g[ev], ref[chosen]
-    saved_inner = saved >= 0
-    parent = np.empty(len(ev), np.int64)
-    parent[saved_inner] = bank.nodes["parent"][ge[saved_inner] * N + saved[saved_inner]]
-    parent[~saved_inner] = bank.leaf_parent[ge[~saved_inner] * S + ~saved[~saved_inner]]
-    node = bank.pop_nodes(ge)
-    fresh = bank.pop_leaves(ge)
-    A = ge * N + node
-    goes_left = qe[chosen, dim[chosen]] <= value[chosen]
-    bank.nodes["box"][:, 0][A] = merged_lo[chosen]
-    bank.nodes["box"][:, 1][A] = merged_hi[chosen]
-    bank.nodes["val"][A] = value[chosen]
-    bank.nodes["dim"][A] = dim[chosen]
-    bank.nodes["child"][A, 0] = np.where(goes_left, ~fresh, saved)
-    bank.nodes["child"][A, 1] = np.where(goes_left, saved, ~fresh)
-    bank.nodes["parent"][A] = parent
-    _replace_child(bank, ge, parent, saved, node)
-    set_parent(bank, ge, saved, node)
-    Lg = ge * S + fresh
-    bank.leaf_row[Lg] = row[ev]
-    bank.leaf_mass[Lg] = 1
-    bank.leaf_parent[Lg] = node
-    bank.hold_points(row[ev])
-    bank.slot_leaf[ge, slot[ev]] = fresh
-    # the nodes above the new one now also contain the point
-    above = np.flatnonzero((ref >= 0) & (level < highest[entry]))
-    A = g[entry[above]] * N + ref[above]
-    bank.nodes["box"][:, 0][A] = merged_lo[above]
-    bank.nodes["box"][:, 1][A] = merged_hi[above]
+    g, slot, row, seq, q, leaf, depth, column = (
+        g[new],
+        slot[new],
+        row[new],
+        seq[new],
+        q[new],
+        leaf[new],
+        depth[new],
+        column[new],
+    )
+    skip = skip[new] if skip is not None else None
+    node, level, valid = _ancestors(walk, column, depth, _first_levels(depth), skip)
+    known, got = _attach(bank, g, seq, q, leaf, node, level, valid)
+    again = np.flatnonzero(~known)
+    if len(again):
+        node, level, valid = _ancestors(
+            walk,
+            column[again],
+            depth[again],
+            int(depth[again].max()),
+            skip[again] if skip is not None else None,
+        )
+        _, more = _attach(bank, g[again], seq[again], q[again], leaf[again], node, level, valid)
+        got.saved[again], got.dim[again], got.value[again] = more.saved, more.dim, more.value
+        got.merged[again] = more.merged
+        stays = ~np.isin(got.grown_node // bank.M, g[again])
+        got.grown_node = np.concatenate([got.grown_node[stays], more.grown_node])
+        got.grown_box = np.concatenate([got.grown_box[stays], more.grown_box])
+    _link(bank, g, slot, row, q, got)
+
+
+def _link(bank: TreeBank, g: IntArray, slot: IntArray, row: IntArray, q: F32Array, at: _Attachment) -> None:
+    """Make a node with the cut ``at`` over (the saved subtree, a new leaf for the point)."""
+    node = bank.pop_nodes(g)
+    fresh = bank.pop_leaves(g)
+    parent = bank.parent[at.saved].astype(np.int64)
+    goes_left = q[np.arange(len(g)), at.dim] <= at.value
+    bank.walk[node, DIM] = at.dim
+    bank.walk[node, CUT] = at.value.view(np.int32)
+    bank.walk[node, LEFT] = np.where(goes_left, fresh, at.saved)
+    bank.walk[node, RIGHT] = np.where(goes_left, at.saved, fresh)
+    bank.box[node] = at.merged
+    bank.parent[node] = parent
+    _replace_child(bank, g, parent, at.saved, node)
+    bank.parent[at.saved] = node
+    bank.leaf_row[fresh] = row
+    bank.leaf_mass[fresh] = 1
+    bank.parent[fresh] = node
+    bank.box[fresh] = _both_ways(q).T
+    bank.hold_points(row)
+    bank.slot_leaf[g, slot] = fresh
+    bank.box[at.grown_node] = at.grown_box  # the nodes above the new one now hold the point too
+
+
+def _repair(
+    bank: TreeBank, g: IntArray, q: F32Array, walk: Walk, column: IntArray, removal: Removal
+) -> tuple[Walk, IntArray, IntArray]:
+    """The descent each point would take after ``removal``: the spliced parent leaves the path and
+    everything below it moves up a level (returned as the row to skip); a walk that ended on the
+    removed leaf is walked again."""
+    on_path = walk.nodes[:, column] == removal.parent.astype(np.int32)
+    skip = np.where(on_path.any(0), np.argmax(on_path, 0), _NO_ROW)
+    lost = np.flatnonzero((removal.leaf >= 0) & (walk.leaf[column] == removal.leaf))
+    if len(lost):
+        again = descend(bank, g[lost], q[lost])
+        column = column.copy()
+        column[lost] = walk.nodes.shape[1] + np.arange(len(lost))
+        skip[lost] = _NO_ROW
+        walk = walk.joined(again)
+    return walk, column, skip
