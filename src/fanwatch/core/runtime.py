@@ -287,9 +287,11 @@ class LocalCore:
             _current_thing.set(self.thing_name)  # the components it starts log into this core's log
             self.log.info("deployment %s: %s", document.deployment_id, json.dumps(document.to_dict()))
             try:
+                # the build folders as they are now: a rebuild wins, as a local deployment's copy does
+                self.store.refresh()
                 plan = self._plan(document)
                 launches = self._launches(plan)
-            except DeploymentError as exc:
+            except (DeploymentError, RecipeError, OSError) as exc:
                 return self._finish(
                     DeploymentResult(document.deployment_id, "FAILED_NO_STATE_CHANGE", str(exc))
                 )
@@ -554,13 +556,14 @@ class LocalCore:
         return saved if isinstance(saved, dict) else {}
 
     async def _restore(self, saved: Mapping[str, Any]) -> None:
-        """Start again what ran when the core stopped, with the configuration it had."""
+        """Start again what ran when the core stopped, with the configuration it had and the artifacts
+        it installed: a build folder rebuilt meanwhile waits for the next deployment."""
         try:
-            self.store.add(self.layout.recipes, self.layout.artifacts)
+            self.store.add_installed(self.layout.recipes, self.layout.artifacts)
             self._installed = {str(k): str(v) for k, v in (saved.get("installed") or {}).items()}
             components: dict[str, PlannedComponent] = {}
             for name, entry in saved["components"].items():
-                stored = self.store.get(name, entry["version"])
+                stored = self.store.get_installed(name, entry["version"])
                 components[name] = PlannedComponent(
                     stored,
                     stored.recipe.manifest_for(self.platform),

@@ -82,6 +82,25 @@ def test_next_patch_builds_get_versions_as_publish_gives_them(tmp_path: Path) ->
     assert [c.version for c in store] == ["1.0.0", "1.0.1"]
 
 
+def test_a_cores_installed_copy_is_below_every_build_and_counts_for_next_patch(tmp_path: Path) -> None:
+    store = ComponentStore()
+    (numbered,) = store.add_build(build(tmp_path / "n", "NEXT_PATCH", code="print('next')"))
+    assert numbered.version == "1.0.0"  # nothing else known yet
+    store.add_build(build(tmp_path / "b", "1.2.0", code="print('rebuilt')"))
+    core = build(tmp_path / "core", "1.0.0", code="print('installed')")
+    build(core, "1.2.0", code="print('installed before the rebuild')")
+    installed = store.add_installed(core / "recipes", core / "artifacts")
+    assert [c.version for c in installed] == ["1.0.0", "1.2.0"]
+    assert store.get_installed("com.example.App", "1.2.0") == installed[1]
+    rebuilt = store.get("com.example.App", "1.2.0")
+    assert rebuilt.artifacts == tmp_path / "b" / "artifacts" / "com.example.App" / "1.2.0"  # the build wins
+    assert store.get("com.example.App", "1.0.0") == installed[0]  # and the installed copy fills in
+    assert [c.version for c in store] == ["1.0.0", "1.2.0", "1.2.1"]  # NEXT_PATCH moved past 1.0.0 and 1.2.0
+    assert store.latest("com.example.App") == store.get("com.example.App", "1.2.1")
+    with pytest.raises(LookupError, match=r"1\.2\.1 is not in this core's installed packages"):
+        store.get_installed("com.example.App", "1.2.1")
+
+
 def test_broken_recipes_and_missing_folders_are_reported(tmp_path: Path) -> None:
     store = ComponentStore()
     with pytest.raises(FileNotFoundError):
