@@ -158,7 +158,7 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
                 column, evicted = remap[column], remap[evicted]
             if len(pick):
                 per_tree[pair_row[pick], pair_t[pick]] = tree.score(
-                    bank, pair_tree[pick], q[pair_row[pick]], walk
+                    bank, walk_tree[: len(pick)], walk_q[: len(pick)], walk
                 )
             if not len(e):
                 continue

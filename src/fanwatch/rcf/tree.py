@@ -63,15 +63,16 @@ class Walk:
         return Walk(np.concatenate(pad, 1), np.concatenate([self.depth, other.depth]))
 
 
-def descend(bank: TreeBank, g: IntArray, q: F32Array) -> Walk:
-    """Follow the cuts from each tree's root down to a leaf; trees must not be empty.
+def descend(bank: TreeBank, g: IntArray, q: F32Array, start: IntArray | None = None) -> Walk:
+    """Follow the cuts from each tree's root (or node ``start``) down to a leaf; trees must not
+    be empty.
 
     ``point[dim] <= cut`` goes left. All walkers step together; a walker at a leaf stays there,
     so the loop ends when a step moves nobody (tested every other step: a spare step is cheaper
     than a test).
     """
     n, D = len(g), bank.D
-    node = bank.root[g]
+    node = bank.root[g] if start is None else start.astype(np.int32)
     qflat = np.ascontiguousarray(q, np.float32).reshape(-1)
     offset = np.arange(0, n * D, D, dtype=np.int32)
     walk = bank.walk
@@ -107,10 +108,10 @@ def _ancestors(
     return walk.nodes.reshape(-1).take(row * walk.nodes.shape[1] + walkers), level, valid
 
 
-def _first_levels(depth: IntArray) -> int:
-    """Ancestors to look at first: whole paths when they are few, else the bottom :data:`SEGMENT`."""
-    whole = int(depth.max()) if len(depth) else 1
-    return max(1, whole if len(depth) * whole <= WHOLE_PATHS else min(whole, SEGMENT))
+def _chunk(remaining: IntArray) -> int:
+    """Levels to look at next: all that are left when they are few, else :data:`SEGMENT`."""
+    whole = max(1, int(remaining.max(initial=0)))
+    return whole if len(remaining) * whole <= WHOLE_PATHS else min(whole, SEGMENT)
 
 
 def _both_ways(q: F32Array) -> F32Array:
@@ -187,19 +188,29 @@ def score(bank: TreeBank, g: IntArray, q: F32Array, walk: Walk | None = None) ->
     n = len(g)
     if walk is None:
         walk = descend(bank, g, q)
-    walkers = np.arange(n)
     depth = walk.depth[:n]
     qq = _both_ways(q)
-    node, level, valid = _ancestors(walk, walkers, depth, _first_levels(depth))
-    _, _, inside, p = _separation(bank, node, valid, qq)
-    acc, prod = _top_down(p * score_unseen(np.maximum(level, 0)), p)
-    again = np.flatnonzero(~inside.any(0) & (level[-1] > 0))  # still outside a box at the top
-    if len(again):
-        node, level, valid = _ancestors(walk, again, depth[again], int(depth[again].max()))
-        _, _, _, p = _separation(bank, node, valid, qq[:, again])
-        acc[again], prod[again] = _top_down(p * score_unseen(np.maximum(level, 0)), p)
-    leaf = walk.leaf[:n]
-    return normalizer(acc + prod * _leaf_score(bank, g, q, leaf, depth), bank.tree_mass[g])
+    # separation probabilities up from the leaf, until the point is inside a box (0 from there)
+    p_all = np.zeros((max(1, int(depth.max(initial=0))), n))
+    needed = np.ones(n, np.int64)
+    active, start = np.arange(n), 0
+    while len(active):
+        rows = _chunk(depth[active] - start)
+        node, level, valid = _ancestors(walk, active, depth[active] - start, rows)
+        _, _, inside, p = _separation(bank, node, valid, qq[:, active])
+        p_all[start : start + rows, active] = p
+        needed[active] = start + rows
+        active = active[~inside.any(0) & (level[-1] > 0)]
+        start += rows
+    acc, prod = np.empty(n), np.empty(n)
+    if n * int(needed.max(initial=1)) <= 8 * WHOLE_PATHS:  # few: one pass over the longest
+        needed[:] = needed.max(initial=1)
+    for rows in np.unique(needed):
+        w = np.flatnonzero(needed == rows)
+        p = p_all[:rows, w]
+        level = depth[w] - 1 - np.arange(rows)[:, None]
+        acc[w], prod[w] = _top_down(p * score_unseen(np.maximum(level, 0)), p)
+    return normalizer(acc + prod * _leaf_score(bank, g, q, walk.leaf[:n], depth), bank.tree_mass[g])
 
 
 def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, FloatArray]:
@@ -339,6 +350,45 @@ def _cut(lo: F32Array, hi: F32Array, factor: FloatArray) -> tuple[IntArray, F32A
 
 
 @dataclass
+class _Candidates:
+    """Random cuts at candidate attachment points (levels x entries): whether each separates the
+    new point from the candidate's box, whether the box holds the point, and the merged box."""
+
+    node: npt.NDArray[np.int32]
+    separates: npt.NDArray[np.bool_]
+    grows: npt.NDArray[np.bool_]
+    inside: npt.NDArray[np.bool_]
+    merged: F32Array
+    dim: IntArray
+    value: F32Array
+
+
+def _candidates(
+    bank: TreeBank,
+    g: IntArray,
+    seq: IntArray,
+    q: F32Array,
+    node: npt.NDArray[np.int32],
+    level: IntArray,
+    valid: npt.NDArray[np.bool_],
+) -> _Candidates:
+    """AWS's ``addPoint`` cuts: one fresh random cut of (box + point) per level, counter-based on
+    (tree, sequence number, level). A box that holds the point can never be cut apart from it."""
+    D, m = bank.D, len(g)
+    rows = node.shape[0]
+    box, merged, inside, _ = _separation(bank, node, valid, _both_ways(q))
+    factor = _random.uniform_from(bank.cut_key[g], seq, np.maximum(level, 0))
+    flat_merged = merged.reshape(2 * D, -1)
+    dim, value = _cut(-flat_merged[:D], flat_merged[D:], factor.reshape(-1))
+    k = np.arange(rows * m)
+    flat_box = box.reshape(-1)
+    qd = q.T.reshape(-1)[dim * m + k % m]
+    low, high = -flat_box[dim * rows * m + k], flat_box[(D + dim) * rows * m + k]
+    separates = ((qd <= value) & (value < low)) | ((qd > value) & (value >= high))
+    return _Candidates(node, separates.reshape(rows, m) & valid, valid & ~inside, inside, merged, dim, value)
+
+
+@dataclass
 class _Attachment:
     """Where each new point goes: beside ``saved`` (a node or leaf), with the cut (dim, value)
     and the merged box (one row each); and the ancestors whose boxes grow to ``grown_box``."""
@@ -351,50 +401,37 @@ class _Attachment:
     grown_box: F32Array
 
 
-def _attach(
-    bank: TreeBank,
-    g: IntArray,
-    seq: IntArray,
-    q: F32Array,
-    leaf: IntArray,
-    node: npt.NDArray[np.int32],
-    level: IntArray,
-    valid: npt.NDArray[np.bool_],
-) -> tuple[npt.NDArray[np.bool_], _Attachment]:
-    """AWS's ``addPoint`` over candidates: the leaf, then its ancestors ``node`` (nearest first).
-
-    One fresh random cut per level (counter-based: tree, sequence number, level); the highest
-    candidate whose cut separates the point from its box is chosen. A candidate whose box already
-    holds the point can never separate it, so candidates above it need not be looked at: returns
-    whether that is known for each entry, and the attachment.
-    """
-    D, m = bank.D, len(g)
-    node = np.concatenate([leaf[None, :], node])
-    level = np.concatenate([level[:1] + 1, level])
-    valid = np.concatenate([np.ones((1, m), bool), valid])
-    rows = node.shape[0]
-    box, merged, inside, _ = _separation(bank, node, valid, _both_ways(q))
-    factor = _random.uniform_from(bank.cut_key[g], seq, np.maximum(level, 0))
-    flat_merged = merged.reshape(2 * D, -1)
-    dim, value = _cut(-flat_merged[:D], flat_merged[D:], factor.reshape(-1))
-    k = np.arange(rows * m)
-    flat_box = box.reshape(-1)
-    qd = q.T.reshape(-1)[dim * m + k % m]
-    low, high = -flat_box[dim * rows * m + k], flat_box[(D + dim) * rows * m + k]
-    separates = ((qd <= value) & (value < low)) | ((qd > value) & (value >= high))
-    separates = separates.reshape(rows, m) & valid
-    known = inside.any(0) | (level[-1] <= 0)
-    chosen = np.where(separates, np.arange(rows)[:, None], -1).max(0)  # the highest that separates
-    pick = chosen * m + np.arange(m)
-    above = (np.arange(rows)[:, None] > chosen) & valid & ~inside
-    return known, _Attachment(
-        node.reshape(-1)[pick].astype(np.int64),
-        dim[pick],
-        value[pick],
-        flat_merged[:, pick].T,
-        node[above].astype(np.int64),
-        merged[:, above].T,
+def _attachment(m: int, passes: list[tuple[IntArray, _Candidates]], D: int) -> _Attachment:
+    """The highest candidate whose cut separates, over all passes (later passes are higher up),
+    and the candidates above it whose boxes grow."""
+    chosen_pass, chosen_row = np.full(m, -1), np.full(m, -1)
+    for k, (entry, c) in enumerate(passes):
+        top = np.where(c.separates, np.arange(len(c.node))[:, None], -1).max(0)
+        hit = top >= 0
+        chosen_pass[entry[hit]], chosen_row[entry[hit]] = k, top[hit]
+    at = _Attachment(
+        np.empty(m, np.int64),
+        np.empty(m, np.int64),
+        np.empty(m, np.float32),
+        np.empty((m, 2 * D), np.float32),
+        np.zeros(0, np.int64),
+        np.zeros((0, 2 * D), np.float32),
     )
+    grown_node, grown_box = [], []
+    for k, (entry, c) in enumerate(passes):
+        mine = np.flatnonzero(chosen_pass[entry] == k)
+        pick = chosen_row[entry[mine]] * len(entry) + mine
+        at.saved[entry[mine]] = c.node.reshape(-1)[pick]
+        at.dim[entry[mine]], at.value[entry[mine]] = c.dim[pick], c.value[pick]
+        at.merged[entry[mine]] = c.merged.reshape(2 * D, -1)[:, pick].T
+        rows = np.arange(len(c.node))[:, None]
+        above = c.grows & (
+            (k > chosen_pass[entry]) | ((k == chosen_pass[entry]) & (rows > chosen_row[entry]))
+        )
+        grown_node.append(c.node[above].astype(np.int64))
+        grown_box.append(c.merged[:, above].T)
+    at.grown_node, at.grown_box = np.concatenate(grown_node), np.concatenate(grown_box)
+    return at
 
 
 def insert(
@@ -462,23 +499,21 @@ def insert(
         column[new],
     )
     skip = skip[new] if skip is not None else None
-    node, level, valid = _ancestors(walk, column, depth, _first_levels(depth), skip)
-    known, got = _attach(bank, g, seq, q, leaf, node, level, valid)
-    again = np.flatnonzero(~known)
-    if len(again):
+    # candidates up from the leaf (first row of the first pass), until one box holds the point
+    passes: list[tuple[IntArray, _Candidates]] = []
+    active, start = np.arange(len(g)), 0
+    while len(active):
+        rows = _chunk(depth[active] + 1 - start)
         node, level, valid = _ancestors(
-            walk,
-            column[again],
-            depth[again],
-            int(depth[again].max()),
-            skip[again] if skip is not None else None,
+            walk, column[active], depth[active] + 1 - start, rows, None if skip is None else skip[active]
         )
-        _, more = _attach(bank, g[again], seq[again], q[again], leaf[again], node, level, valid)
-        got.saved[again], got.dim[again], got.value[again] = more.saved, more.dim, more.value
-        got.merged[again] = more.merged
-        stays = ~np.isin(got.grown_node // bank.M, g[again])
-        got.grown_node = np.concatenate([got.grown_node[stays], more.grown_node])
-        got.grown_box = np.concatenate([got.grown_box[stays], more.grown_box])
+        if start == 0:
+            node[0], valid[0] = leaf, True
+        c = _candidates(bank, g[active], seq[active], q[active], node, level, valid)
+        passes.append((active, c))
+        active = active[~c.inside.any(0) & (level[-1] > 0)]
+        start += rows
+    got = _attachment(len(g), passes, bank.D)
     _link(bank, g, slot, row, q, got)
 
 
@@ -515,9 +550,14 @@ def _repair(
     skip = np.where(on_path.any(0), np.argmax(on_path, 0), _NO_ROW)
     lost = np.flatnonzero((removal.leaf >= 0) & (walk.leaf[column] == removal.leaf))
     if len(lost):
-        again = descend(bank, g[lost], q[lost])
+        # the sibling took the parent's place: walk on from there
+        above = skip[lost]
+        below = descend(bank, g[lost], q[lost], removal.sibling[lost])
+        rows = np.arange(int((above + len(below.nodes)).max()))[:, None]
+        kept = walk.nodes[np.minimum(rows, len(walk.nodes) - 1), column[lost]]
+        new = below.nodes[np.clip(rows - above, 0, len(below.nodes) - 1), np.arange(len(lost))]
         column = column.copy()
         column[lost] = walk.nodes.shape[1] + np.arange(len(lost))
         skip[lost] = _NO_ROW
-        walk = walk.joined(again)
+        walk = walk.joined(Walk(np.where(rows < above, kept, new), above + below.depth))
     return walk, column, skip
