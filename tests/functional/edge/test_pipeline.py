@@ -63,10 +63,10 @@ def test_sequence_numbers_have_no_gaps_and_both_components_report_running() -> N
     assert all("simulated" in r.flags for m in msgs for r in m.readings)
 
 
-def raw_readings(nucleus: InProcessNucleus, fan: str) -> list[Any]:
-    """(seq, seconds since the clock's start, reading) of what the tachometer published for ``fan``."""
+def raw_readings(nucleus: InProcessNucleus, fan: str, clock: SimClock) -> list[Any]:
+    """(seq, seconds on ``clock``, reading) of what the tachometer published for ``fan``."""
     messages = [parse_telemetry(p) for topic, p in nucleus.local if topic == f"fanwatch/raw/{fan}"]
-    return [(m.seq, (m.sent - SimClock().utc(0)).total_seconds(), m.readings[0]) for m in messages]
+    return [(m.seq, (m.sent - clock.utc(0)).total_seconds(), m.readings[0]) for m in messages]
 
 
 def test_no_fan_is_reported_stalled_before_its_stall_timeout_has_passed() -> None:
@@ -75,10 +75,10 @@ def test_no_fan_is_reported_stalled_before_its_stall_timeout_has_passed() -> Non
     nucleus, t, f, clock = device(tach={"fans": fans, "stallTimeoutSeconds": 3})
     t.step()  # the instant it opened the fans: nothing is measured yet
     seconds(t, f, clock, 5)  # then 1, 2, ..., 5 s
-    spinning = raw_readings(nucleus, "spinning")
+    spinning = raw_readings(nucleus, "spinning", clock)
     assert [(seq, at) for seq, at, _ in spinning] == [(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0), (4, 5.0)]
     assert all(r.rpm == pytest.approx(3000, rel=0.005) and "stalled" not in r.flags for _, _, r in spinning)
-    stopped = raw_readings(nucleus, "stopped")
+    stopped = raw_readings(nucleus, "stopped", clock)
     assert [(seq, at, r.rpm) for seq, at, r in stopped] == [(0, 3.0, 0), (1, 4.0, 0), (2, 5.0, 0)]
     assert all("stalled" in r.flags for _, _, r in stopped)  # still read as 0 once the timeout passed
 
@@ -123,7 +123,7 @@ def test_tachometer_changes_apply_live_and_a_backend_that_cannot_open_is_refused
     assert any("not a Raspberry Pi" in str(getattr(r, "fields", {}).get("problem")) for r in caplog.records)
     assert t.config.backend == "simulated" and len(t.tachs) == 2
     assert telemetry(nucleus)[-1].readings[0].rpm > 0  # still reading the simulated fans
-    reopened = raw_readings(nucleus, "fan0") + raw_readings(nucleus, "fan1")
+    reopened = raw_readings(nucleus, "fan0", clock) + raw_readings(nucleus, "fan1", clock)
     assert not [r for _, _, r in reopened if "stalled" in r.flags]  # a reconfiguration is no stall
 
 
