@@ -173,7 +173,7 @@ def _leaf_score(
     bank: TreeBank, g: IntArray, q: F32Array, leaf: npt.NDArray[np.int32], depth: IntArray
 ) -> FloatArray:
     leaf_mass = bank.leaf_mass[leaf]
-    same = (bank.box[leaf, bank.D :] == q).all(1)
+    same = (_boxes(bank, leaf)[bank.D :] == q.T).all(0)
     return np.where(
         same, damp(leaf_mass, bank.tree_mass[g]) * score_seen(depth, leaf_mass), score_unseen(depth)
     )
@@ -302,18 +302,24 @@ def delete(
     sibling = np.where(kids[:, 1] == leaf, kids[:, 0], kids[:, 1])
     grand = bank.parent[parent].astype(np.int64)
     # the boxes above shrink: each ancestor's new box is the union of the sibling's box and the
-    # boxes hanging off the path between them, one cumulative maximum along the path
-    depth = walk.depth[column]
-    up = grand >= 0
-    if up.any():
-        ancestor, _, valid = _ancestors(walk, column[up], depth[up] - 1, max(1, int(depth[up].max()) - 1))
-        below = np.concatenate([parent[up][None, :], ancestor[:-1]])
+    # boxes hanging off the path between them (a cumulative maximum up the path), up to the first
+    # box that stays the same (the removed point was not on its boundary): none above changes
+    up = np.flatnonzero(grand >= 0)
+    below, union = parent[up], _boxes(bank, sibling[up])
+    remaining = walk.depth[column[up]] - 1  # levels from the grandparent up to the root
+    while len(up):
+        rows = _chunk(remaining)
+        ancestor, level, valid = _ancestors(walk, column[up], remaining, rows)
         pair = bank.walk[ancestor, LEFT:]
-        other = np.where(pair[..., 0] == below, pair[..., 1], pair[..., 0])
-        shrunk = np.maximum.accumulate(
-            np.concatenate([_boxes(bank, sibling[up])[:, None, :], _boxes(bank, other)], 1), 1
-        )[:, 1:]
-        bank.box[ancestor[valid]] = shrunk[:, valid].T
+        other = np.where(
+            pair[..., 0] == np.concatenate([below[None, :], ancestor[:-1]]), pair[..., 1], pair[..., 0]
+        )
+        shrunk = np.maximum.accumulate(np.concatenate([union[:, None, :], _boxes(bank, other)], 1), 1)[:, 1:]
+        changed = np.logical_and.accumulate((shrunk != _boxes(bank, ancestor)).any(0) & valid, 0)
+        bank.box[ancestor[changed]] = shrunk[:, changed].T
+        more = changed[-1] & (level[-1] > 0)
+        up, below, union = up[more], ancestor[-1, more], shrunk[:, -1, more]
+        remaining = remaining[more] - rows
     bank.push_nodes(g, parent)
     _replace_child(bank, g, grand, parent, sibling)
     bank.parent[sibling] = grand
