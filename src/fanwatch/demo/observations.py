@@ -111,7 +111,7 @@ class Observations:
                 self._accept(topic, payload)
             except ContractError as exc:
                 self.refused.append(Refused(topic, str(exc)))
-            except Exception as exc:  # e.g. JSON nested too deep for the parser: refused all the same
+            except Exception as exc:  # on the MQTT thread: a parser bug must not stop the observer
                 self.refused.append(Refused(topic, f"$: unreadable ({type(exc).__name__})"))
 
     def _accept(self, topic: str, payload: bytes) -> None:

@@ -162,7 +162,7 @@ def test_observations_refuse_what_breaks_the_contract_and_drop_redeliveries() ->
     assert reasons[1].startswith("thing: message names 'pi-lab-01' but arrived from 'pi-lab-02'")
     assert reasons[2].startswith("readings[0].rpm: expected a number")
     assert reasons[3:5] == ["topic: not fanwatch/<thing>/telemetry|alerts|status"] * 2
-    assert reasons[5] == "$: unreadable (RecursionError)"
+    assert reasons[5] == "$: JSON nested too deeply"
     assert observations.count == 9  # everything is kept as it arrived, for messages.jsonl
 
 
