@@ -276,24 +276,40 @@ class Detector:
         logger.info("batch done", extra={"counts": dict(counts)})
 
 
+#: Share of the function's memory that forests ready to score may take; the rest holds the compact
+#: checkpoints of the other resident fans, numpy, boto3 and the batch itself.
+READY_SHARE = 0.5
+
+
+def ready_forests_for(memory_mb: int, forest_bytes: int) -> int:
+    """How many forests a function of ``memory_mb`` can keep ready to score without running out."""
+    return max(1, int(memory_mb * 2**20 * READY_SHARE) // forest_bytes)
+
+
 @cache
 def _from_environment() -> Detector:
     """The Lambda's detector, configured by the environment the stack sets."""
     import boto3
 
-    from fanwatch.rcf import ForestManager
+    from fanwatch.rcf import ForestManager, ready_forest_bytes
 
     env = os.environ
     store = S3ModelStore(boto3.client("s3"), env["MODEL_BUCKET"])
+    shape = {
+        "dimensions": 1,
+        "shingle_size": int(env.get("RCF_SHINGLE_SIZE", "4")),
+        "num_trees": int(env.get("RCF_TREES", "100")),
+        "sample_size": int(env.get("RCF_SAMPLE_SIZE", "256")),
+    }
+    memory_mb = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048"))  # set by the Lambda runtime
+    ready = ready_forests_for(memory_mb, ready_forest_bytes(**shape))
 
     def forests() -> Forests:
         return ForestManager(
-            dimensions=1,
-            shingle_size=int(env.get("RCF_SHINGLE_SIZE", "4")),
-            num_trees=int(env.get("RCF_TREES", "100")),
-            sample_size=int(env.get("RCF_SAMPLE_SIZE", "256")),
+            **shape,
             store=store,
             max_resident=int(env.get("RCF_MAX_RESIDENT", "1000")),
+            max_hydrated=ready,
         )
 
     return Detector(

@@ -7,7 +7,7 @@ turns scores into alerts.
 """
 
 from .forest import Attribution, RandomCutForest
-from .manager import ForestManager
+from .manager import ForestManager, ready_forest_bytes
 from .stores import DirectoryStore, MemoryStore, ModelStore
 from .threshold import Thresholder, settling
 
@@ -19,5 +19,6 @@ __all__ = [
     "ModelStore",
     "RandomCutForest",
     "Thresholder",
+    "ready_forest_bytes",
     "settling",
 ]

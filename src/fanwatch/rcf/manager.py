@@ -37,6 +37,21 @@ def seed_for(seed: int, key: str) -> int:
     return int.from_bytes(digest, "little")
 
 
+def ready_forest_bytes(
+    *, dimensions: int = 1, shingle_size: int = 4, num_trees: int = 100, sample_size: int = 256
+) -> int:
+    """Memory one forest takes while ready to score: what ``max_hydrated`` multiplies."""
+    config = ForestConfig(
+        dimensions=dimensions,
+        shingle_size=shingle_size,
+        num_trees=num_trees,
+        sample_size=sample_size,
+        output_after=None,
+        time_decay=None,
+    )
+    return TreeBank(config).nbytes()
+
+
 class ForestManager:
     """Per-fan forests with the same parameters; see the module docstring for the memory tiers."""
 

@@ -51,3 +51,15 @@ def test_typical_speed_follows_the_normal_readings() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="floor"):
         Grader(floor=0)
+
+
+def test_the_detector_keeps_only_as_many_forests_ready_as_its_memory_holds() -> None:
+    from fanwatch.cloud.detector import ready_forests_for
+    from fanwatch.rcf import ready_forest_bytes
+
+    forest = ready_forest_bytes(num_trees=100, sample_size=256, shingle_size=4)
+    assert 2 * 2**20 < forest < 8 * 2**20  # a few MB each: 1,000 ready forests would not fit in 2 GB
+    ready = ready_forests_for(2048, forest)
+    assert ready * forest <= 1024 * 2**20 < (ready + 1) * forest  # half of a 2 GB function
+    assert ready_forests_for(10240, forest) >= 4 * ready
+    assert ready_forests_for(128, 10**9) == 1  # always at least the fan being scored

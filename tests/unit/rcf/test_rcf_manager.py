@@ -181,3 +181,12 @@ def test_a_fan_joining_a_running_fleet_scores_like_a_fresh_forest(fan_stream) ->
     running = ForestManager(**SMALL)
     running.process(keys, points)
     assert np.array_equal(got[~is_late], running.process(keys[:240], points[:240]))
+
+
+def test_ready_forest_bytes_grows_with_the_forest() -> None:
+    from fanwatch.rcf import ready_forest_bytes
+
+    small = ready_forest_bytes(num_trees=10, sample_size=64)
+    assert small < ready_forest_bytes(num_trees=20, sample_size=64) < 2 * small  # trees plus a shared store
+    assert ready_forest_bytes(num_trees=10, sample_size=128) > small
+    assert ready_forest_bytes(num_trees=10, sample_size=64, dimensions=3) > small
