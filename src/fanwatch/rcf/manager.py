@@ -41,15 +41,10 @@ def ready_forest_bytes(
     *, dimensions: int = 1, shingle_size: int = 4, num_trees: int = 100, sample_size: int = 256
 ) -> int:
     """Memory one forest takes while ready to score: what ``max_hydrated`` multiplies."""
-    config = ForestConfig(
-        dimensions=dimensions,
-        shingle_size=shingle_size,
-        num_trees=num_trees,
-        sample_size=sample_size,
-        output_after=None,
-        time_decay=None,
+    shape = ForestConfig(
+        dimensions=dimensions, shingle_size=shingle_size, num_trees=num_trees, sample_size=sample_size
     )
-    return TreeBank(config).nbytes()
+    return TreeBank(shape).nbytes()
 
 
 class ForestManager:
