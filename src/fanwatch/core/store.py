@@ -127,6 +127,11 @@ class ComponentStore:
         """A NEXT_PATCH build under the version ``gdk component publish`` would give it."""
         version = self._next_patch(read.name, read.fingerprint)
         log.info("component store: %s %s from %s is version %s", read.name, NEXT_PATCH, read.file, version)
+        for key in [k for k in self._numbered if k[0] == read.name and k[1] != version]:
+            if self._components[key].recipe.source == str(read.file):
+                # its artifacts folder now holds this build: only a core's installed copy can still be it
+                del self._components[key]
+                self._numbered.discard(key)
         stored = self._register(self._components, read, with_version(read.document, version))
         self._numbered.add((stored.name, stored.version))
         return stored

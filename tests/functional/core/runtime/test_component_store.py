@@ -79,7 +79,21 @@ def test_next_patch_builds_get_versions_as_publish_gives_them(tmp_path: Path) ->
     build(tmp_path / "b", "NEXT_PATCH", code="print('v2')")
     (changed,) = store.refresh()
     assert changed.version == "1.0.1"
-    assert [c.version for c in store] == ["1.0.0", "1.0.1"]
+    # 1.0.0's artifacts were overwritten by this build: deploying 1.0.0 would install 1.0.1's files
+    assert [c.version for c in store] == ["1.0.1"]
+    with pytest.raises(LookupError, match=r"1\.0\.0 is not in the component store"):
+        store.get("com.example.App", "1.0.0")
+
+
+def test_a_superseded_next_patch_version_stays_deployable_from_the_cores_copy(tmp_path: Path) -> None:
+    store = ComponentStore()
+    store.add_build(build(tmp_path / "b", "NEXT_PATCH", code="print('v1')"))
+    core = build(tmp_path / "core", "1.0.0", code="print('v1')")  # the core installed 1.0.0
+    (installed,) = store.add_installed(core / "recipes", core / "artifacts")
+    build(tmp_path / "b", "NEXT_PATCH", code="print('v2')")
+    (changed,) = store.refresh()
+    assert changed.version == "1.0.1"
+    assert store.get("com.example.App", "1.0.0") == installed  # its own files, not the new build's
 
 
 def test_a_cores_installed_copy_is_below_every_build_and_counts_for_next_patch(tmp_path: Path) -> None:
