@@ -18,7 +18,7 @@ taken first, for every walker at once; only the few walkers that are still outsi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,8 @@ SEGMENT: Final = 4
 #: Up to this many (walker, level) pairs, whole paths are looked at in one pass: for few walkers
 #: the numpy calls of a second pass cost more than the levels it would save.
 WHOLE_PATHS: Final = 4096
+_A = TypeVar("_A", bound=npt.NDArray[np.generic])
+
 #: "No row": a walk's row index past any walk.
 _NO_ROW: Final = 1 << 30
 
@@ -114,7 +116,7 @@ def _chunk(remaining: IntArray) -> int:
     return whole if len(remaining) * whole <= WHOLE_PATHS else min(whole, SEGMENT)
 
 
-def _running(op: np.ufunc, x: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+def _running(op: np.ufunc, x: _A) -> _A:
     """``op.accumulate(x, 0)``, row by row: the same numbers, but numpy accumulates along the first
     axis element by element, which for our short columns is 10-20 times slower than a call per row."""
     out = np.empty_like(x)
