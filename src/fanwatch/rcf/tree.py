@@ -223,7 +223,7 @@ def score(bank: TreeBank, g: IntArray, q: F32Array, walk: Walk | None = None) ->
         active = active[~inside.any(0) & (level[-1] > 0)]
         start += rows
     acc, prod = np.empty(n), np.empty(n)
-    if n * int(needed.max(initial=1)) <= 8 * WHOLE_PATHS:  # few: one pass over the longest
+    if n * int(needed.max(initial=1)) <= WHOLE_PATHS:  # few: one pass over the longest
         needed[:] = needed.max(initial=1)
     for rows in np.unique(needed):
         w = np.flatnonzero(needed == rows)
