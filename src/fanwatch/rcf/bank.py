@@ -110,13 +110,14 @@ class TreeBank:
             raise ValueError(f"a bank holds at most {(2**31 - 1) // (T * M)} forests of this size")
 
         def grow(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike, fill: object) -> None:
-            fresh = np.empty(shape, dtype)
-            if old:
-                previous = getattr(self, name)
-                fresh[: len(previous)] = previous
-                fresh[len(previous) :] = fill
-            else:
-                fresh[...] = fill
+            # zeros come from calloc: the pages are only touched when a forest uses them
+            zero = isinstance(fill, (int, float)) and fill == 0
+            fresh = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+            kept = len(getattr(self, name)) if old else 0
+            if kept:
+                fresh[:kept] = getattr(self, name)
+            if not zero:
+                fresh[kept:] = fill
             setattr(self, name, fresh)
 
         G = capacity * T
@@ -154,10 +155,15 @@ class TreeBank:
         """Bank tree ids of forest ``slot``."""
         return slot * self.T + np.arange(self.T, dtype=np.int64)
 
+    def reserve(self, forests: int) -> None:
+        """Make room for ``forests`` more forests in one allocation (growing copies the bank)."""
+        short = forests - len(self._free_slots)
+        if short > 0:
+            self._allocate(max(self.capacity + short, self.capacity * 2))
+
     def acquire(self, seed: int) -> int:
         """A fresh, empty forest slot seeded with ``seed``."""
-        if not self._free_slots:
-            self._allocate(self.capacity * 2)
+        self.reserve(1)
         slot = self._free_slots.pop()
         self.seed[slot] = np.uint64(seed % 2**64)
         trees = self.trees(slot)

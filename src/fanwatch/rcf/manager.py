@@ -116,6 +116,7 @@ class ForestManager:
         while len(self._hydrated) + len(missing) > self.max_hydrated:
             victim = next(k for k in self._hydrated if k not in wanted)
             self._dehydrate(victim)
+        self._bank.reserve(len(missing))
         slots = []
         for key in keys:
             if key in self._hydrated:

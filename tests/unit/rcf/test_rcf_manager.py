@@ -190,3 +190,17 @@ def test_ready_forest_bytes_grows_with_the_forest() -> None:
     assert small < ready_forest_bytes(num_trees=20, sample_size=64) < 2 * small  # trees plus a shared store
     assert ready_forest_bytes(num_trees=10, sample_size=128) > small
     assert ready_forest_bytes(num_trees=10, sample_size=64, dimensions=3) > small
+
+
+def test_new_fans_grow_the_bank_once_and_keep_the_fans_it_had(fan_stream, check_invariants) -> None:
+    keys, points, _ = _fleet(3, 100, fan_stream)
+    manager = ForestManager(**SMALL)
+    manager.process(keys, points)
+    newcomers = [f"new-{i:02d}" for i in range(37)]
+    manager.process(newcomers, np.full(len(newcomers), 1500.0))
+    bank = manager._bank
+    assert bank.capacity == 40  # room for exactly the 3 + 37 fans: one allocation, not doubling to 48
+    check_invariants(bank, *range(bank.capacity))
+    alone = ForestManager(**SMALL)
+    alone.process(keys, points)
+    assert np.array_equal(manager.process(keys, points), alone.process(keys, points))
