@@ -41,6 +41,8 @@ SEGMENT: Final = 4
 WHOLE_PATHS: Final = 4096
 _A = TypeVar("_A", bound=npt.NDArray[np.generic])
 
+#: A descent drops the walkers that stopped once fewer than one in this many still move.
+_COMPACT: Final = 2
 #: "No row": a walk's row index past any walk.
 _NO_ROW: Final = 1 << 30
 
@@ -71,25 +73,44 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array, start: IntArray | None = N
 
     ``point[dim] <= cut`` goes left. All walkers step together; a walker at a leaf stays there,
     so the loop ends when a step moves nobody (tested every other step: a spare step is cheaper
-    than a test).
+    than a test). Once most walkers have stopped, only the others step on: leaves are at many
+    depths, and a descent costs a gather per walker and level.
     """
     n, D = len(g), bank.D
     node = bank.root[g] if start is None else start.astype(np.int32)
     qflat = np.ascontiguousarray(q, np.float32).reshape(-1)
     offset = np.arange(0, n * D, D, dtype=np.int32)
     walk = bank.walk
-    rows = [node]
+    rows, columns = [node], [None]  # each row's walkers (None: all)
+    active: IntArray | None = None
     for level in range(bank.M + 1):
         step = walk.take(node, axis=0)
         right = qflat.take(step[:, DIM] + offset) > step[:, CUT].view(np.float32)
         below = np.where(right, step[:, RIGHT], step[:, LEFT])
-        if level % 2 and not (below != node).any():
-            break
+        if level % 2:
+            moved = below != node
+            moving = np.count_nonzero(moved)
+            if not moving:
+                break
+            if moving * _COMPACT < len(node):
+                keep = np.flatnonzero(moved)
+                active = keep if active is None else active[keep]
+                below, offset = below[keep], offset[keep]
         rows.append(below)
+        columns.append(active)
         node = below
     else:
         raise ValueError("a tree is cyclic (corrupt checkpoint?)")
-    nodes = np.stack(rows)
+    if active is None:
+        nodes = np.stack(rows)
+    else:
+        nodes = np.empty((len(rows), n), np.int32)
+        for i, (row, cols) in enumerate(zip(rows, columns, strict=True)):
+            if cols is None:
+                nodes[i] = row
+            else:
+                nodes[i] = nodes[i - 1]
+                nodes[i, cols] = row
     return Walk(nodes, np.count_nonzero(nodes[1:] != nodes[:-1], axis=0).astype(np.int64))
 
 
