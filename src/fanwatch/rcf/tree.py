@@ -81,7 +81,8 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array, start: IntArray | None = N
     qflat = np.ascontiguousarray(q, np.float32).reshape(-1)
     offset = np.arange(0, n * D, D, dtype=np.int32)
     walk = bank.walk
-    rows, columns = [node], [None]  # each row's walkers (None: all)
+    rows = [node]
+    columns: list[IntArray | None] = [None]  # each row's walkers (None: all)
     active: IntArray | None = None
     for level in range(bank.M + 1):
         step = walk.take(node, axis=0)
