@@ -41,6 +41,7 @@ synth: $(DEPS)
 
 bench: $(DEPS)
 	$(BIN)/python bench/rcf.py
+	$(BIN)/python bench/detector.py
 
 lint: $(DEPS)
 	$(BIN)/ruff check src tests bench cloud-stack docs/examples

@@ -8,6 +8,11 @@ grades the scores against the fan's own threshold. At the end of a batch it save
 Ordering: records of one thing share a partition key, so they arrive in order within a shard. After a
 record fails for a reason a retry can fix, the rest of the batch is failed unprocessed: Lambda
 retries from the lowest failed sequence number, so processing them now would only repeat them.
+
+Speed: before the records are taken one by one, the new readings of the whole batch are scored in
+one lock-step pass over every fan's forest (:class:`~fanwatch.rcf.ForestManager`), several times
+faster than a forest call per message. The scores wait for their records; a record that fails keeps
+its scores for the retry, so its readings are never learned twice.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
@@ -30,7 +36,7 @@ from fanwatch.cloud.events import Anomaly, encode_anomaly
 from fanwatch.cloud.grading import Grader
 from fanwatch.cloud.observability import publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
-from fanwatch.cloud.sequence import check
+from fanwatch.cloud.sequence import SequenceCheck, check
 from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore
 from fanwatch.telemetry import ContractError, Reading, Telemetry, parse_telemetry
 
@@ -70,10 +76,19 @@ class AnomalyStream:
             raise RetryLater(f"anomalies stream refused {refused} record(s): {sorted(errors)}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Ahead:
+    """The scores of one record's new readings, from the batch's lock-step pass."""
+
+    stamps: tuple[datetime, ...]
+    scores: np.ndarray
+
+
 @dataclass(slots=True)
 class _Batch:
     states: dict[str, FanState] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
+    done: list[str] = field(default_factory=list)  # sequence numbers of the records that went through
     counts: Counter[str] = field(default_factory=Counter)
     failed: bool = False
 
@@ -106,6 +121,7 @@ class Detector:
         self._clock = clock
         self._last_checkpoint = clock()
         self._versions: dict[str, int] = {}  # state version this container last saved, per fan
+        self._ahead: dict[str, _Ahead] = {}  # by sequence number, until its record goes through
         self._batch = _Batch()
         self._processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
@@ -117,6 +133,7 @@ class Detector:
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """Process one Kinesis batch; returns the partial-failure response for ReportBatchItemFailures."""
         self._batch = _Batch()
+        self._score_ahead([KinesisStreamRecord(r) for r in event.get("Records", [])])
         response = process_partial_response(event, self.process_record, self._processor, context)
         self._finish()
         return dict(response)
@@ -132,10 +149,11 @@ class Detector:
             self._reject(record, str(exc))
             return
         try:
-            self._score(message)
+            self._score(message, record.kinesis.sequence_number)
         except Exception:
             self._batch.failed = True
             raise
+        self._batch.done.append(record.kinesis.sequence_number)
 
     def _reject(self, record: KinesisStreamRecord, reason: str) -> None:
         letter = DeadLetter.of(record, reason=reason, source="detector")
@@ -154,11 +172,44 @@ class Detector:
             },
         )
 
-    def _score(self, message: Telemetry) -> None:
-        key = f"{message.thing}/{message.fan}"
+    def _score_ahead(self, records: list[KinesisStreamRecord]) -> None:
+        """Score the batch's new readings in one pass, as the records will find them one by one."""
+        numbers = {record.kinesis.sequence_number for record in records}
+        # a retry brings the failed records back first; scores of records that went elsewhere go
+        self._ahead = {n: a for n, a in self._ahead.items() if n in numbers}
+        states: dict[str, FanState] = {}
+        owners: list[tuple[str, list[Reading]]] = []
+        keys: list[str] = []
+        for record in records:
+            try:
+                message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
+            except (PoisonRecord, ContractError):
+                continue  # dead-lettered when its turn comes
+            key = _key(message)
+            if key not in states:
+                try:
+                    states[key] = copy.deepcopy(self._state(key))
+                except Exception:
+                    break  # its record will fail with this error, and every record after it
+            _, fresh = _triage(message, states[key])
+            number = record.kinesis.sequence_number
+            if fresh and number not in self._ahead:
+                owners.append((number, fresh))
+                keys.extend([key] * len(fresh))
+        if not keys:
+            return
+        readings = [r for _, fresh in owners for r in fresh]
+        scores = self._forests.process(keys, np.array([[r.rpm] for r in readings], dtype=np.float64))
+        at = 0
+        for number, fresh in owners:
+            self._ahead[number] = _Ahead(tuple(r.ts for r in fresh), scores[at : at + len(fresh)])
+            at += len(fresh)
+
+    def _score(self, message: Telemetry, number: str) -> None:
+        key = _key(message)
         counts = self._batch.counts
         state = copy.deepcopy(self._state(key))  # committed only once the record has gone through
-        seen = check(state.sequence, message.boot, message.seq)
+        seen, fresh = _triage(message, state)
         counts["messages"] += 1
         if seen.verdict == "duplicate":
             counts["duplicates"] += 1
@@ -180,10 +231,9 @@ class Detector:
             counts["gaps"] += 1
             counts["missing"] += seen.missing
             found.append(self._gap(message, seen.missing, state))
-        fresh = [r for r in message.readings if state.last_scored is None or r.ts > state.last_scored]
         counts["readings_old"] += len(message.readings) - len(fresh)
         if fresh:
-            found.extend(self._grade(message, fresh, state, key))
+            found.extend(self._grade(message, fresh, state, key, self._ahead.get(number)))
         self._anomalies.put(found)
         counts["anomalies"] += sum(a.kind == "rcf" for a in found)
         self._commit(key, state)
@@ -202,12 +252,17 @@ class Detector:
                 self._batch.counts["forest_reloads"] += 1
                 self._forests = self._new_forests()
                 self._versions.clear()
+                self._ahead.clear()
             self._batch.states[key] = state
         return state
 
-    def _grade(self, message: Telemetry, readings: list[Reading], state: FanState, key: str) -> list[Anomaly]:
-        points = np.array([[r.rpm] for r in readings], dtype=np.float64)
-        scores = self._forests.process([key] * len(readings), points)
+    def _grade(
+        self, message: Telemetry, readings: list[Reading], state: FanState, key: str, ahead: _Ahead | None
+    ) -> list[Anomaly]:
+        if ahead is not None and ahead.stamps == tuple(r.ts for r in readings):
+            scores = ahead.scores
+        else:  # the batch's pass could not see this record coming
+            scores = self._forests.process([key] * len(readings), np.array([[r.rpm] for r in readings]))
         self._batch.counts["readings"] += len(readings)
         worst: tuple[float, float, Reading] | None = None
         typical = state.stats.rpm
@@ -221,7 +276,6 @@ class Detector:
             state.anomaly_since = state.anomaly_since or reading.ts
             if worst is None or score / threshold > worst[0] / worst[1]:
                 worst = (score, threshold, reading)
-        state.last_scored = readings[-1].ts
         if worst is None:
             return []
         score, threshold, reading = worst
@@ -268,12 +322,31 @@ class Detector:
             state = self._batch.states[key]
             self._states.put(key, state)
             self._versions[key] = state.version
+        # a record that went through, state saved, has used its scores; a failed one keeps them
+        for number in self._batch.done:
+            self._ahead.pop(number, None)
         if self._clock() - self._last_checkpoint >= self._checkpoint_seconds:
             self._forests.flush()
             self._last_checkpoint = self._clock()
             counts["checkpoints"] += 1
         publish("detector", counts)
         logger.info("batch done", extra={"counts": dict(counts)})
+
+
+def _key(message: Telemetry) -> str:
+    return f"{message.thing}/{message.fan}"
+
+
+def _triage(message: Telemetry, state: FanState) -> tuple[SequenceCheck, list[Reading]]:
+    """Where ``message`` stands in its fan's sequence, and its readings not scored yet; advances
+    ``state`` past them."""
+    seen = check(state.sequence, message.boot, message.seq)
+    if seen.verdict in ("duplicate", "late"):
+        return seen, []
+    fresh = [r for r in message.readings if state.last_scored is None or r.ts > state.last_scored]
+    if fresh:
+        state.last_scored = fresh[-1].ts
+    return seen, fresh
 
 
 #: Share of the function's memory that forests ready to score may take; the rest holds the compact

@@ -15,6 +15,7 @@ import pytest
 from fanwatch.cloud.detector import Detector
 from fanwatch.cloud.events import parse_event
 from fanwatch.cloud.shapes import kinesis_event, kinesis_record
+from fanwatch.rcf import RandomCutForest
 from fanwatch.telemetry import Reading, Telemetry, encode
 
 ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/fanwatch-telemetry"
@@ -211,3 +212,22 @@ def test_a_fan_with_fewer_readings_than_the_shingle_is_checkpointed_too(
     assert make_detector(checkpoint_seconds=0).handle(kinesis_event(legacy)) == {"batchItemFailures": []}
     models = aws.client("s3").list_objects_v2(Bucket=aws.model_bucket)["Contents"]
     assert [m["Key"] for m in models] == ["models/pi-lab-02/fan1.rcf"]
+
+
+def test_a_failed_record_keeps_its_scores_so_the_retry_learns_its_readings_once(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+) -> None:
+    rpms = _fan(90)
+    seqs = [0, 1, 2, 3, 5, 6, 7, 8]  # 4 never comes: 5 opens a gap, whose anomaly cannot be put yet
+    messages = [_message(i, rpms[i * 10 : (i + 1) * 10]) for i in seqs]
+    event = _batch(messages, 0)
+    detector = make_detector(anomaly_stream="created-later", checkpoint_seconds=0)
+    sequence = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+    assert _failed(detector.handle(event)) == sequence[4:]
+    aws.client("kinesis").create_stream(StreamName="created-later", ShardCount=1)
+    retry = kinesis_event(event["Records"][4:])  # Lambda retries from the failed record, same container
+    assert detector.handle(retry) == {"batchItemFailures": []}
+    assert (detector.last_counts["messages"], detector.last_counts["readings"]) == (4, 40)
+    stored = aws.client("s3").get_object(Bucket=aws.model_bucket, Key="models/pi-lab-01/fan0.rcf")
+    assert RandomCutForest.from_bytes(stored["Body"].read()).seen == 80  # each reading learned once

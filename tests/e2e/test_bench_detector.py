@@ -1,0 +1,29 @@
+"""The detector benchmark (the source of the cost estimate's throughput) runs and prints its figures."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_detector_benchmark_scores_every_reading_and_prints_the_figures() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "detector.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = dict(re.findall(r"^  (.+?)\s{2,}([\d,.]+)", run.stdout, re.MULTILINE))
+    assert set(figures) >= {
+        "steady state, readings/s (wall)",
+        "steady state, readings/s (CPU of the handler)",
+        "the forests alone, readings/s (CPU)",
+        "the cost estimate assumes",
+    }
+    assert all(float(v.replace(",", "")) > 0 for v in figures.values())
