@@ -57,7 +57,7 @@ class Assumptions:
     bytes_per_reading: int = 110  # one reading in the JSON message
     parquet_bytes_per_reading: float = 12.0  # in the lake, after Snappy
     provisioned_shards: int = 0  # 0: on-demand streams (the default), else shards per stream
-    detector_points_per_s: float = 2500.0  # measured: ForestManager, 100 x 256, one core, 100-message batches
+    detector_points_per_s: float = 3300.0  # measured: bench/detector.py, handler wall time, 100 x 256
     detector_memory_gb: float = 2.0
     checkpoint_minutes: float = 15.0
     checkpoint_kb: float = 150.0
