@@ -192,8 +192,11 @@ class Detector:
                 except Exception:
                     break  # its record will fail with this error, and every record after it
             _, fresh = _triage(message, states[key])
+            if not fresh:
+                continue
+            states[key].last_scored = fresh[-1].ts
             number = record.kinesis.sequence_number
-            if fresh and number not in self._ahead:
+            if number not in self._ahead:
                 owners.append((number, fresh))
                 keys.extend([key] * len(fresh))
         if not keys:
@@ -276,6 +279,7 @@ class Detector:
             state.anomaly_since = state.anomaly_since or reading.ts
             if worst is None or score / threshold > worst[0] / worst[1]:
                 worst = (score, threshold, reading)
+        state.last_scored = readings[-1].ts
         if worst is None:
             return []
         score, threshold, reading = worst
@@ -338,15 +342,12 @@ def _key(message: Telemetry) -> str:
 
 
 def _triage(message: Telemetry, state: FanState) -> tuple[SequenceCheck, list[Reading]]:
-    """Where ``message`` stands in its fan's sequence, and its readings not scored yet; advances
-    ``state`` past them."""
+    """Where ``message`` stands in its fan's sequence (``state`` follows it), and its readings not
+    scored yet."""
     seen = check(state.sequence, message.boot, message.seq)
     if seen.verdict in ("duplicate", "late"):
         return seen, []
-    fresh = [r for r in message.readings if state.last_scored is None or r.ts > state.last_scored]
-    if fresh:
-        state.last_scored = fresh[-1].ts
-    return seen, fresh
+    return seen, [r for r in message.readings if state.last_scored is None or r.ts > state.last_scored]
 
 
 #: Share of the function's memory that forests ready to score may take; the rest holds the compact

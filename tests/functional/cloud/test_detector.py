@@ -231,3 +231,8 @@ def test_a_failed_record_keeps_its_scores_so_the_retry_learns_its_readings_once(
     assert (detector.last_counts["messages"], detector.last_counts["readings"]) == (4, 40)
     stored = aws.client("s3").get_object(Bucket=aws.model_bucket, Key="models/pi-lab-01/fan0.rcf")
     assert RandomCutForest.from_bytes(stored["Body"].read()).seen == 80  # each reading learned once
+    records = aws.stream_events("created-later")["Records"]
+    gaps = [parse_event(base64.b64decode(r["kinesis"]["data"])) for r in records]
+    assert [(g.kind, g.seq, g.missing, g.since) for g in gaps] == [
+        ("gap", 5, 1, T0 + timedelta(seconds=40))  # since the last reading scored before the gap
+    ]
