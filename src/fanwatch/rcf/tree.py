@@ -32,6 +32,7 @@ __all__ = ["SEGMENT", "Removal", "Walk", "attribute", "delete", "descend", "inse
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 F32Array = npt.NDArray[np.float32]
+_A = TypeVar("_A", bound=npt.NDArray[np.generic])
 
 #: Levels above the leaf looked at first. On fan streams half of the walkers are inside a box
 #: within 2 levels and 90 % within 6; the rest are looked at again over their whole path.
@@ -39,8 +40,6 @@ SEGMENT: Final = 4
 #: Up to this many (walker, level) pairs, whole paths are looked at in one pass: for few walkers
 #: the numpy calls of a second pass cost more than the levels it would save.
 WHOLE_PATHS: Final = 4096
-_A = TypeVar("_A", bound=npt.NDArray[np.generic])
-
 #: A descent drops the walkers that stopped once fewer than one in this many still move.
 _COMPACT: Final = 2
 #: "No row": a walk's row index past any walk.
