@@ -182,8 +182,9 @@ def single_point_rate(values: np.ndarray) -> float:
     return len(rest) / (time.perf_counter() - begin)
 
 
-def fleet(fans: int, steps: int, batch_steps: int) -> dict[str, Any]:
-    """Fans at steady state (from a warmed template model), interleaved records in batches."""
+def fleet(fans: int, steps: int, batch_steps: int, repeats: int) -> dict[str, Any]:
+    """Fans at steady state (from a warmed template model), interleaved records in batches; both
+    libraries take ``steps`` seconds of every fan in turn, ``repeats`` times (medians reported)."""
     progress(f"fleet: warming a template model, {fans} fans")
     warm = fan_rpm(4000, seed=5).values
     template = RandomCutForest(1, num_trees=TREES, sample_size=SAMPLE, seed=5)
@@ -192,7 +193,7 @@ def fleet(fans: int, steps: int, batch_steps: int) -> dict[str, Any]:
     krcf_run(krcf_template, warm[:, 0])
     rng = np.random.default_rng(6)
     level = warm[-200:, 0].mean()
-    records = np.round(level + rng.normal(0, 5, (steps + 1, fans)))
+    records = np.round(level + rng.normal(0, 5, (repeats * steps + 1, fans)))
     keys = [f"fan-{i:04d}" for i in range(fans)]
 
     rss_before = rss_bytes()
@@ -205,43 +206,56 @@ def fleet(fans: int, steps: int, batch_steps: int) -> dict[str, Any]:
     manager.process(keys, records[0])
     load_s = time.perf_counter() - begin
     rss_hydrated = rss_bytes()
-    progress(f"fleet: fanwatch.rcf, {steps} s of {fans} fans in batches of {batch_steps * fans:,} records")
-    begin = time.perf_counter()
-    for lo in range(1, steps + 1, batch_steps):
-        chunk = records[lo : lo + batch_steps]
-        manager.process(keys * len(chunk), chunk.reshape(-1))
-    ours_s = time.perf_counter() - begin
-
     # measured before krcf's models exist: their freed memory would stay in the process's RSS
     progress("memory: 10,000 resident models (the fleet's hydrated ones plus checkpoints)")
     for i in range(fans, 10_000):
         manager.adopt(f"fan-{i:04d}", bytes(bytearray(data)))
     rss_resident = rss_bytes()
 
-    progress(f"fleet: krcf, the same streams one model at a time ({fans} clones)")
     models = [krcf_template.clone() for _ in range(fans)]
     for model, v in zip(models, records[0].tolist(), strict=True):
         model.score([v])
         model.update([v])
-    begin = time.perf_counter()
-    for i, model in enumerate(models):
-        for v in records[1:, i].tolist():
-            model.score([v])
-            model.update([v])
-    krcf_s = time.perf_counter() - begin
+    ours, theirs = [], []
+    for r in range(repeats):
+        first, last = 1 + r * steps, 1 + (r + 1) * steps
+        progress(
+            f"fleet: run {r + 1} of {repeats}, {steps} s of {fans} fans; fanwatch.rcf in batches of "
+            f"{batch_steps * fans:,} records, then krcf one model at a time"
+        )
+        begin = time.perf_counter()
+        for lo in range(first, last, batch_steps):
+            chunk = records[lo : min(lo + batch_steps, last)]
+            manager.process(keys * len(chunk), chunk.reshape(-1))
+        ours.append(fans * steps / (time.perf_counter() - begin))
+        begin = time.perf_counter()
+        for i, model in enumerate(models):
+            for v in records[first:last, i].tolist():
+                model.score([v])
+                model.update([v])
+        theirs.append(fans * steps / (time.perf_counter() - begin))
     del models
 
     return {
         "fans": fans,
-        "records": fans * steps,
-        "pps_ours": fans * steps / ours_s,
-        "pps_krcf": fans * steps / krcf_s,
+        "ours": ours,
+        "krcf": theirs,
         "load_ms": 1000 * load_s / fans,
         "hydrated_mb": (rss_hydrated - rss_before) / fans / 1e6,
         "resident": len(manager),
         "rss_resident_gb": (rss_resident - rss_before) / 1e9,
         "process_rss_gb": rss_resident / 1e9,
     }
+
+
+def medians(runs: dict[str, list[float]]) -> tuple[float, float, str]:
+    """The median points/s of both libraries, and a note of the spread of their runs."""
+    ours, theirs = runs["ours"], runs["krcf"]
+    if len(ours) == 1:
+        return ours[0], theirs[0], ""
+    spread = [f"{min(runs):,.0f}-{max(runs):,.0f}" for runs in (ours, theirs)]
+    note = f"(median of {len(ours)}; runs {spread[0]}, krcf {spread[1]})"
+    return float(np.median(ours)), float(np.median(theirs)), note
 
 
 # ---- speed-controlled fans ---------------------------------------------------------------------
@@ -327,7 +341,7 @@ def main() -> int:
     one = single_stream_speed(fan["stream"].values, repeats=1 if args.quick else 3)
     progress("speed: fanwatch.rcf, one score_and_update call per point")
     per_call = single_point_rate(fan["stream"].values)
-    fl = fleet(fans, steps, batch_steps=10)
+    fl = fleet(fans, steps, batch_steps=10, repeats=1 if args.quick else 3)
     sp = setpoints(learn=3000)
     png = plot(fan)
     report(fan, load, rr, one, per_call, fl, sp, steps)
@@ -359,8 +373,7 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
     print(row.format("Spearman vs krcf, excerpt", "-", "1", f"{rr['spearman_rrcf']:.3f}"))
     print()
     print(row.format("SPEED (points/s, score then update)", "fanwatch.rcf", "krcf", "rrcf"))
-    ours, theirs = float(np.median(one["ours"])), float(np.median(one["krcf"]))
-    runs = len(one["ours"])
+    ours, theirs, spread = medians(one)
     print(
         row.format(
             f"single stream, {len(fan['ours']):,} points, process()",
@@ -368,10 +381,7 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
             f"{theirs:,.0f}",
             f"{rr['pps_rrcf']:,.1f}",
         ),
-        f"(median of {runs}; runs {min(one['ours']):,.0f}-{max(one['ours']):,.0f} "
-        f"and {min(one['krcf']):,.0f}-{max(one['krcf']):,.0f})"
-        if runs > 1
-        else "",
+        *[spread][: bool(spread)],
     )
     print(
         row.format("single stream, one score_and_update per point", f"{per_call:,.0f}", f"{theirs:,.0f}", "")
@@ -384,14 +394,16 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
             "",
         )
     )
+    fleet_ours, fleet_krcf, fleet_spread = medians(fl)
     print(
         row.format(
             f"fleet, {fl['fans']:,} fans x {steps} s interleaved",
-            f"{fl['pps_ours']:,.0f}",
-            f"{fl['pps_krcf']:,.0f}",
+            f"{fleet_ours:,.0f}",
+            f"{fleet_krcf:,.0f}",
             "",
         ),
         "(krcf: one model at a time)",
+        *[fleet_spread][: bool(fleet_spread)],
     )
     print(row.format("checkpoint load, ms per model", f"{fl['load_ms']:.1f}", "", ""))
     print()
@@ -431,8 +443,8 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
         verdict(f"Spearman {name} >= 0.9", r["spearman"] >= 0.9, f"{r['spearman']:.3f}")
     ratio = ours / theirs
     verdict("single stream >= 0.5x krcf", ratio >= 0.5, f"{ratio:.2f}x (medians)")
-    ratio = fl["pps_ours"] / fl["pps_krcf"]
-    verdict("fleet batch >= 2x krcf", ratio >= 2.0, f"{ratio:.2f}x")
+    ratio = fleet_ours / fleet_krcf
+    verdict("fleet batch >= 2x krcf", ratio >= 2.0, f"{ratio:.2f}x (medians)")
     ratio = fan["bytes_krcf"] / fan["bytes_ours"]
     verdict("serialized model <= 1/10 of krcf's", ratio >= 10, f"1/{ratio:.1f}")
     one, two = sp["rpm"], sp["rpm+target"]
