@@ -88,6 +88,7 @@ class _Ahead:
 class _Batch:
     states: dict[str, FanState] = field(default_factory=dict)
     changed: set[str] = field(default_factory=set)
+    parsed: dict[str, Telemetry] = field(default_factory=dict)  # by sequence number, for its turn
     done: list[str] = field(default_factory=list)  # sequence numbers of the records that went through
     counts: Counter[str] = field(default_factory=Counter)
     failed: bool = False
@@ -143,17 +144,20 @@ class Detector:
     def process_record(self, record: KinesisStreamRecord) -> None:
         if self._batch.failed:
             raise RetryLater("an earlier record of this batch failed; Lambda retries from there")
+        number = record.kinesis.sequence_number
+        message = self._batch.parsed.pop(number, None)
+        if message is None:
+            try:
+                message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
+            except (PoisonRecord, ContractError) as exc:
+                self._reject(record, str(exc))
+                return
         try:
-            message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
-        except (PoisonRecord, ContractError) as exc:
-            self._reject(record, str(exc))
-            return
-        try:
-            self._score(message, record.kinesis.sequence_number)
+            self._score(message, number)
         except Exception:
             self._batch.failed = True
             raise
-        self._batch.done.append(record.kinesis.sequence_number)
+        self._batch.done.append(number)
 
     def _reject(self, record: KinesisStreamRecord, reason: str) -> None:
         letter = DeadLetter.of(record, reason=reason, source="detector")
@@ -185,6 +189,7 @@ class Detector:
                 message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
             except (PoisonRecord, ContractError):
                 continue  # dead-lettered when its turn comes
+            self._batch.parsed[record.kinesis.sequence_number] = message
             key = _key(message)
             if key not in states:
                 try:
