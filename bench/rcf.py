@@ -253,7 +253,7 @@ def medians(runs: dict[str, list[float]]) -> tuple[float, float, str]:
     ours, theirs = runs["ours"], runs["krcf"]
     if len(ours) == 1:
         return ours[0], theirs[0], ""
-    spread = [f"{min(runs):,.0f}-{max(runs):,.0f}" for runs in (ours, theirs)]
+    spread = [f"{min(side):,.0f}-{max(side):,.0f}" for side in (ours, theirs)]
     note = f"(median of {len(ours)}; runs {spread[0]}, krcf {spread[1]})"
     return float(np.median(ours)), float(np.median(theirs)), note
 
