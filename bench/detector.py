@@ -34,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "examples"))
 from cloud_cost import Assumptions
-from rcf_streams import fan_rpm
+from rcf_streams import steady_fleet
 
 from fanwatch.cloud.detector import AnomalyStream, Detector
 from fanwatch.cloud.grading import Grader
@@ -109,13 +109,10 @@ def detector(aws: dict[str, Any]) -> Detector:
 
 def fleet(fans: int, batches: int, per_message: int) -> tuple[list[str], np.ndarray, bytes]:
     """Fan keys, their readings (fans x time) after the warm-up, and the warmed checkpoint."""
-    warm = fan_rpm(4000, seed=5).values
+    warm, records = steady_fleet(fans, batches * per_message)
     template = RandomCutForest(1, **FOREST, seed=5)
     template.process(warm)
-    level = warm[-200:, 0].mean()
-    rng = np.random.default_rng(6)
-    readings = np.round(level + rng.normal(0, 5, (fans, batches * per_message)))
-    return [f"pi-{i:04d}/fan0" for i in range(fans)], readings, template.to_bytes()
+    return [f"pi-{i:04d}/fan0" for i in range(fans)], records.T, template.to_bytes()
 
 
 def batch(keys: list[str], readings: np.ndarray, b: int, per_message: int) -> dict[str, Any]:

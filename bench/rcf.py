@@ -27,7 +27,7 @@ import rrcf
 from scipy.stats import rankdata, spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from rcf_streams import LabeledStream, daily_load, fan_rpm, setpoint_fan
+from rcf_streams import LabeledStream, daily_load, fan_rpm, setpoint_fan, steady_fleet
 
 from fanwatch.rcf import ForestManager, RandomCutForest, Thresholder, settling
 
@@ -186,14 +186,11 @@ def fleet(fans: int, steps: int, batch_steps: int, repeats: int) -> dict[str, An
     """Fans at steady state (from a warmed template model), interleaved records in batches; both
     libraries take ``steps`` seconds of every fan in turn, ``repeats`` times (medians reported)."""
     progress(f"fleet: warming a template model, {fans} fans")
-    warm = fan_rpm(4000, seed=5).values
+    warm, records = steady_fleet(fans, repeats * steps + 1)
     template = RandomCutForest(1, num_trees=TREES, sample_size=SAMPLE, seed=5)
     template.process(warm)
     krcf_template = krcf_model(5)
     krcf_run(krcf_template, warm[:, 0])
-    rng = np.random.default_rng(6)
-    level = warm[-200:, 0].mean()
-    records = np.round(level + rng.normal(0, 5, (repeats * steps + 1, fans)))
     keys = [f"fan-{i:04d}" for i in range(fans)]
 
     rss_before = rss_bytes()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["LabeledStream", "daily_load", "fan_rpm", "setpoint_fan"]
+__all__ = ["LabeledStream", "daily_load", "fan_rpm", "setpoint_fan", "steady_fleet"]
 
 
 @dataclass
@@ -54,6 +54,14 @@ def fan_rpm(n: int = 20_000, *, seed: int = 1, shingle: int = 4) -> LabeledStrea
     stream.values[:, 0] = np.round(rpm)
     stream.events.sort(key=lambda e: e[1])
     return stream
+
+
+def steady_fleet(fans: int, steps: int, *, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """4,000 s of a fan (to warm a template model on) and then ``steps`` seconds of ``fans`` fans
+    running normally at its last level, as ``(steps, fans)``: a fleet at steady state."""
+    warm = fan_rpm(4000, seed=seed).values
+    level = warm[-200:, 0].mean()
+    return warm, np.round(level + np.random.default_rng(seed + 1).normal(0, 5, (steps, fans)))
 
 
 def daily_load(days: int = 12, *, seed: int = 2, shingle: int = 4) -> LabeledStream:

@@ -189,7 +189,8 @@ class Detector:
                 message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
             except (PoisonRecord, ContractError):
                 continue  # dead-lettered when its turn comes
-            self._batch.parsed[record.kinesis.sequence_number] = message
+            number = record.kinesis.sequence_number
+            self._batch.parsed[number] = message
             key = _key(message)
             if key not in states:
                 try:
@@ -200,14 +201,12 @@ class Detector:
             if not fresh:
                 continue
             states[key].last_scored = fresh[-1].ts
-            number = record.kinesis.sequence_number
             if number not in self._ahead:
                 owners.append((number, fresh))
                 keys.extend([key] * len(fresh))
         if not keys:
             return
-        readings = [r for _, fresh in owners for r in fresh]
-        scores = self._forests.process(keys, np.array([[r.rpm] for r in readings], dtype=np.float64))
+        scores = self._forests.process(keys, _points([r for _, fresh in owners for r in fresh]))
         at = 0
         for number, fresh in owners:
             self._ahead[number] = _Ahead(tuple(r.ts for r in fresh), scores[at : at + len(fresh)])
@@ -270,7 +269,7 @@ class Detector:
         if ahead is not None and ahead.stamps == tuple(r.ts for r in readings):
             scores = ahead.scores
         else:  # the batch's pass could not see this record coming
-            scores = self._forests.process([key] * len(readings), np.array([[r.rpm] for r in readings]))
+            scores = self._forests.process([key] * len(readings), _points(readings))
         self._batch.counts["readings"] += len(readings)
         worst: tuple[float, float, Reading] | None = None
         typical = state.stats.rpm
@@ -344,6 +343,11 @@ class Detector:
 
 def _key(message: Telemetry) -> str:
     return f"{message.thing}/{message.fan}"
+
+
+def _points(readings: list[Reading]) -> np.ndarray:
+    """What a fan's forest takes of each reading: its RPM, one row each."""
+    return np.array([[r.rpm] for r in readings], dtype=np.float64)
 
 
 def _triage(message: Telemetry, state: FanState) -> tuple[SequenceCheck, list[Reading]]:
