@@ -15,7 +15,7 @@ __all__ = ["main"]
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "core": ("fanwatch.core.cli", "run, deploy to and inspect local Greengrass cores"),
-    "demo": ("fanwatch.demo", "simulated fans through the real components on a local core"),
+    "demo": ("fanwatch.demo.cli", "simulated fans through the real components on a local core"),
     "build": ("fanwatch.build", "build Greengrass components (what gdk's custom build runs)"),
 }
 
