@@ -119,6 +119,8 @@ class FanConfig:
     target_rpm: float | None = None  # the commanded speed, when known (and the simulated fan's target)
     seed: int = 0  # simulated backend
     faults: tuple[Fault, ...] = ()  # simulated backend
+    # simulated backend: (seconds, rpm) at which a speed-controlled fan's controller changes its target
+    setpoints: tuple[tuple[float, float], ...] = ()
     replay_file: str = ""  # replay backend
 
 
@@ -148,8 +150,9 @@ _TACH_KEYS = {
     "replayLoop",
     "timeScale",
 }
-_FAN_KEYS = {"pin", "pulsesPerRev", "targetRpm", "seed", "faults", "replayFile"}
+_FAN_KEYS = {"pin", "pulsesPerRev", "targetRpm", "seed", "faults", "setpoints", "replayFile"}
 _FAULT_KEYS = {"kind", "startSeconds", "endSeconds", "severity"}
+_SETPOINT_KEYS = {"atSeconds", "rpm"}
 
 
 def _fault(raw: object, key: str) -> Fault:
@@ -164,6 +167,22 @@ def _fault(raw: object, key: str) -> Fault:
         raise ConfigError(f"{key}.endSeconds", f"{end:g} is not after startSeconds {start:g}")
     severity = _number(data, "severity", 1.0, 0.01, 5.0, f"{key}.")
     return Fault(kind, start, math.inf if end >= 1e12 else end, severity)
+
+
+def _setpoints(raw: object, key: str) -> tuple[tuple[float, float], ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(key, f"expected a list, got {type(raw).__name__}")
+    out: list[tuple[float, float]] = []
+    for i, item in enumerate(raw):
+        data = _mapping(item, f"{key}[{i}]")
+        _check_keys(data, _SETPOINT_KEYS, f"{key}[{i}].")
+        for name in sorted(_SETPOINT_KEYS - set(data)):
+            raise ConfigError(f"{key}[{i}].{name}", "missing")
+        at = _number(data, "atSeconds", 0.0, 0.0, 1e9, f"{key}[{i}].")
+        if out and at <= out[-1][0]:
+            raise ConfigError(f"{key}[{i}].atSeconds", f"{at:g} is not after the setpoint before it")
+        out.append((at, _number(data, "rpm", 0.0, 0.0, 100_000.0, f"{key}[{i}].")))
+    return tuple(out)
 
 
 def _fan(fan_id: str, raw: object, default_ppr: int, backend: str) -> FanConfig:
@@ -189,6 +208,7 @@ def _fan(fan_id: str, raw: object, default_ppr: int, backend: str) -> FanConfig:
         target_rpm=None if target is None else _number(data, "targetRpm", 0, 0.0, 100_000.0, p),
         seed=_integer(data, "seed", 0, 0, 2**31 - 1, p),
         faults=tuple(_fault(f, f"{p}faults[{i}]") for i, f in enumerate(faults_raw)),
+        setpoints=_setpoints(data.get("setpoints", []), f"{p}setpoints"),
         replay_file=replay_file,
     )
 

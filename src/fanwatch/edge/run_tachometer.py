@@ -57,6 +57,7 @@ def open_source(
         pulses_per_rev=fan.pulses_per_rev,
         faults=fan.faults,
         seed=fan.seed,
+        setpoints=fan.setpoints,
         t0=clock.now(),
     )
 

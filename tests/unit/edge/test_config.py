@@ -33,10 +33,12 @@ def test_a_simulated_fleet_with_faults() -> None:
             "fans": {
                 "b": {"targetRpm": 2000.0, "faults": [{"kind": "stall", "startSeconds": 5, "endSeconds": 9}]},
                 "a": {"pin": 27.0, "pulsesPerRev": 4},  # Greengrass may hand integers back as floats
+                "c": {"pin": 22, "setpoints": [{"atSeconds": 60, "rpm": 2200}, {"atSeconds": 90, "rpm": 0}]},
             },
         }
     )
-    assert [f.id for f in config.fans] == ["a", "b"]
+    assert config.fans[2].setpoints == ((60.0, 2200.0), (90.0, 0.0))
+    assert [f.id for f in config.fans] == ["a", "b", "c"]
     assert config.fans[0].pin == 27 and config.fans[0].pulses_per_rev == 4
     assert config.fans[1].faults[0].kind == "stall" and config.fans[1].faults[0].end_s == 9
 
@@ -65,6 +67,18 @@ def test_a_simulated_fleet_with_faults() -> None:
             {"fans": {"a": {"faults": [{"kind": "stall", "startSeconds": 5, "endSeconds": 2}]}}},
             "fans.a.faults[0].endSeconds",
             "is not after startSeconds",
+        ),
+        ({"fans": {"a": {"setpoints": {"atSeconds": 1}}}}, "fans.a.setpoints", "expected a list"),
+        ({"fans": {"a": {"setpoints": [{"atSeconds": 1}]}}}, "fans.a.setpoints[0].rpm", "missing"),
+        (
+            {"fans": {"a": {"setpoints": [{"atSeconds": 1, "rpm": -5}]}}},
+            "fans.a.setpoints[0].rpm",
+            "out of range",
+        ),
+        (
+            {"fans": {"a": {"setpoints": [{"atSeconds": 9, "rpm": 1}, {"atSeconds": 9, "rpm": 2}]}}},
+            "fans.a.setpoints[1].atSeconds",
+            "is not after the setpoint before it",
         ),
         ({"timeScale": 10}, "timeScale", "timeScale must be 1 with the gpio backend"),
         ({"replayLoop": "yes"}, "replayLoop", "expected true or false"),

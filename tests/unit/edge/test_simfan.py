@@ -108,3 +108,17 @@ def test_faults_are_validated() -> None:
         Fault("stall", 0, severity=0)
     with pytest.raises(ValueError, match="pulses_per_rev"):
         SimulatedFan(pulses_per_rev=0)
+
+
+def test_a_speed_controlled_fan_follows_its_setpoints_and_says_what_was_commanded() -> None:
+    fan = SimulatedFan(target_rpm=3000, setpoints=[(25, 4000), (10, 2000)], seed=3)
+    pulses = edges(fan, 35)
+    assert [fan.target_at(t) for t in (0, 9.9, 10, 24.9, 25, 35)] == [3000, 3000, 2000, 2000, 4000, 4000]
+    assert rate(pulses, 5, 10) == pytest.approx(3000, rel=0.02)
+    assert rate(pulses, 10, 11) > 2500  # coasting down through the rotor's inertia (4 s)
+    assert rate(pulses, 22, 25) == pytest.approx(2000, rel=0.04)
+    assert rate(pulses, 32, 35) == pytest.approx(4000, rel=0.02)
+    assert fan.label_at(15) == "normal"  # a commanded change is not a fault
+    assert SimulatedFan(target_rpm=3000).target_at(5) is None  # not speed-controlled
+    with pytest.raises(ValueError, match="setpoints"):
+        SimulatedFan(setpoints=[(-1, 2000)])

@@ -35,3 +35,16 @@ def test_a_fan_stopped_at_start_reads_zero_stalled_once_the_stall_timeout_passes
     assert early == [None] * 6  # 0 to 2.5 s: no pulse yet, but no stall measured either
     stalled = tach.read()
     assert stalled is not None and stalled.rpm == 0 and "stalled" in stalled.flags
+
+
+def test_readings_carry_the_setpoint_of_the_moment_and_otherwise_the_configured_target() -> None:
+    clock = SimClock()
+    controlled = SimulatedFan(target_rpm=3000, setpoints=[(5, 2000)], seed=1, t0=clock.now())
+    fixed = SimulatedFan(target_rpm=3000, seed=1, t0=clock.now())
+    tachs = [Tachometer(controlled, clock=clock), Tachometer(fixed, clock=clock, target_rpm=3000)]
+    targets = []
+    for _ in range(8):
+        clock.advance(1.0)
+        targets.append([r.target_rpm for r in (t.read() for t in tachs) if r is not None])
+    assert [t[0] for t in targets] == [3000] * 4 + [2000] * 4
+    assert {t[1] for t in targets} == {3000}

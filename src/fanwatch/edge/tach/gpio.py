@@ -173,6 +173,9 @@ class GpioPulseSource:
     def label_at(self, t: float) -> None:
         return None
 
+    def target_at(self, t: float) -> None:
+        return None  # a real or recorded fan: the configured target, if any
+
     def _release(self) -> None:
         with contextlib.suppress(RuntimeError, ValueError):
             self._gpio.remove_event_detect(self.pin)

@@ -151,5 +151,8 @@ class CsvReplay:
     def label_at(self, t: float) -> None:
         return None
 
+    def target_at(self, t: float) -> None:
+        return None  # a real or recorded fan: the configured target, if any
+
     def close(self) -> None:
         """Nothing to release: the recording was read whole at construction."""

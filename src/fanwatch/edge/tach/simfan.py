@@ -12,6 +12,10 @@ the physics or the signal over a time span and label the readings taken while th
 * ``hunting``: the speed oscillates around the target (a control loop that hunts);
 * ``overspeed``: the fan runs well above its target.
 
+A speed-controlled fan is given ``setpoints``: (simulation seconds, rpm) at which its controller
+commands a new target; the rotor follows through its inertia, faults act on the commanded speed, and
+:meth:`SimulatedFan.target_at` tells the commanded speed (what a reading's ``target_rpm`` carries).
+
 Everything random comes from generators seeded by ``seed`` and consumed in time order, so a run is
 reproducible however its ``pulses`` calls are chunked, and runs as fast as the caller advances time.
 """
@@ -77,6 +81,7 @@ class SimulatedFan:
         seed: int = 0,
         start_rpm: float | None = None,
         t0: float = 0.0,
+        setpoints: Iterable[tuple[float, float]] = (),
     ) -> None:
         if pulses_per_rev < 1:
             raise ValueError("pulses_per_rev must be at least 1")
@@ -91,6 +96,10 @@ class SimulatedFan:
         self.jitter_s = jitter_s
         self.period_jitter = period_jitter
         self.faults = tuple(faults)
+        self.setpoints = tuple(sorted((float(at), float(rpm)) for at, rpm in setpoints))
+        if any(at < 0 or rpm < 0 for at, rpm in self.setpoints):
+            raise ValueError("setpoints need a time >= 0 and an rpm >= 0")
+        self._setpoint_times = [at for at, _ in self.setpoints]
         self._t0 = t0
         self._t = t0  # simulated up to here (monotonic clock seconds)
         self._rev_s = (target_rpm if start_rpm is None else start_rpm) / 60.0
@@ -109,10 +118,21 @@ class SimulatedFan:
     def _elapsed(self, t: float) -> float:
         return t - self._t0
 
+    def target_at(self, t: float) -> float | None:
+        """What a speed-controlled fan's controller commands at ``t`` (the last setpoint reached, else
+        ``target_rpm``); None for a fan without setpoints, which runs at ``target_rpm`` uncontrolled."""
+        if not self.setpoints:
+            return None
+        return self._command(t)
+
+    def _command(self, t: float) -> float:
+        i = bisect.bisect_right(self._setpoint_times, self._elapsed(t))
+        return self.setpoints[i - 1][1] if i else self.target_rpm
+
     def _commanded_rev_s(self, t: float) -> float:
         """The speed the motor drives towards at ``t``, after speed-changing faults."""
         s = self._elapsed(t)
-        rpm = self.target_rpm
+        rpm = self._command(t)
         for f in self.faults:
             if not f.active(s):
                 continue

@@ -13,7 +13,8 @@ class PulseSource(Protocol):
     """A stream of tachometer edges (falling edges of an open-collector tach line).
 
     ``pulses(until)`` returns, in order, every edge timestamp (clock seconds) up to ``until`` that was
-    not returned before. ``label_at`` gives the ground truth of a simulated source (None for real ones).
+    not returned before. ``label_at`` gives the ground truth of a simulated source (None for real ones);
+    ``target_at`` the speed a simulated fan's controller commands at ``t`` (None: the configured target).
     """
 
     simulated: bool
@@ -21,5 +22,7 @@ class PulseSource(Protocol):
     def pulses(self, until: float) -> Sequence[float]: ...
 
     def label_at(self, t: float) -> str | None: ...
+
+    def target_at(self, t: float) -> float | None: ...
 
     def close(self) -> None: ...

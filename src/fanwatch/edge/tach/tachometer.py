@@ -49,6 +49,7 @@ class Tachometer:
         if est is None:
             return None
         flags = est.flags | {"simulated"} if self.source.simulated else est.flags
+        target = self.source.target_at(now)  # a speed-controlled fan's setpoint of the moment
         return Reading(
             ts=self.clock.utc(now),
             rpm=est.rpm,
@@ -56,7 +57,7 @@ class Tachometer:
             pulses=est.pulses,
             window_s=est.window_s,
             flags=flags,
-            target_rpm=self.target_rpm,
+            target_rpm=self.target_rpm if target is None else target,
             label=self.source.label_at(now),
         )
 
