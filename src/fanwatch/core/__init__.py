@@ -1,9 +1,10 @@
 """fanwatch's local Greengrass core: the real components and the real IPC client, no device needed.
 
-The parts: :mod:`~fanwatch.core.ipc` serves the Greengrass IPC protocol, :mod:`~fanwatch.core.mqtt`
-carries PublishToIoTCore to a broker standing in for IoT Core, and the runtime runs recipes
-(:mod:`~fanwatch.core.recipe`, :mod:`~fanwatch.core.lifecycle`) and deployments
-(:mod:`~fanwatch.core.deployment`) on a :class:`LocalCore` per thing, or on a :class:`Fleet` of them.
+One package per subsystem, as the nucleus has them: :mod:`~fanwatch.core.ipc` serves the Greengrass
+IPC protocol, :mod:`~fanwatch.core.mqtt` carries PublishToIoTCore to a broker standing in for IoT Core,
+:mod:`~fanwatch.core.deployment` turns recipes and deployment documents into a plan,
+:mod:`~fanwatch.core.lifecycle` runs one component, and :mod:`~fanwatch.core.runtime` ties them into a
+:class:`LocalCore` per thing (or a :class:`Fleet` of them). :mod:`~fanwatch.core.ports` holds the seams.
 The names below are loaded on first use, so importing one part does not load the others.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 __all__ = ["ComponentStore", "DeploymentDocument", "DeploymentResult", "Fleet", "LocalCore"]
 
 _WHERE = {
-    "ComponentStore": "fanwatch.core.store",
+    "ComponentStore": "fanwatch.core.deployment",
     "DeploymentDocument": "fanwatch.core.deployment",
     "DeploymentResult": "fanwatch.core.deployment",
     "Fleet": "fanwatch.core.fleet",

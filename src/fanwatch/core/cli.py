@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from fanwatch.core.control import ControlError, request
+from fanwatch.core.deployment.versions import Version
 from fanwatch.core.layout import CoreLayout
-from fanwatch.core.versions import Version
 
 __all__ = ["add_arguments", "run"]
 

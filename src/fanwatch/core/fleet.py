@@ -22,10 +22,10 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
-from fanwatch.core.deployment import DeploymentDocument, DeploymentError, DeploymentResult
+from fanwatch.core.deployment.document import DeploymentDocument, DeploymentError, DeploymentResult
+from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.ports import IoTCoreLink
 from fanwatch.core.runtime import DEFAULT_REGION, LocalCore
-from fanwatch.core.store import ComponentStore
 
 __all__ = ["Fleet", "LinkFactory"]
 

@@ -22,8 +22,8 @@ from functools import cache
 from typing import Any, Final
 
 from fanwatch.build import COMPONENTS
-from fanwatch.core.configuration_update import ConfigurationUpdate, resolve_configuration
-from fanwatch.core.deployment import NUCLEUS
+from fanwatch.core.deployment.configuration_update import ConfigurationUpdate, resolve_configuration
+from fanwatch.core.deployment.document import NUCLEUS
 from fanwatch.core.runtime import NUCLEUS_VERSION
 from fanwatch.edge.config import ConfigError, parse_filter_config, parse_tach_config
 

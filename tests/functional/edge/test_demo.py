@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fanwatch.core.deployment import DeploymentDocument
+from fanwatch.core.deployment.document import DeploymentDocument
 from fanwatch.demo.inprocess import run_in_process
 from fanwatch.demo.observations import DemoRun, Observations, Timeline
 from fanwatch.demo.plot import fault_spans

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from awsiot.eventstreamrpc import Shape
 
-from fanwatch.core.authz import Authorizer, NotAuthorizedError
+from fanwatch.core.ipc.authz import Authorizer, NotAuthorizedError
+from fanwatch.core.ipc.local_pubsub import LocalPubSub
 from fanwatch.core.ports import Nucleus
-from fanwatch.core.pubsub import LocalPubSub
 
 __all__ = ["Call", "Cleanup", "Handler", "Services", "authorize"]
 

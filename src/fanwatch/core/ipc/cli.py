@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from awsiot.greengrasscoreipc import model
 
-from fanwatch.core.authz import ANY, CLI_SERVICE
 from fanwatch.core.config import without_hidden_keys
+from fanwatch.core.ipc.authz import ANY, CLI_SERVICE
 from fanwatch.core.ipc.calls import Call, Handler, authorize
 from fanwatch.core.ports import ComponentInfo
 

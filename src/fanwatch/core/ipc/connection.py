@@ -20,8 +20,8 @@ from typing import Any
 from awsiot.eventstreamrpc import Shape
 from awsiot.greengrasscoreipc.model import GreengrassCoreIPCError, ServiceError
 
-from fanwatch.core.eventstream import FrameDecoder, FrameError, Header, HeaderType, Message, encode
 from fanwatch.core.ipc.calls import Cleanup, Services
+from fanwatch.core.ipc.eventstream import FrameDecoder, FrameError, Header, HeaderType, Message, encode
 from fanwatch.core.ipc.operations import UnknownOperationError, perform
 from fanwatch.core.ipc.protocol import (
     CONTENT_TYPE,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from awsiot.greengrasscoreipc import model
 
-from fanwatch.core.authz import MQTT_PROXY_SERVICE, NUCLEUS_COMPONENT
+from fanwatch.core.ipc.authz import MQTT_PROXY_SERVICE, NUCLEUS_COMPONENT
 from fanwatch.core.ipc.calls import Call, Handler, authorize
 
 __all__ = ["HANDLERS", "MAX_MESSAGE_BYTES"]

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
-from fanwatch.core.eventstream import Header, HeaderType, Message
+from fanwatch.core.ipc.eventstream import Header, HeaderType, Message
 
 __all__ = [
     "CONTENT_TYPE",

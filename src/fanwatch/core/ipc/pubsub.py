@@ -1,16 +1,16 @@
 """PublishToTopic and SubscribeToTopic: local pub/sub between components (``PubSubIPCEventStreamAgent``).
 
 Authorization comes first and matches resources literally (only ``*`` is a wildcard here), then the
-topic rules of :mod:`fanwatch.core.pubsub`.
+topic rules of :mod:`fanwatch.core.ipc.local_pubsub`.
 """
 
 from __future__ import annotations
 
 from awsiot.greengrasscoreipc import model
 
-from fanwatch.core.authz import PUBSUB_SERVICE
+from fanwatch.core.ipc.authz import PUBSUB_SERVICE
 from fanwatch.core.ipc.calls import Call, Handler, authorize
-from fanwatch.core.pubsub import InvalidTopicError, LocalMessage, ReceiveMode
+from fanwatch.core.ipc.local_pubsub import InvalidTopicError, LocalMessage, ReceiveMode
 
 __all__ = ["HANDLERS"]
 

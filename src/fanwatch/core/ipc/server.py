@@ -12,11 +12,11 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from fanwatch.core.authz import Authorizer
+from fanwatch.core.ipc.authz import Authorizer
 from fanwatch.core.ipc.calls import Services
 from fanwatch.core.ipc.connection import Connection
+from fanwatch.core.ipc.local_pubsub import LocalPubSub
 from fanwatch.core.ports import Nucleus
-from fanwatch.core.pubsub import LocalPubSub
 from fanwatch.core.unixsocket import listen_private
 
 __all__ = ["DEFAULT_MAX_FRAME_BYTES", "MAX_SOCKET_PATH_BYTES", "IPCServer"]

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from awsiot.greengrasscoreipc import model
 
-from fanwatch.core.eventstream import FrameDecoder, FrameError, Header, Message, encode
 from fanwatch.core.ipc import DEFAULT_MAX_FRAME_BYTES, IPCServer
+from fanwatch.core.ipc.eventstream import FrameDecoder, FrameError, Header, Message, encode
+from fanwatch.core.ipc.local_pubsub import LocalMessage
 from fanwatch.core.ipc.protocol import MessageFlag, MessageType, rpc_message
-from fanwatch.core.pubsub import LocalMessage
 
 COMPONENT = "fanwatch.Tachometer"
 CONFIG = {

@@ -14,8 +14,8 @@ from awsiot.eventstreamrpc import AccessDeniedError
 from awsiot.greengrasscoreipc import model
 from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
+from fanwatch.core.ipc.local_pubsub import LocalMessage
 from fanwatch.core.ports import ComponentState, SpoolFullError
-from fanwatch.core.pubsub import LocalMessage
 
 THING = "fan-001"
 TACH = "fanwatch.Tachometer"

@@ -20,9 +20,9 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.ports import MessageHandler
 from fanwatch.core.runtime import LocalCore
-from fanwatch.core.store import ComponentStore
 
 PROBE = Path(__file__).with_name("probe_component.py")
 

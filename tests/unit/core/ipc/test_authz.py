@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from fanwatch.core.authz import (
+from fanwatch.core.config import ConfigStore
+from fanwatch.core.ipc.authz import (
     MQTT_PROXY_SERVICE,
     PUBSUB_SERVICE,
     Authorizer,
     NotAuthorizedError,
     ResourcePattern,
 )
-from fanwatch.core.config import ConfigStore
 
 PUBLISH_IOT = "aws.greengrass#PublishToIoTCore"
 SUBSCRIBE_IOT = "aws.greengrass#SubscribeToIoTCore"

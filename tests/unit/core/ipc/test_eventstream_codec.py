@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fanwatch.core.eventstream import FrameDecoder, FrameError, Header, HeaderType, Message, encode
+from fanwatch.core.ipc.eventstream import FrameDecoder, FrameError, Header, HeaderType, Message, encode
 
 # Reference frames from the event-stream specification's test suite (aws-c-event-stream).
 EMPTY_FRAME = bytes.fromhex("000000100000000005c248eb7d98c8ff")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fanwatch.core.pubsub import (
+from fanwatch.core.ipc.local_pubsub import (
     InvalidTopicError,
     LocalMessage,
     LocalPubSub,

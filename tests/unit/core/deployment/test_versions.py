@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fanwatch.core.versions import Requirement, Version
+from fanwatch.core.deployment.versions import Requirement, Version
 
 
 def test_ordering_follows_semver() -> None:

@@ -32,27 +32,20 @@ from typing import Any, Final
 
 import yaml
 
-from fanwatch.core.artifacts import ArtifactError, install_artifacts
 from fanwatch.core.config import ConfigStore
-from fanwatch.core.configuration_update import stale_keys
 from fanwatch.core.control import ControlServer
-from fanwatch.core.deployment import (
-    NUCLEUS,
-    DeploymentDocument,
-    DeploymentError,
-    DeploymentResult,
-    Plan,
-    PlannedComponent,
-    plan_deployment,
-)
-from fanwatch.core.interpolation import Interpolator
+from fanwatch.core.deployment.artifacts import ArtifactError, install_artifacts
+from fanwatch.core.deployment.configuration_update import stale_keys
+from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError, DeploymentResult
+from fanwatch.core.deployment.interpolation import Interpolator
+from fanwatch.core.deployment.plan import Plan, PlannedComponent, plan_deployment
+from fanwatch.core.deployment.recipe import Lifecycle, RecipeError, current_platform
+from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.ipc import IPCServer
 from fanwatch.core.layout import CoreLayout
-from fanwatch.core.lifecycle import Service, ServiceSpec
+from fanwatch.core.lifecycle.service import Service, ServiceSpec
 from fanwatch.core.mqtt.spooler import DEFAULT_MAX_SIZE_IN_BYTES
 from fanwatch.core.ports import ComponentInfo, ComponentState, IoTCoreLink
-from fanwatch.core.recipe import Lifecycle, RecipeError, current_platform
-from fanwatch.core.store import ComponentStore
 
 __all__ = ["DEFAULT_REGION", "NUCLEUS_VERSION", "LocalCore", "nucleus_defaults"]
 

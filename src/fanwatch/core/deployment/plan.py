@@ -1,10 +1,4 @@
-"""Deployment documents, and the plan a core makes of one before it touches anything.
-
-A document is the JSON a Greengrass deployment carries. Both shapes are read: the CreateDeployment
-request (``components: {name: {componentVersion, configurationUpdate: {merge: "<json string>",
-reset: [...]}}}``, ``deploymentPolicies.failureHandlingPolicy``) and the document the nucleus
-receives (``components: {name: {version, configurationUpdate: {merge: {...}}}}``,
-``failureHandlingPolicy`` at the top).
+"""The plan a core makes of a deployment before it touches anything.
 
 A deployment names the *root* components of the device; everything else it keeps is a dependency of
 one of them. The plan resolves every version (dependencies with the stored version their
@@ -17,100 +11,17 @@ first. Any problem fails the deployment before a single process is touched.
 from __future__ import annotations
 
 import copy
-import secrets
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any
 
-from fanwatch.core.configuration_update import ConfigurationUpdate, resolve_configuration
-from fanwatch.core.recipe import Manifest, RecipeError
-from fanwatch.core.store import ComponentStore, StoredComponent
-from fanwatch.core.versions import Requirement, Version
+from fanwatch.core.deployment.configuration_update import resolve_configuration
+from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError
+from fanwatch.core.deployment.recipe import Manifest, RecipeError
+from fanwatch.core.deployment.store import ComponentStore, StoredComponent
+from fanwatch.core.deployment.versions import Requirement
 
-__all__ = [
-    "FAILURE_POLICIES",
-    "NUCLEUS",
-    "ComponentRequest",
-    "DeploymentDocument",
-    "DeploymentError",
-    "DeploymentResult",
-    "Plan",
-    "PlannedComponent",
-    "plan_deployment",
-]
-
-#: The nucleus is built into the local core; deployments may configure it but never install it.
-NUCLEUS: Final = "aws.greengrass.Nucleus"
-FAILURE_POLICIES: Final = ("ROLLBACK", "DO_NOTHING")
-
-
-class DeploymentError(ValueError):
-    """The document or its plan is invalid: nothing was changed."""
-
-
-@dataclass(frozen=True, slots=True)
-class ComponentRequest:
-    name: str
-    version: str
-    update: ConfigurationUpdate = field(default_factory=ConfigurationUpdate)
-
-
-@dataclass(frozen=True, slots=True)
-class DeploymentDocument:
-    deployment_id: str
-    components: Mapping[str, ComponentRequest]
-    failure_handling: str = "ROLLBACK"
-    created: float = field(default_factory=time.time)
-
-    @classmethod
-    def parse(cls, data: object) -> DeploymentDocument:
-        if not isinstance(data, Mapping):
-            raise DeploymentError(f"a deployment document is a JSON object, got {type(data).__name__}")
-        components = data.get("components")
-        if not isinstance(components, Mapping):
-            raise DeploymentError(
-                "components: expected an object of component name to {componentVersion, ...}"
-            )
-        requests: dict[str, ComponentRequest] = {}
-        for name, spec in components.items():
-            where = f"components.{name}"
-            if not isinstance(spec, Mapping):
-                raise DeploymentError(f"{where}: expected an object")
-            version = spec.get("componentVersion", spec.get("version"))
-            if not isinstance(version, str):
-                raise DeploymentError(f"{where}.componentVersion: missing")
-            try:
-                Version.parse(version)
-            except ValueError as exc:
-                raise DeploymentError(f"{where}.componentVersion: {exc}") from None
-            try:
-                update = ConfigurationUpdate.parse(
-                    spec.get("configurationUpdate"), f"{where}.configurationUpdate"
-                )
-            except ValueError as exc:
-                raise DeploymentError(str(exc)) from None
-            requests[str(name)] = ComponentRequest(str(name), version, update)
-        policies = data.get("deploymentPolicies", {})
-        if not isinstance(policies, Mapping):
-            raise DeploymentError("deploymentPolicies: expected an object")
-        policy = str(policies.get("failureHandlingPolicy") or data.get("failureHandlingPolicy") or "ROLLBACK")
-        if policy not in FAILURE_POLICIES:
-            raise DeploymentError(f"failureHandlingPolicy: expected ROLLBACK or DO_NOTHING, got {policy!r}")
-        deployment_id = (
-            data.get("deploymentId") or data.get("deploymentName") or f"local-{secrets.token_hex(4)}"
-        )
-        return cls(str(deployment_id), requests, policy)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "deploymentId": self.deployment_id,
-            "components": {
-                r.name: {"componentVersion": r.version, "configurationUpdate": r.update.to_dict()}
-                for r in self.components.values()
-            },
-            "failureHandlingPolicy": self.failure_handling,
-        }
+__all__ = ["Plan", "PlannedComponent", "plan_deployment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,28 +50,6 @@ class Plan:
     document: DeploymentDocument
     components: Mapping[str, PlannedComponent]  # in start order: dependencies first
     nucleus_configuration: Mapping[str, Any]
-
-
-@dataclass(slots=True)
-class DeploymentResult:
-    """How a deployment ended, with the nucleus' status names."""
-
-    deployment_id: str
-    status: str  # SUCCESSFUL | FAILED_NO_STATE_CHANGE | FAILED_ROLLBACK_NOT_REQUESTED | ...
-    detail: str = ""
-    states: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "SUCCESSFUL"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "deploymentId": self.deployment_id,
-            "status": self.status,
-            "detail": self.detail,
-            "states": self.states,
-        }
 
 
 def plan_deployment(

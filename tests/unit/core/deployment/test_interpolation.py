@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fanwatch.core.interpolation import Interpolator, config_text, resolve_pointer
+from fanwatch.core.deployment.interpolation import Interpolator, config_text, resolve_pointer
 from fanwatch.core.layout import CoreLayout
 
 

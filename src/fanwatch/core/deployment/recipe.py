@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import yaml
 
-from fanwatch.core.versions import Version
+from fanwatch.core.deployment.versions import Version
 
 __all__ = [
     "LIFECYCLE_STEPS",

@@ -28,8 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from fanwatch.core.recipe import Recipe, parse_recipe, read_recipe_document, recipe_field, with_version
-from fanwatch.core.versions import Requirement, Version
+from fanwatch.core.deployment.recipe import (
+    Recipe,
+    parse_recipe,
+    read_recipe_document,
+    recipe_field,
+    with_version,
+)
+from fanwatch.core.deployment.versions import Requirement, Version
 
 __all__ = ["NEXT_PATCH", "ComponentStore", "StoredComponent"]
 

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fanwatch.core.recipe import Lifecycle, Recipe, RecipeError, current_platform, load_recipe, parse_recipe
+from fanwatch.core.deployment.recipe import (
+    Lifecycle,
+    Recipe,
+    RecipeError,
+    current_platform,
+    load_recipe,
+    parse_recipe,
+)
 
 LINUX_AMD64 = {"os": "linux", "architecture": "amd64"}
 PI = {"os": "linux", "architecture": "arm", "architecture.detail": "armv7l"}

@@ -18,8 +18,8 @@ import stat
 import zipfile
 from pathlib import Path
 
+from fanwatch.core.deployment.recipe import Artifact
 from fanwatch.core.layout import CoreLayout
-from fanwatch.core.recipe import Artifact
 
 __all__ = ["ArtifactError", "file_mode", "install_artifacts"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fanwatch.core.configuration_update import (
+from fanwatch.core.deployment.configuration_update import (
     ConfigurationUpdate,
     parse_pointer,
     pointer_for,

@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
+from fanwatch.core.deployment.recipe import Lifecycle, Step
 from fanwatch.core.ports import ComponentState
-from fanwatch.core.recipe import Lifecycle, Step
 
 __all__ = ["Service", "ServiceSpec"]
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from fanwatch.core.artifacts import ArtifactError, file_mode, install_artifacts
+from fanwatch.core.deployment.artifacts import ArtifactError, file_mode, install_artifacts
+from fanwatch.core.deployment.recipe import Artifact, RecipeError
+from fanwatch.core.deployment.store import ComponentStore
+from fanwatch.core.deployment.versions import Requirement
 from fanwatch.core.layout import CoreLayout
-from fanwatch.core.recipe import Artifact, RecipeError
-from fanwatch.core.store import ComponentStore
-from fanwatch.core.versions import Requirement
 
 RECIPE = """\
 RecipeFormatVersion: '2020-01-25'

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fanwatch.core.deployment import DeploymentDocument, DeploymentError, plan_deployment
-from fanwatch.core.store import ComponentStore
+from fanwatch.core.deployment.document import DeploymentDocument, DeploymentError
+from fanwatch.core.deployment.plan import plan_deployment
+from fanwatch.core.deployment.store import ComponentStore
 
 PLATFORM = {"os": "linux", "architecture": "amd64"}
 

@@ -1,0 +1,122 @@
+"""Deployment documents, and how a deployment ended.
+
+A document is the JSON a Greengrass deployment carries. Both shapes are read: the CreateDeployment
+request (``components: {name: {componentVersion, configurationUpdate: {merge: "<json string>",
+reset: [...]}}}``, ``deploymentPolicies.failureHandlingPolicy``) and the document the nucleus
+receives (``components: {name: {version, configurationUpdate: {merge: {...}}}}``,
+``failureHandlingPolicy`` at the top).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from fanwatch.core.deployment.configuration_update import ConfigurationUpdate
+from fanwatch.core.deployment.versions import Version
+
+__all__ = [
+    "FAILURE_POLICIES",
+    "NUCLEUS",
+    "ComponentRequest",
+    "DeploymentDocument",
+    "DeploymentError",
+    "DeploymentResult",
+]
+
+#: The nucleus is built into the local core; deployments may configure it but never install it.
+NUCLEUS: Final = "aws.greengrass.Nucleus"
+FAILURE_POLICIES: Final = ("ROLLBACK", "DO_NOTHING")
+
+
+class DeploymentError(ValueError):
+    """The document or its plan is invalid: nothing was changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentRequest:
+    name: str
+    version: str
+    update: ConfigurationUpdate = field(default_factory=ConfigurationUpdate)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentDocument:
+    deployment_id: str
+    components: Mapping[str, ComponentRequest]
+    failure_handling: str = "ROLLBACK"
+    created: float = field(default_factory=time.time)
+
+    @classmethod
+    def parse(cls, data: object) -> DeploymentDocument:
+        if not isinstance(data, Mapping):
+            raise DeploymentError(f"a deployment document is a JSON object, got {type(data).__name__}")
+        components = data.get("components")
+        if not isinstance(components, Mapping):
+            raise DeploymentError(
+                "components: expected an object of component name to {componentVersion, ...}"
+            )
+        requests: dict[str, ComponentRequest] = {}
+        for name, spec in components.items():
+            where = f"components.{name}"
+            if not isinstance(spec, Mapping):
+                raise DeploymentError(f"{where}: expected an object")
+            version = spec.get("componentVersion", spec.get("version"))
+            if not isinstance(version, str):
+                raise DeploymentError(f"{where}.componentVersion: missing")
+            try:
+                Version.parse(version)
+            except ValueError as exc:
+                raise DeploymentError(f"{where}.componentVersion: {exc}") from None
+            try:
+                update = ConfigurationUpdate.parse(
+                    spec.get("configurationUpdate"), f"{where}.configurationUpdate"
+                )
+            except ValueError as exc:
+                raise DeploymentError(str(exc)) from None
+            requests[str(name)] = ComponentRequest(str(name), version, update)
+        policies = data.get("deploymentPolicies", {})
+        if not isinstance(policies, Mapping):
+            raise DeploymentError("deploymentPolicies: expected an object")
+        policy = str(policies.get("failureHandlingPolicy") or data.get("failureHandlingPolicy") or "ROLLBACK")
+        if policy not in FAILURE_POLICIES:
+            raise DeploymentError(f"failureHandlingPolicy: expected ROLLBACK or DO_NOTHING, got {policy!r}")
+        deployment_id = (
+            data.get("deploymentId") or data.get("deploymentName") or f"local-{secrets.token_hex(4)}"
+        )
+        return cls(str(deployment_id), requests, policy)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deploymentId": self.deployment_id,
+            "components": {
+                r.name: {"componentVersion": r.version, "configurationUpdate": r.update.to_dict()}
+                for r in self.components.values()
+            },
+            "failureHandlingPolicy": self.failure_handling,
+        }
+
+
+@dataclass(slots=True)
+class DeploymentResult:
+    """How a deployment ended, with the nucleus' status names."""
+
+    deployment_id: str
+    status: str  # SUCCESSFUL | FAILED_NO_STATE_CHANGE | FAILED_ROLLBACK_NOT_REQUESTED | ...
+    detail: str = ""
+    states: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCESSFUL"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deploymentId": self.deployment_id,
+            "status": self.status,
+            "detail": self.detail,
+            "states": self.states,
+        }
