@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "examples"
 from cloud_cost import Assumptions
 from rcf_streams import steady_fleet
 
-from fanwatch.cloud.detector import AnomalyStream, Detector
-from fanwatch.cloud.grading import Grader
+from fanwatch.cloud.detector import AnomalyStream, Detector, thresholder_for
 from fanwatch.cloud.records import DeadLetterQueue
+from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.shapes import kinesis_event, kinesis_record
 from fanwatch.cloud.stores import FanStateStore, S3ModelStore
 from fanwatch.rcf import ForestManager, RandomCutForest
@@ -103,7 +103,7 @@ def detector(aws: dict[str, Any]) -> Detector:
         states=FanStateStore(aws["dynamodb"], "fan-state"),
         anomalies=AnomalyStream(aws["kinesis"], "anomalies"),
         dead_letters=DeadLetterQueue(aws["sqs"], dlq),
-        grader=Grader(floor=1.8, k=3.0),
+        thresholder=thresholder_for(DetectorSettings()),
     )
 
 

@@ -19,6 +19,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from fanwatch.cloud.settings import ENVIRONMENT
 from fanwatch_stack import assets, grants
 from fanwatch_stack.data import DataPlane
 from fanwatch_stack.parameters import Settings
@@ -57,9 +58,10 @@ class Functions(Construct):
                 "MODEL_BUCKET": data.models.bucket_name,
                 "FAN_STATE_TABLE": data.fan_state.table_name,
                 "ANOMALY_STREAM": data.anomalies.stream_name,
-                "SCORE_FLOOR": settings.score_floor.value_as_string,
-                "SCORE_SIGMAS": settings.score_sigmas.value_as_string,
-                "CHECKPOINT_MINUTES": settings.checkpoint_minutes.value_as_string,
+                ENVIRONMENT["score_floor"]: settings.score_floor.value_as_string,
+                ENVIRONMENT["score_sigmas"]: settings.score_sigmas.value_as_string,
+                ENVIRONMENT["settle_seconds"]: settings.settle_seconds.value_as_string,
+                ENVIRONMENT["checkpoint_minutes"]: settings.checkpoint_minutes.value_as_string,
             },
         )
         grants.objects(

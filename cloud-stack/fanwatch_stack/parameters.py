@@ -9,6 +9,8 @@ from __future__ import annotations
 from aws_cdk import CfnCondition, CfnParameter, Fn, Stack
 from constructs import Construct
 
+from fanwatch.cloud.settings import DetectorSettings
+
 __all__ = ["Settings"]
 
 #: The retention values CloudWatch Logs accepts.
@@ -75,19 +77,31 @@ class Settings(Construct):
         self.stream_retention_hours = number(
             "StreamRetentionHours", 24, "Hours the streams keep records", low=24, high=8760
         )
+        detector = DetectorSettings()
         self.score_floor = number(
-            "ScoreFloor", 1.8, "Lowest forest score ever graded anomalous (1.5-2 on fans)", low=0.5, high=8
+            "ScoreFloor",
+            detector.score_floor,
+            "Lowest forest score ever graded anomalous (fans read once a second: 2.5-3)",
+            low=0.5,
+            high=8,
         )
         self.score_sigmas = number(
             "ScoreSigmas",
-            3,
+            detector.score_sigmas,
             "Standard deviations above a fan's mean score that are anomalous",
             low=0,
             high=10,
         )
+        self.settle_seconds = number(
+            "SettleSeconds",
+            detector.settle_seconds,
+            "Seconds a speed-controlled fan may take to follow a commanded change (not scored meanwhile)",
+            low=0,
+            high=600,
+        )
         self.checkpoint_minutes = number(
             "CheckpointMinutes",
-            15,
+            detector.checkpoint_minutes,
             "Minutes between forest checkpoints to S3 "
             "(more often costs S3 writes, less often loses more learning on a "
             "restart)",

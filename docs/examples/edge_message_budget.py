@@ -14,21 +14,18 @@ from fanwatch.edge.prefilter import EdgeFilter
 from fanwatch.edge.tach import SimulatedFan, Tachometer
 from fanwatch.telemetry import Telemetry, encode
 
+DEADBAND = {"deadbandRpm": 30, "deadbandPercent": 1}
 SETTINGS = {
-    "every reading, one per message (the original design)": {
-        "batchSize": 1,
-        "deadbandRpm": 0,
-        "deadbandPercent": 0,
+    "every reading, one per message (the original design)": {"batchSize": 1},
+    "defaults: every reading, 60 per message": {},
+    "every reading, 120 per message": {"batchSize": 120, "maxBatchAgeSeconds": 120},
+    "deadband 30 rpm/1 %, heartbeat 60 s, batch 30 or 60 s": {**DEADBAND, "batchSize": 30},
+    "deadband, heartbeat 300 s, batch 30 or 900 s": {
+        **DEADBAND,
+        "batchSize": 30,
+        "heartbeatSeconds": 300,
+        "maxBatchAgeSeconds": 900,
     },
-    "every reading, 60 per message": {
-        "batchSize": 60,
-        "maxBatchAgeSeconds": 60,
-        "deadbandRpm": 0,
-        "deadbandPercent": 0,
-    },
-    "defaults: deadband 30 rpm/1 %, heartbeat 60 s, batch 30 or 60 s": {},
-    "deadband, heartbeat 60 s, batch 30 or 300 s": {"maxBatchAgeSeconds": 300},
-    "deadband, heartbeat 300 s, batch 30 or 900 s": {"heartbeatSeconds": 300, "maxBatchAgeSeconds": 900},
 }
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -5,6 +5,15 @@ drops duplicates, flags gaps and late arrivals, scores the new readings with the
 grades the scores against the fan's own threshold. At the end of a batch it saves each fan's state
 (optimistic locking in DynamoDB) and, every ``checkpoint_seconds``, the forests (S3).
 
+What a forest is fed (:func:`forest_input`): the RPM of a fan whose readings carry no commanded
+speed; for a speed-controlled fan (readings carry ``target_rpm``) its tracking error relative to the
+target, so a commanded change is no anomaly while a fan that does not follow is one. A speed change
+takes the fan a few seconds: readings within ``settle_seconds`` of a change of target are stored in
+the lake but neither scored nor learned; a fan that follows is back at an error near zero after the
+window, a fan that does not is far from it. The two inputs never share a forest (keys ``thing/fan``
+and ``thing/fan+target``); a fan whose readings start or stop carrying a target switches forests,
+and the new one waits its ``output_after`` readings (or was warmed by ``fanwatch detector backfill``).
+
 Ordering: records of one thing share a partition key, so they arrive in order within a shard. After a
 record fails for a reason a retry can fix, the rest of the batch is failed unprocessed: Lambda
 retries from the lowest failed sequence number, so processing them now would only repeat them.
@@ -18,14 +27,14 @@ its scores for the retry, so its readings are never learned twice.
 from __future__ import annotations
 
 import copy
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 from aws_lambda_powertools import Logger
@@ -33,14 +42,26 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from fanwatch.cloud.events import Anomaly, encode_anomaly
-from fanwatch.cloud.grading import Grader
 from fanwatch.cloud.observability import publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.sequence import SequenceCheck, check
+from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore
+from fanwatch.rcf import ScoreStats, Thresholder
 from fanwatch.telemetry import ContractError, Reading, Telemetry, parse_telemetry
 
-__all__ = ["AnomalyStream", "Detector", "Forests", "RetryLater", "lambda_handler"]
+__all__ = [
+    "MIN_TARGET_RPM",
+    "AnomalyStream",
+    "Detector",
+    "Forests",
+    "Inputs",
+    "RetryLater",
+    "forest_input",
+    "forest_key",
+    "lambda_handler",
+    "thresholder_for",
+]
 
 logger = Logger(service="detector")
 
@@ -76,9 +97,46 @@ class AnomalyStream:
             raise RetryLater(f"anomalies stream refused {refused} record(s): {sorted(errors)}")
 
 
+#: A commanded speed below this (a fan told to stop) measures the tracking error against this instead.
+MIN_TARGET_RPM: Final = 100.0
+#: Readings after which an old one weighs half in a fan's typical speed.
+_TYPICAL_HALF_LIFE: Final = 500
+_TYPICAL_ALPHA: Final = 1.0 - 0.5 ** (1.0 / _TYPICAL_HALF_LIFE)
+
+
+class Inputs(StrEnum):
+    """What a fan's forest is fed, one value per reading."""
+
+    RPM = "rpm"  # a fan without a commanded speed: its speed
+    TRACKING = "tracking"  # a speed-controlled fan: (rpm - target) / target
+
+
+def forest_input(reading: Reading) -> tuple[Inputs, float]:
+    """The kind of forest ``reading`` goes to, and the value that forest takes."""
+    target = reading.target_rpm
+    if target is None:
+        return Inputs.RPM, reading.rpm
+    return Inputs.TRACKING, (reading.rpm - target) / max(target, MIN_TARGET_RPM)
+
+
+def forest_key(thing: str, fan: str, inputs: Inputs) -> str:
+    """The model key of a fan's forest for ``inputs`` (``+`` cannot occur in a thing or fan id)."""
+    return f"{thing}/{fan}" if inputs is Inputs.RPM else f"{thing}/{fan}+target"
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    """A reading as its fan's forest takes it."""
+
+    reading: Reading
+    inputs: Inputs
+    key: str
+    value: float
+
+
 @dataclass(frozen=True, slots=True)
 class _Ahead:
-    """The scores of one record's new readings, from the batch's lock-step pass."""
+    """The scores of one record's new points, from the batch's lock-step pass."""
 
     stamps: tuple[datetime, ...]
     scores: np.ndarray
@@ -97,8 +155,11 @@ class _Batch:
 class Detector:
     """Scores telemetry per fan; see the module docstring. Every collaborator is injected.
 
-    ``forests`` builds a fresh forest manager: the detector calls it at start and again whenever it
-    finds that another detector has processed one of its fans since (its resident models are stale).
+    ``forests`` builds a fresh forest manager (one dimension): the detector calls it at start and
+    again whenever it finds that another detector has processed one of its fans since (its resident
+    models are stale). ``thresholder`` grades each fan's scores against that fan's statistics;
+    ``settle_seconds`` is how long a speed-controlled fan may take to follow a commanded change;
+    forests are written to their store every ``checkpoint_seconds`` of ``clock``.
     """
 
     def __init__(
@@ -108,16 +169,20 @@ class Detector:
         states: FanStateStore,
         anomalies: AnomalyStream,
         dead_letters: DeadLetterQueue,
-        grader: Grader,
+        thresholder: Thresholder,
+        settle_seconds: float = DetectorSettings().settle_seconds,
         checkpoint_seconds: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not settle_seconds >= 0:
+            raise ValueError(f"settle_seconds must be >= 0, got {settle_seconds!r}")
         self._new_forests = forests
         self._forests = forests()
         self._states = states
         self._anomalies = anomalies
         self._dead_letters = dead_letters
-        self._grader = grader
+        self._thresholder = thresholder
+        self._settle = timedelta(seconds=settle_seconds)
         self._checkpoint_seconds = checkpoint_seconds
         self._clock = clock
         self._last_checkpoint = clock()
@@ -128,7 +193,9 @@ class Detector:
 
     @property
     def last_counts(self) -> Counter[str]:
-        """What the last batch did: messages, readings, duplicates, late, gaps, anomalies, dead_letters…"""
+        """What the last batch did: messages, readings, duplicates, late, gaps, anomalies, dead_letters,
+        settling (readings not scored while a fan followed a commanded change), warming_up (scored 0:
+        the forest has not seen ``output_after`` readings yet), inputs_changed…"""
         return self._batch.counts
 
     def handle(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -182,8 +249,7 @@ class Detector:
         # a retry brings the failed records back first; scores of records that went elsewhere go
         self._ahead = {n: a for n, a in self._ahead.items() if n in numbers}
         states: dict[str, FanState] = {}
-        owners: list[tuple[str, list[Reading]]] = []
-        keys: list[str] = []
+        owners: list[tuple[str, list[_Point]]] = []
         for record in records:
             try:
                 message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
@@ -200,17 +266,18 @@ class Detector:
             _, fresh = _triage(message, states[key])
             if not fresh:
                 continue
+            points = self._plan(message, fresh, states[key], Counter())
             states[key].last_scored = fresh[-1].ts
-            if number not in self._ahead:
-                owners.append((number, fresh))
-                keys.extend([key] * len(fresh))
-        if not keys:
+            if points and number not in self._ahead:
+                owners.append((number, points))
+        if not owners:
             return
-        scores = self._forests.process(keys, _points([r for _, fresh in owners for r in fresh]))
+        points = [p for _, mine in owners for p in mine]
+        scores = self._forests.process([p.key for p in points], _values(points))
         at = 0
-        for number, fresh in owners:
-            self._ahead[number] = _Ahead(tuple(r.ts for r in fresh), scores[at : at + len(fresh)])
-            at += len(fresh)
+        for number, mine in owners:
+            self._ahead[number] = _Ahead(tuple(p.reading.ts for p in mine), scores[at : at + len(mine)])
+            at += len(mine)
 
     def _score(self, message: Telemetry, number: str) -> None:
         key = _key(message)
@@ -240,7 +307,16 @@ class Detector:
             found.append(self._gap(message, seen.missing, state))
         counts["readings_old"] += len(message.readings) - len(fresh)
         if fresh:
-            found.extend(self._grade(message, fresh, state, key, self._ahead.get(number)))
+            counts["readings"] += len(fresh)
+            switches = counts["inputs_changed"]
+            points = self._plan(message, fresh, state, counts)
+            if counts["inputs_changed"] > switches:
+                logger.info(
+                    "readings started or stopped carrying a target: the fan's other forest takes over",
+                    extra={"fan": key, "carries_target": state.target is not None},
+                )
+            found.extend(self._grade(message, points, state, self._ahead.get(number)))
+            state.last_scored = fresh[-1].ts
         self._anomalies.put(found)
         counts["anomalies"] += sum(a.kind == "rcf" for a in found)
         self._commit(key, state)
@@ -263,30 +339,58 @@ class Detector:
             self._batch.states[key] = state
         return state
 
+    def _plan(
+        self, message: Telemetry, fresh: list[Reading], state: FanState, counts: Counter[str]
+    ) -> list[_Point]:
+        """The forest points of ``fresh`` (readings of a fan settling after a commanded change have
+        none); ``state`` follows the fan's target and, when its kind of input changes, starts the
+        statistics of the other forest afresh."""
+        points = []
+        carried = None if state.last_scored is None else state.target is not None
+        for reading in fresh:
+            inputs, value = forest_input(reading)
+            target = reading.target_rpm
+            if carried is not None and carried != (target is not None):
+                counts["inputs_changed"] += 1
+                state.stats = ScoreStats()
+                state.settle_until = None
+            elif target is not None and state.target is not None and target != state.target:
+                state.settle_until = reading.ts + self._settle
+            carried = target is not None
+            state.target = target
+            if state.settle_until is not None and reading.ts < state.settle_until:
+                counts["settling"] += 1
+                continue
+            points.append(_Point(reading, inputs, forest_key(message.thing, message.fan, inputs), value))
+        return points
+
     def _grade(
-        self, message: Telemetry, readings: list[Reading], state: FanState, key: str, ahead: _Ahead | None
+        self, message: Telemetry, points: list[_Point], state: FanState, ahead: _Ahead | None
     ) -> list[Anomaly]:
-        if ahead is not None and ahead.stamps == tuple(r.ts for r in readings):
+        if not points:
+            return []
+        if ahead is not None and ahead.stamps == tuple(p.reading.ts for p in points):
             scores = ahead.scores
         else:  # the batch's pass could not see this record coming
-            scores = self._forests.process([key] * len(readings), _points(readings))
-        self._batch.counts["readings"] += len(readings)
-        worst: tuple[float, float, Reading] | None = None
-        typical = state.stats.rpm
-        for reading, score in zip(readings, scores.tolist(), strict=True):
+            scores = self._forests.process([p.key for p in points], _values(points))
+        counts = self._batch.counts
+        worst: tuple[float, float, _Point] | None = None
+        for point, score in zip(points, scores.tolist(), strict=True):
             if score <= 0.0:  # the forest is still filling its samples and does not score yet
+                counts["warming_up"] += 1
                 continue
-            anomalous, threshold = self._grader.grade(state.stats, score, reading.rpm)
-            if not anomalous:
+            grade = self._thresholder.grade(score, state.stats)
+            if not grade.anomalous:
                 state.anomaly_since = None
+                state.typical_rpm = _typical(state.typical_rpm, point.reading.rpm)
                 continue
-            state.anomaly_since = state.anomaly_since or reading.ts
-            if worst is None or score / threshold > worst[0] / worst[1]:
-                worst = (score, threshold, reading)
-        state.last_scored = readings[-1].ts
+            state.anomaly_since = state.anomaly_since or point.reading.ts
+            if worst is None or score / grade.threshold > worst[0] / worst[1]:
+                worst = (score, grade.threshold, point)
         if worst is None:
             return []
-        score, threshold, reading = worst
+        score, threshold, point = worst
+        reading = point.reading
         return [
             Anomaly(
                 thing=message.thing,
@@ -298,7 +402,8 @@ class Detector:
                 rpm=reading.rpm,
                 score=score,
                 threshold=threshold,
-                typical_rpm=typical,
+                # what the fan should run at: its commanded speed, else its usual one
+                typical_rpm=reading.target_rpm if point.inputs is Inputs.TRACKING else state.typical_rpm,
                 boot=message.boot,
                 seq=message.seq,
             )
@@ -316,7 +421,7 @@ class Detector:
             ts=message.sent,
             since=since,
             rpm=first.rpm,
-            typical_rpm=state.stats.rpm,
+            typical_rpm=state.typical_rpm,
             missing=missing,
             boot=message.boot,
             seq=message.seq,
@@ -345,9 +450,13 @@ def _key(message: Telemetry) -> str:
     return f"{message.thing}/{message.fan}"
 
 
-def _points(readings: list[Reading]) -> np.ndarray:
-    """What a fan's forest takes of each reading: its RPM, one row each."""
-    return np.array([[r.rpm] for r in readings], dtype=np.float64)
+def _values(points: list[_Point]) -> np.ndarray:
+    """The forests' input rows of ``points``, one value each."""
+    return np.array([[p.value] for p in points], dtype=np.float64)
+
+
+def _typical(typical: float | None, rpm: float) -> float:
+    return rpm if typical is None else typical + _TYPICAL_ALPHA * (rpm - typical)
 
 
 def _triage(message: Telemetry, state: FanState) -> tuple[SequenceCheck, list[Reading]]:
@@ -372,27 +481,21 @@ def ready_forests_for(memory_mb: int, forest_bytes: int) -> int:
 @cache
 def _from_environment() -> Detector:
     """The Lambda's detector, configured by the environment the stack sets."""
+    import os
+
     import boto3
 
     from fanwatch.rcf import ForestManager, ready_forest_bytes
 
     env = os.environ
+    settings = DetectorSettings.from_environment(env)
     store = S3ModelStore(boto3.client("s3"), env["MODEL_BUCKET"])
-    shape = {
-        "dimensions": 1,
-        "shingle_size": int(env.get("RCF_SHINGLE_SIZE", "4")),
-        "num_trees": int(env.get("RCF_TREES", "100")),
-        "sample_size": int(env.get("RCF_SAMPLE_SIZE", "256")),
-    }
     memory_mb = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048"))  # set by the Lambda runtime
-    ready = ready_forests_for(memory_mb, ready_forest_bytes(**shape))
+    ready = ready_forests_for(memory_mb, ready_forest_bytes(**settings.forest_shape))
 
     def forests() -> Forests:
         return ForestManager(
-            **shape,
-            store=store,
-            max_resident=int(env.get("RCF_MAX_RESIDENT", "1000")),
-            max_hydrated=ready,
+            **settings.forest_shape, store=store, max_resident=settings.max_resident, max_hydrated=ready
         )
 
     return Detector(
@@ -400,9 +503,15 @@ def _from_environment() -> Detector:
         states=FanStateStore(boto3.client("dynamodb"), env["FAN_STATE_TABLE"]),
         anomalies=AnomalyStream(boto3.client("kinesis"), env["ANOMALY_STREAM"]),
         dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
-        grader=Grader(floor=float(env.get("SCORE_FLOOR", "1.8")), k=float(env.get("SCORE_SIGMAS", "3"))),
-        checkpoint_seconds=60 * float(env.get("CHECKPOINT_MINUTES", "15")),
+        thresholder=thresholder_for(settings),
+        settle_seconds=settings.settle_seconds,
+        checkpoint_seconds=60 * settings.checkpoint_minutes,
     )
+
+
+def thresholder_for(settings: DetectorSettings) -> Thresholder:
+    """The thresholder the detector grades with under ``settings`` (also what backfill warms)."""
+    return Thresholder(floor=settings.score_floor, z=settings.score_sigmas)
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from fanwatch.cloud.grading import ScoreStats
 from fanwatch.cloud.sequence import SequenceState
+from fanwatch.rcf import ScoreStats
 from fanwatch.telemetry import format_ts, parse_ts
 
 __all__ = ["FanState", "FanStateStore", "S3ModelStore", "StaleState"]
@@ -57,9 +57,13 @@ class FanState:
     """Everything the detector remembers about one fan between invocations, besides its forest."""
 
     sequence: SequenceState = field(default_factory=SequenceState)
-    stats: ScoreStats = field(default_factory=ScoreStats)
+    stats: ScoreStats = field(default_factory=ScoreStats)  # normal scores of the fan's current forest
     last_scored: datetime | None = None  # readings at or before this are not fed to the forest again
     anomaly_since: datetime | None = None  # start of the current run of anomalous readings
+    typical_rpm: float | None = None  # the speed the fan normally runs at (EWMA of normal readings)
+    # a speed-controlled fan: the last commanded speed its readings carried (None: it carries none)
+    target: float | None = None
+    settle_until: datetime | None = None  # it is following a commanded change until then: not scored
     version: int = 0  # bumped on every save; another writer's bump means our copy is stale
 
     def to_json(self) -> str:
@@ -67,8 +71,11 @@ class FanState:
             {
                 "sequence": self.sequence.to_item(),
                 "stats": self.stats.to_item(),
-                "last_scored": None if self.last_scored is None else format_ts(self.last_scored),
-                "anomaly_since": None if self.anomaly_since is None else format_ts(self.anomaly_since),
+                "last_scored": _ts(self.last_scored),
+                "anomaly_since": _ts(self.anomaly_since),
+                "typical_rpm": self.typical_rpm,
+                "target": self.target,
+                "settle_until": _ts(self.settle_until),
             },
             separators=(",", ":"),
         )
@@ -76,14 +83,27 @@ class FanState:
     @classmethod
     def from_json(cls, text: str, version: int) -> FanState:
         data = json.loads(text)
-        last, since = data.get("last_scored"), data.get("anomaly_since")
+        stats = data["stats"]
+        typical = data.get("typical_rpm", stats.get("rpm"))  # saved before it moved out of the stats
+        target = data.get("target")
         return cls(
             sequence=SequenceState.from_item(data["sequence"]),
-            stats=ScoreStats.from_item(data["stats"]),
-            last_scored=None if last is None else parse_ts(last, "last_scored"),
-            anomaly_since=None if since is None else parse_ts(since, "anomaly_since"),
+            stats=ScoreStats.from_item(stats),
+            last_scored=_parse(data.get("last_scored"), "last_scored"),
+            anomaly_since=_parse(data.get("anomaly_since"), "anomaly_since"),
+            typical_rpm=None if typical is None else float(typical),
+            target=None if target is None else float(target),
+            settle_until=_parse(data.get("settle_until"), "settle_until"),
             version=version,
         )
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else format_ts(value)
+
+
+def _parse(value: str | None, name: str) -> datetime | None:
+    return None if value is None else parse_ts(value, name)
 
 
 class StaleState(RuntimeError):

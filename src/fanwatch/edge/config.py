@@ -258,10 +258,13 @@ class FilterConfig:
     spike_window: int = 7
     spike_sigmas: float = 3.0
     spike_min_percent: float = 2.0
-    deadband_rpm: float = 30.0
-    deadband_percent: float = 1.0
+    # Every reading goes to the cloud by default: the lake keeps all of them and each fan's forest
+    # scores a regular 1 Hz series (docs/edge.md, "What reaches the cloud"); a deadband trades both
+    # for fewer bytes.
+    deadband_rpm: float = 0.0
+    deadband_percent: float = 0.0
     heartbeat_s: float = 60.0
-    batch_size: int = 30
+    batch_size: int = 60  # a minute of readings per message: 1,440 messages per fan per day
     max_batch_age_s: float = 60.0
     max_message_bytes: int = IOT_CORE_MAX_PAYLOAD
     stall_rpm: float = 100.0

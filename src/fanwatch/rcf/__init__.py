@@ -9,15 +9,17 @@ turns scores into alerts.
 from .forest import Attribution, RandomCutForest
 from .manager import ForestManager, ready_forest_bytes
 from .stores import DirectoryStore, MemoryStore, ModelStore
-from .threshold import Thresholder, settling
+from .threshold import Grade, ScoreStats, Thresholder, settling
 
 __all__ = [
     "Attribution",
     "DirectoryStore",
     "ForestManager",
+    "Grade",
     "MemoryStore",
     "ModelStore",
     "RandomCutForest",
+    "ScoreStats",
     "Thresholder",
     "ready_forest_bytes",
     "settling",

@@ -1,65 +1,125 @@
 """Grading scores into alerts, as AWS's thresholded RCF does: above max(floor, mean + z*sd).
 
 A fixed cut on RCF scores is a poor alarm: on a noisy fan stream a cut at 1.0 flags several percent
-of normal points. The thresholder keeps a time-decayed mean and deviation of recent scores and
-flags a score only above both a floor and ``z`` deviations above that mean.
+of normal points. The thresholder keeps an exponentially weighted mean and variance of a stream's
+recent *normal* scores and flags a score above both a floor and ``z`` deviations above that mean.
+Flagged scores are not learned, so a long fault does not teach the stream that faults are normal.
+
+One :class:`Thresholder` serves the detector Lambda (one :class:`ScoreStats` per fan, kept in
+DynamoDB between invocations) and a single stream in a script or benchmark (its own statistics,
+:meth:`Thresholder.observe`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Thresholder", "settling"]
+__all__ = ["Grade", "ScoreStats", "Thresholder", "settling"]
+
+
+@dataclass(slots=True)
+class ScoreStats:
+    """Running statistics of one stream's normal scores (plain data, so it can be stored)."""
+
+    count: int = 0
+    mean: float = 0.0
+    var: float = 0.0
+
+    def to_item(self) -> dict[str, Any]:
+        return {"count": self.count, "mean": self.mean, "var": self.var}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> ScoreStats:
+        return cls(int(item.get("count", 0)), float(item.get("mean", 0.0)), float(item.get("var", 0.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """The verdict on one score, and the cut it was measured against."""
+
+    anomalous: bool
+    threshold: float
+
+
+def _finite(name: str, value: object, *, low: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low:g}, got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: object, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
 
 
 class Thresholder:
-    """Flags anomalous scores of one stream; feed it every score, in order, with :meth:`observe`."""
+    """Decides which scores are anomalous.
 
-    def __init__(self, *, z: float = 3.0, floor: float = 0.8, horizon: int = 1000, warmup: int = 10) -> None:
-        for name, value in (("z", z), ("floor", floor)):
-            if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        for name, count in (("horizon", horizon), ("warmup", warmup)):
-            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                raise ValueError(f"{name} must be a positive integer, got {count!r}")
-        self.z, self.floor, self.warmup = float(z), float(floor), warmup
-        self._decay = 1.0 / horizon
-        self._weight = 0.0
-        self._mean = 0.0
-        self._square = 0.0
-        self._count = 0
+    ``z``: standard deviations above the mean of recent normal scores; ``floor``: the lowest cut (on
+    fan streams read once a second, 2.5-3 keeps healthy fans quiet for days); ``half_life``: normal
+    scores after which an old one weighs half; ``warmup``: normal scores seen before the statistics
+    are trusted (until then the floor alone applies, so a fault early on is still flagged).
+    """
 
-    @property
-    def threshold(self) -> float:
-        """The current cut: max(floor, mean + z * sd) of the scores observed so far."""
-        if self._weight == 0:
+    def __init__(self, *, z: float = 3.0, floor: float = 0.8, half_life: int = 500, warmup: int = 50) -> None:
+        self.z = _finite("z", z, low=0.0)
+        self.floor = _finite("floor", floor, low=0.0)
+        if self.floor == 0:  # nothing would ever be learned: every score would be flagged while warming up
+            raise ValueError("floor must be above 0 (above the scores of normal readings)")
+        self.half_life = _count("half_life", half_life, low=1)
+        self.warmup = _count("warmup", warmup, low=0)
+        self._alpha = 1.0 - 0.5 ** (1.0 / half_life)
+        self.stats = ScoreStats()  # the stream of observe(); grade() takes anyone's
+
+    def threshold(self, stats: ScoreStats | None = None) -> float:
+        """The current cut for ``stats`` (default: this thresholder's own stream)."""
+        stats = self.stats if stats is None else stats
+        if stats.count < self.warmup:
             return self.floor
-        variance = max(self._square - self._mean**2, 0.0)
-        return max(self.floor, self._mean + self.z * math.sqrt(variance))
+        # the variance starts from 0 at the first score; early on it is that much too small
+        settled = 1.0 - (1.0 - self._alpha) ** max(stats.count - 1, 1)
+        return max(self.floor, stats.mean + self.z * math.sqrt(stats.var / settled))
+
+    def grade(self, score: float, stats: ScoreStats | None = None, *, settling: bool = False) -> Grade:
+        """Grade ``score`` against ``stats`` (default: this thresholder's own), then learn it if normal.
+
+        A 0.0 score (the forest is not ready yet) and a ``settling`` one (taken while a fan follows a
+        commanded speed change, see :func:`settling`) are neither flagged nor learned.
+        """
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int | float | np.floating)
+            or not math.isfinite(score)
+        ):
+            raise ValueError(f"a score must be a finite number, got {score!r}")
+        stats = self.stats if stats is None else stats
+        threshold = self.threshold(stats)
+        if score == 0.0 or settling:
+            return Grade(False, threshold)
+        if score > threshold:
+            return Grade(True, threshold)
+        if stats.count == 0:
+            stats.mean, stats.var = float(score), 0.0
+        else:
+            a = self._alpha
+            delta = float(score) - stats.mean
+            stats.mean += a * delta
+            stats.var = (1.0 - a) * (stats.var + a * delta * delta)
+        stats.count += 1
+        return Grade(False, threshold)
 
     def observe(self, score: float, *, settling: bool = False) -> bool:
-        """Whether ``score`` is an anomaly; then learn it.
-
-        Never during warm-up or for a 0.0 score (the forest is not ready). ``settling`` marks a
-        reading taken while the fan follows a commanded speed change (see :func:`settling`): it is
-        neither flagged nor learned, so the transient neither alerts nor inflates the threshold.
-        A fan that does not reach its new target keeps scoring high after the window and alerts.
-        """
-        if not isinstance(score, int | float | np.floating) or not math.isfinite(score):
-            raise ValueError(f"a score must be a finite number, got {score!r}")
-        if score == 0.0 or settling:
-            return False
-        flagged = self._count >= self.warmup and score > self.threshold
-        keep = 1.0 - self._decay
-        self._weight = keep * self._weight + 1.0
-        self._mean += (score - self._mean) / self._weight
-        self._square += (score * score - self._square) / self._weight
-        self._count += 1
-        return bool(flagged)
+        """Whether ``score``, the next of this thresholder's own stream, is anomalous."""
+        return self.grade(score, settling=settling).anomalous
 
     def observe_many(
         self, scores: Iterable[float], *, settling: Iterable[bool] | None = None

@@ -17,12 +17,12 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from fanwatch.cloud.detector import AnomalyStream, Detector
-from fanwatch.cloud.grading import Grader
 from fanwatch.cloud.notifier import Cooldown, Notifier
 from fanwatch.cloud.records import DeadLetterQueue
+from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.shapes import from_get_records
 from fanwatch.cloud.stores import FanStateStore, S3ModelStore
-from fanwatch.rcf import ForestManager
+from fanwatch.rcf import ForestManager, Thresholder
 
 REGION = "eu-west-1"
 
@@ -149,7 +149,8 @@ def make_detector(aws: Aws) -> Callable[..., Detector]:
         anomaly_stream: str | None = None,
         dlq_url: str | None = None,
         checkpoint_seconds: float = 900.0,
-        floor: float = 1.8,
+        floor: float = DetectorSettings().score_floor,
+        settle_seconds: float = DetectorSettings().settle_seconds,
     ) -> Detector:
         store = S3ModelStore(aws.client("s3"), aws.model_bucket)
         return Detector(
@@ -157,7 +158,8 @@ def make_detector(aws: Aws) -> Callable[..., Detector]:
             states=FanStateStore(aws.client("dynamodb"), aws.fan_state_table),
             anomalies=AnomalyStream(aws.client("kinesis"), anomaly_stream or aws.anomaly_stream),
             dead_letters=DeadLetterQueue(aws.client("sqs"), dlq_url or aws.dlq_url),
-            grader=Grader(floor=floor, k=3.0),
+            thresholder=Thresholder(floor=floor, z=3.0),
+            settle_seconds=settle_seconds,
             checkpoint_seconds=checkpoint_seconds,
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -236,3 +237,94 @@ def test_a_failed_record_keeps_its_scores_so_the_retry_learns_its_readings_once(
     assert [(g.kind, g.seq, g.missing, g.since) for g in gaps] == [
         ("gap", 5, 1, T0 + timedelta(seconds=40))  # since the last reading scored before the gap
     ]
+
+
+def _controlled(
+    seconds: int, changes: dict[int, float], *, stuck_from: int | None = None
+) -> list[tuple[float, float]]:
+    """(rpm, target) of a speed-controlled fan: the target changes at ``changes`` (second -> rpm); the
+    rotor follows with a 3 s time constant, or keeps its speed from ``stuck_from`` on (it no longer
+    follows its controller)."""
+    out, target, speed = [], 1500.0, 1500.0
+    for t in range(seconds):
+        target = changes.get(t, target)
+        if stuck_from is None or t < stuck_from:
+            speed += (target - speed) / 3.0
+        out.append((speed + 6 * math.sin(t * 2.7) + 4 * math.cos(t * 1.3), target))
+    return out
+
+
+def _controlled_message(seq: int, points: list[tuple[float, float | None]], *, per: int = 10) -> bytes:
+    start = T0 + timedelta(seconds=seq * per)
+    readings = tuple(
+        Reading(
+            ts=start + timedelta(seconds=i + 1),
+            rpm=rpm,
+            hz=rpm / 30,
+            pulses=int(rpm / 30),
+            window_s=1.0,
+            target_rpm=target,
+        )
+        for i, (rpm, target) in enumerate(points)
+    )
+    return encode(
+        Telemetry(thing="pi-lab-01", fan="fan0", boot="b1", seq=seq, sent=readings[-1].ts, readings=readings)
+    )
+
+
+def _run(detector: Detector, points: list[tuple[float, float | None]]) -> Counter[str]:
+    messages = [_controlled_message(i, points[i * 10 : (i + 1) * 10]) for i in range(len(points) // 10)]
+    totals: Counter[str] = Counter()
+    for start in range(0, len(messages), 20):
+        assert detector.handle(_batch(messages[start : start + 20], start)) == {"batchItemFailures": []}
+        totals.update(detector.last_counts)
+    return totals
+
+
+def test_a_speed_controlled_fan_that_follows_its_setpoints_raises_nothing(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+) -> None:
+    changes = {300: 2100.0, 500: 1200.0, 700: 1800.0, 900: 1500.0, 1100: 2100.0}
+    counts = _run(make_detector(settle_seconds=20), _controlled(1200, changes))
+    assert [a for a in _anomalies(aws) if a.kind == "rcf"] == []
+    assert counts["settling"] == 5 * 20  # the readings of each change's window: kept, not scored
+    assert counts["readings"] == 1200
+
+
+def test_a_speed_controlled_fan_that_does_not_follow_a_change_is_an_anomaly_once_it_had_time(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+) -> None:
+    changes = {300: 2100.0, 500: 1200.0, 700: 1800.0}
+    _run(make_detector(settle_seconds=20), _controlled(900, changes, stuck_from=650))
+    found = [a for a in _anomalies(aws) if a.kind == "rcf"]
+    assert found, "the fan that kept 1,200 RPM when told 1,800 was not flagged"
+    first = found[0]
+    assert T0 + timedelta(seconds=700 + 20) < first.ts <= T0 + timedelta(seconds=700 + 30)
+    assert first.rpm == pytest.approx(1200, abs=15)
+    assert first.typical_rpm == 1800.0  # what it should run at: its commanded speed
+    assert first.severity == "critical"
+
+
+def test_a_fan_whose_readings_start_carrying_a_target_moves_to_its_own_forest(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+) -> None:
+    plain = [(rpm, None) for rpm in _fan(400)]
+    controlled: list[tuple[float, float | None]] = list(_controlled(400, {}))
+    counts = _run(make_detector(checkpoint_seconds=0), plain + controlled)
+    assert counts["inputs_changed"] == 1
+    assert [a for a in _anomalies(aws) if a.kind == "rcf"] == []  # a new input is not an anomaly
+    assert counts["warming_up"] >= 2 * 32  # each forest waited for its output_after (32 at 128)
+    models = aws.client("s3").list_objects_v2(Bucket=aws.model_bucket)["Contents"]
+    assert sorted(m["Key"] for m in models) == [
+        "models/pi-lab-01/fan0+target.rcf",
+        "models/pi-lab-01/fan0.rcf",
+    ]
+    state = json.loads(
+        aws.client("dynamodb").get_item(TableName=aws.fan_state_table, Key={"pk": {"S": "pi-lab-01/fan0"}})[
+            "Item"
+        ]["state"]["S"]
+    )
+    assert state["target"] == 1500.0

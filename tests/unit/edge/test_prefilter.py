@@ -50,7 +50,15 @@ def kinds(pubs: list[Publication]) -> list[str]:
 
 def test_steady_readings_become_few_batched_messages_on_the_thing_topic() -> None:
     clock = SimClock()
-    f = make(clock, batchSize=10, maxBatchAgeSeconds=600, heartbeatSeconds=5, statusIntervalSeconds=3600)
+    f = make(
+        clock,
+        deadbandRpm=30,
+        deadbandPercent=1,
+        batchSize=10,
+        maxBatchAgeSeconds=600,
+        heartbeatSeconds=5,
+        statusIntervalSeconds=3600,
+    )
     pubs = run(f, Feed(clock), [3000.0] * 100)
     telemetry = [
         parse_telemetry(p.payload, thing=THING) for p in pubs if p.topic == f"fanwatch/{THING}/telemetry"
@@ -94,7 +102,7 @@ def test_duplicates_and_replays_are_dropped_but_a_new_tachometer_boot_is_welcome
 
 def test_a_spike_is_replaced_flagged_and_does_not_raise_an_alert() -> None:
     clock = SimClock()
-    f = make(clock, batchSize=1, underSpeedRpm=1000, raiseAfterSeconds=0)
+    f = make(clock, deadbandRpm=30, batchSize=1, underSpeedRpm=1000, raiseAfterSeconds=0)
     pubs = run(f, Feed(clock), [3000.0] * 10 + [200.0] + [3000.0] * 5)
     assert "alerts" not in kinds(pubs)
     assert f.counters["spikes"] == 1

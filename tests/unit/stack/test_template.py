@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.telemetry import LAKE_COLUMNS
 
 
@@ -174,9 +175,19 @@ def test_functions_run_python_312_on_graviton_with_the_layer(template: dict[str,
         assert len(props["Layers"]) == 1
     detector = next(f["Properties"] for f in functions.values() if "detector" in f["Properties"]["Handler"])
     env = detector["Environment"]["Variables"]
-    assert env["SCORE_FLOOR"] == {"Ref": "ScoreFloor"} and env["CHECKPOINT_MINUTES"] == {
-        "Ref": "CheckpointMinutes"
+    assert {
+        name: env[name] for name in ("SCORE_FLOOR", "SCORE_SIGMAS", "SETTLE_SECONDS", "CHECKPOINT_MINUTES")
+    } == {
+        "SCORE_FLOOR": {"Ref": "ScoreFloor"},
+        "SCORE_SIGMAS": {"Ref": "ScoreSigmas"},
+        "SETTLE_SECONDS": {"Ref": "SettleSeconds"},
+        "CHECKPOINT_MINUTES": {"Ref": "CheckpointMinutes"},
     }
+    defaults = DetectorSettings()  # the stack's defaults are the detector's own
+    parameters = template["Parameters"]
+    assert float(parameters["ScoreFloor"]["Default"]) == defaults.score_floor
+    assert float(parameters["SettleSeconds"]["Default"]) == defaults.settle_seconds
+    assert float(parameters["CheckpointMinutes"]["Default"]) == defaults.checkpoint_minutes
     assert detector["MemorySize"] == {"Ref": "DetectorMemoryMB"}
 
 

@@ -1,0 +1,79 @@
+"""What the detector is tuned by, in one place: the names of the environment variables the stack sets,
+and their defaults (which are also the stack's parameter defaults).
+
+The defaults work together with the edge recipes' defaults (every reading, once a second, 60 per
+message): a forest of 100 trees x 256 with shingle 4 scores each fan's 1 Hz series from its 68th
+reading; a floor of 2.8 keeps healthy fans quiet (at 1 Hz a fan gives 86,400 scores a day, and
+healthy simulated fans reach 1.8-2.3 every hour) while fault onsets score 3-8 (``bench/detection.py``
+measures both). ``docs/cloud.md`` explains each.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+__all__ = ["ENVIRONMENT", "DetectorSettings"]
+
+#: Each setting's environment variable (the stack's Lambda environment uses these names).
+ENVIRONMENT: Final = {
+    "score_floor": "SCORE_FLOOR",
+    "score_sigmas": "SCORE_SIGMAS",
+    "settle_seconds": "SETTLE_SECONDS",
+    "checkpoint_minutes": "CHECKPOINT_MINUTES",
+    "shingle_size": "RCF_SHINGLE_SIZE",
+    "num_trees": "RCF_TREES",
+    "sample_size": "RCF_SAMPLE_SIZE",
+    "max_resident": "RCF_MAX_RESIDENT",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSettings:
+    """The detector's tuning; every field can be set through its variable in :data:`ENVIRONMENT`."""
+
+    score_floor: float = 2.8  # the lowest score ever graded anomalous
+    score_sigmas: float = 3.0  # standard deviations above a fan's mean normal score
+    # readings this long after a speed-controlled fan's target changed are not scored (it is moving)
+    settle_seconds: float = 30.0
+    checkpoint_minutes: float = 15.0
+    shingle_size: int = 4
+    num_trees: int = 100
+    sample_size: int = 256
+    max_resident: int = 1000
+
+    @property
+    def forest_shape(self) -> dict[str, int]:
+        """The keyword arguments of every fan's forest (``ForestManager``, ``ready_forest_bytes``)."""
+        return {
+            "dimensions": 1,
+            "shingle_size": self.shingle_size,
+            "num_trees": self.num_trees,
+            "sample_size": self.sample_size,
+        }
+
+    @property
+    def output_after(self) -> int:
+        """Shingled points a new forest learns before it scores (AWS's default, a quarter of the sample)."""
+        return max(1, self.sample_size // 4)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> DetectorSettings:
+        """The settings the environment gives (``os.environ`` by default); missing ones keep defaults.
+
+        A value that is not a number of the field's type raises ``ValueError`` naming the variable.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = ENVIRONMENT[f.name]
+            if name not in env:
+                continue
+            kind = int if f.type in ("int", int) else float
+            try:
+                values[f.name] = kind(env[name])
+            except ValueError:
+                raise ValueError(f"{name}={env[name]!r} is not a valid {kind.__name__}") from None
+        return cls(**values)
