@@ -2,10 +2,10 @@
 
 Why one bank: a numpy call costs microseconds however little it does, so the trees of one forest,
 and the forests of a whole fleet, are stepped in lock-step by single calls over all of them. A tree
-is rows of integer node ids, never Python objects. Tree ``g`` of the bank is tree ``g % T`` of
-forest slot ``g // T``; it owns the node ids ``g*M .. g*M+M-1`` (``M = 2*S - 1``): the first
-``N = S - 1`` are its internal nodes, the other ``S`` its leaves. One id space for both means a
-descent needs no test for "is this a leaf": a leaf's children are the leaf itself.
+is rows of integer node ids, never Python objects. Bank tree ``t`` is tree ``t % T`` of forest
+slot ``t // T``; it owns the node ids ``t*M .. t*M+M-1`` (``M = 2*S - 1``): the first ``N = S - 1``
+are its internal nodes, the other ``S`` its leaves. One id space for both means a descent needs no
+test for "is this a leaf": a leaf's children are the leaf itself.
 """
 
 from __future__ import annotations
@@ -20,29 +20,33 @@ import numpy.typing as npt
 from . import _random
 from .config import ForestConfig
 
-__all__ = ["CUT", "DIM", "EMPTY", "FREE", "LEFT", "RIGHT", "TreeBank"]
+__all__ = ["EMPTY", "FREE", "NODE", "BrokenTreeError", "TreeBank"]
 
 #: Root of a tree that holds no point.
 EMPTY: Final = -1
 #: Parent of an unused node (the root's parent is -1).
 FREE: Final = -2
-#: Columns of :attr:`TreeBank.walk`: the cut's dimension, the cut's float32 value (its bits), the
-#: child where ``point[dim] <= value`` and the other one. One row is all a descent step reads.
-DIM, CUT, LEFT, RIGHT = 0, 1, 2, 3
+#: One record of :attr:`TreeBank.nodes`: the cut (``point[dim] <= cut`` goes ``left``, else
+#: ``right``) and both children. One record is all a descent step reads, in one gather.
+NODE: Final = np.dtype([("dim", "<i4"), ("cut", "<f4"), ("left", "<i4"), ("right", "<i4")])
 
 IntArray = npt.NDArray[np.int64]
+
+
+class BrokenTreeError(AssertionError):
+    """:meth:`TreeBank.check_invariants` found a fact a correct bank always keeps broken."""
 
 
 class TreeBank:
     """Storage for up to :attr:`capacity` forests of one :class:`ForestConfig` (grows on demand).
 
-    Per node id: ``walk`` (see :data:`DIM`), ``box`` (the bounding box as ``-low`` then ``high``,
+    Per node id: ``nodes`` (see :data:`NODE`), ``box`` (the bounding box as ``-low`` then ``high``,
     float32, so that the union of boxes, or of a box and a point, is one ``np.maximum``; a leaf's
     box is its point), ``parent``, and for leaves ``leaf_row`` (its point in the store) and
     ``leaf_mass`` (copies of the point).
     """
 
-    walk: npt.NDArray[np.int32]
+    nodes: npt.NDArray[np.void]
     box: npt.NDArray[np.float32]
     parent: npt.NDArray[np.int32]
     leaf_row: npt.NDArray[np.int32]
@@ -89,8 +93,23 @@ class TreeBank:
     def is_leaf(self, node: npt.NDArray[np.integer]) -> npt.NDArray[np.bool_]:
         return np.asarray(node % self.M >= self.N)
 
-    def cut_values(self, node: npt.NDArray[np.integer]) -> npt.NDArray[np.float32]:
-        return self.walk[node, CUT].view(np.float32)
+    def children(self, node: npt.NDArray[np.integer]) -> npt.NDArray[np.int64]:
+        """``(len(node), 2)``: the left and the right child of each node (a leaf: itself, twice)."""
+        record = self.nodes[node]
+        return np.stack([record["left"], record["right"]], -1).astype(np.int64)
+
+    def set_cut(
+        self,
+        node: npt.NDArray[np.integer],
+        dim: npt.ArrayLike,
+        cut: npt.ArrayLike,
+        left: npt.ArrayLike,
+        right: npt.ArrayLike,
+    ) -> None:
+        """Make each ``node`` an internal node that cuts at ``point[dim] <= cut``."""
+        record = np.empty(len(node), NODE)
+        record["dim"], record["cut"], record["left"], record["right"] = dim, cut, left, right
+        self.nodes[node] = record
 
     def _fresh_stacks(self, trees: IntArray) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
         """Each tree's unused internal nodes and leaves, popped from the end (lowest id first)."""
@@ -121,15 +140,15 @@ class TreeBank:
             setattr(self, name, fresh)
 
         G = capacity * T
-        grow("walk", (G * M, 4), np.int32, 0)
+        grow("nodes", (G * M,), NODE, 0)
         grow("box", (G * M, 2 * D), np.float32, 0.0)
         grow("parent", (G * M,), np.int32, FREE)
         grow("leaf_row", (G * M,), np.int32, 0)
         grow("leaf_mass", (G * M,), np.int32, 0)
         new_trees = np.arange(old * T, G, dtype=np.int64)
         leaves = (new_trees[:, None] * M + self.N + np.arange(S)).reshape(-1)
-        self.walk[leaves, LEFT] = leaves  # a leaf is its own child: descents stop there by themselves
-        self.walk[leaves, RIGHT] = leaves
+        self.nodes["left"][leaves] = leaves  # a leaf is its own child: descents stop there by themselves
+        self.nodes["right"][leaves] = leaves
         nodes, leaf_stack = self._fresh_stacks(new_trees)
         grow("free_nodes", (G, self.N), np.int32, nodes)
         grow("n_free_nodes", (G,), np.int32, self.N)
@@ -257,31 +276,117 @@ class TreeBank:
 
     # ---- unused nodes -------------------------------------------------------------------------
 
-    def pop_nodes(self, g: IntArray) -> IntArray:
-        """A fresh internal node id in each of the distinct trees ``g``."""
-        self.n_free_nodes[g] -= 1
-        return self.free_nodes[g, self.n_free_nodes[g]].astype(np.int64)
+    def pop_nodes(self, trees: IntArray) -> IntArray:
+        """A fresh internal node id in each of the distinct ``trees``."""
+        self.n_free_nodes[trees] -= 1
+        return self.free_nodes[trees, self.n_free_nodes[trees]].astype(np.int64)
 
-    def pop_leaves(self, g: IntArray) -> IntArray:
-        """A fresh leaf id in each of the distinct trees ``g``."""
-        self.n_free_leaves[g] -= 1
-        return self.free_leaves[g, self.n_free_leaves[g]].astype(np.int64)
+    def pop_leaves(self, trees: IntArray) -> IntArray:
+        """A fresh leaf id in each of the distinct ``trees``."""
+        self.n_free_leaves[trees] -= 1
+        return self.free_leaves[trees, self.n_free_leaves[trees]].astype(np.int64)
 
-    def push_nodes(self, g: IntArray, node: IntArray) -> None:
+    def push_nodes(self, trees: IntArray, node: IntArray) -> None:
+        """Give internal node ``node[i]`` back to ``trees[i]`` (the trees distinct)."""
         self.parent[node] = FREE
-        self.free_nodes[g, self.n_free_nodes[g]] = node
-        self.n_free_nodes[g] += 1
+        self.free_nodes[trees, self.n_free_nodes[trees]] = node
+        self.n_free_nodes[trees] += 1
 
-    def push_leaves(self, g: IntArray, leaf: IntArray) -> None:
+    def push_leaves(self, trees: IntArray, leaf: IntArray) -> None:
+        """Give leaf ``leaf[i]`` back to ``trees[i]`` (the trees distinct)."""
         self.parent[leaf] = FREE
         self.leaf_mass[leaf] = 0
-        self.free_leaves[g, self.n_free_leaves[g]] = leaf
-        self.n_free_leaves[g] += 1
-
-    @property
-    def points_in_use(self) -> int:
-        return len(self.points) - self._n_free_rows
+        self.free_leaves[trees, self.n_free_leaves[trees]] = leaf
+        self.n_free_leaves[trees] += 1
 
     def nbytes(self) -> int:
         """Bytes held by the bank's arrays (what a resident forest costs, times the forests)."""
         return sum(a.nbytes for a in vars(self).values() if isinstance(a, np.ndarray))
+
+    # ---- self-checks --------------------------------------------------------------------------
+
+    def check_invariants(self, *slots: int) -> None:
+        """Check every structural fact a correct bank keeps about forests ``slots``.
+
+        Why here: the bank owns its layout, so it is the one to say what a valid tree is (as AWS's
+        trees validate themselves); tests call it after every kind of change. Slow (a Python walk
+        of every tree); raises :class:`BrokenTreeError` naming the first broken fact.
+        """
+        refs = np.zeros(len(self.points), np.int64)
+        for tree in (t for slot in slots for t in range(slot * self.T, (slot + 1) * self.T)):
+            self._check_tree(tree, refs)
+        held = self.point_ref > 0
+        _require(np.array_equal(refs[held], self.point_ref[held]), "point references match their holders")
+
+    def _check_tree(self, tree: int, refs: npt.NDArray[np.int64]) -> None:
+        S, N, M, D = self.S, self.N, self.M, self.D
+        samples = np.arange(int(self.n_slots[tree]))
+        _require(self.tree_mass[tree] == len(samples), f"tree {tree}: its mass is its sample's size")
+        np.add.at(refs, self.slot_row[tree, samples], 1)
+        if not len(samples):
+            _require(self.root[tree] == EMPTY, f"tree {tree}: an empty sample has no root")
+            return
+        leaf_mass: dict[int, int] = {}
+        stack = [(int(self.root[tree]), -1)]
+        while stack:
+            node, parent = stack.pop()
+            _require(tree * M <= node < (tree + 1) * M, f"node {node}: a tree's nodes are its own")
+            _require(self.parent[node] == parent, f"node {node}: its parent is the node above it")
+            if self.is_leaf(np.array(node)):
+                _require(
+                    self.children(np.array([node]))[0].tolist() == [node] * 2, f"leaf {node}: its own child"
+                )
+                point = self.points[self.leaf_row[node]]
+                _require(np.array_equal(self.box[node], np.concatenate([-point, point])), f"leaf {node}: box")
+                leaf_mass[node] = 0
+                continue
+            low, high = self._subtree_box(node)
+            _require(
+                np.array_equal(-self.box[node, :D], low) and np.array_equal(self.box[node, D:], high),
+                f"node {node}: its box bounds exactly the points below it",
+            )
+            record = self.nodes[node]
+            left, right = int(record["left"]), int(record["right"])
+            dim, cut = int(record["dim"]), record["cut"]
+            _require(
+                self._subtree_box(left)[1][dim] <= cut < self._subtree_box(right)[0][dim],
+                f"node {node}: its cut separates its children",
+            )
+            stack += [(left, node), (right, node)]
+        for leaf in self.slot_leaf[tree, samples]:
+            leaf_mass[int(leaf)] += 1
+        for leaf, mass in leaf_mass.items():
+            _require(mass == self.leaf_mass[leaf] > 0, f"leaf {leaf}: its mass counts the samples there")
+            refs[self.leaf_row[leaf]] += 1
+        for sample in samples:
+            leaf = self.slot_leaf[tree, sample]
+            _require(
+                np.array_equal(self.points[self.slot_row[tree, sample]], self.points[self.leaf_row[leaf]]),
+                f"tree {tree}: sample {sample} sits at the leaf of its point",
+            )
+        ids = np.arange(tree * M, (tree + 1) * M)
+        unused_nodes = ids[:N][self.parent[ids[:N]] == FREE]
+        _require(len(unused_nodes) == N - (len(leaf_mass) - 1), f"tree {tree}: n leaves hang off n-1 nodes")
+        free_nodes = self.free_nodes[tree, : self.n_free_nodes[tree]]
+        _require(sorted(free_nodes) == unused_nodes.tolist(), f"tree {tree}: the unused nodes are free")
+        unused_leaves = ids[N:][self.parent[ids[N:]] == FREE]
+        _require(len(unused_leaves) == S - len(leaf_mass), f"tree {tree}: the other leaves are unused")
+        free_leaves = self.free_leaves[tree, : self.n_free_leaves[tree]]
+        _require(sorted(free_leaves) == unused_leaves.tolist(), f"tree {tree}: the unused leaves are free")
+        if len(samples) == S:
+            _require(self.threshold[tree] == self.slot_weight[tree].max(), f"tree {tree}: sampler threshold")
+
+    def _subtree_box(self, node: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """The bounding box (low, high) of the points under ``node``, from the points themselves."""
+        if self.is_leaf(np.array(node)):
+            point = self.points[self.leaf_row[node]]
+            return point, point
+        record = self.nodes[node]
+        low0, high0 = self._subtree_box(int(record["left"]))
+        low1, high1 = self._subtree_box(int(record["right"]))
+        return np.minimum(low0, low1), np.maximum(high0, high1)
+
+
+def _require(fact: bool | np.bool_, what: str) -> None:
+    if not fact:
+        raise BrokenTreeError(what)

@@ -162,8 +162,12 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
                 )
             if not len(e):
                 continue
-            removal = tree.delete(bank, g, slot, evicts, walk, evicted) if len(gone) else None
-            tree.insert(bank, g, slot, store_row[r], seq[r], q[r], walk, column, removal)
+            removal = None
+            if len(gone):
+                removed = tree.delete(bank, g[gone], slot[gone], tree.Descent(walk, evicted[gone]))
+                removal = removed.spread(gone, len(e))
+            arrivals = tree.Arrivals(g, slot, store_row[r], seq[r], q[r])
+            tree.insert(bank, arrivals, tree.Descent(walk, column, removal))
     bank.release_points(store_row[accepted])
     out = np.empty(n)
     out[order] = per_tree.sum(1) / T

@@ -113,9 +113,10 @@ class RandomCutForest:
         value = as_point(point, self.dimensions)
         if not self.is_output_ready:
             return 0.0
-        q = engine.shingled(self._bank, self._slot, value)
+        shingled = engine.shingled(self._bank, self._slot, value)
+        trees, points = self._trees(), np.broadcast_to(shingled, (self.num_trees, len(shingled)))
         return float(
-            tree.score(self._bank, self._trees(), np.broadcast_to(q, (self.num_trees, len(q)))).sum()
+            tree.score(self._bank, trees, points, tree.descend(self._bank, trees, points)).sum()
             / self.num_trees
         )
 
@@ -125,8 +126,9 @@ class RandomCutForest:
         zeros = np.zeros(self.dimensions)
         if not self.is_output_ready:
             return Attribution(zeros, zeros.copy())
-        q = engine.shingled(self._bank, self._slot, value)
-        high, low = tree.attribute(self._bank, self._trees(), np.broadcast_to(q, (self.num_trees, len(q))))
+        shingled = engine.shingled(self._bank, self._slot, value)
+        points = np.broadcast_to(shingled, (self.num_trees, len(shingled)))
+        high, low = tree.attribute(self._bank, self._trees(), points)
         shape = (self.shingle_size, self.dimensions)
         return Attribution(
             high.sum(0).reshape(shape).sum(0) / self.num_trees,

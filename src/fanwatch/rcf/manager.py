@@ -48,7 +48,29 @@ def ready_forest_bytes(
 
 
 class ForestManager:
-    """Per-fan forests with the same parameters; see the module docstring for the memory tiers."""
+    """One forest per fan (``key``), all with the same parameters, scored a batch at a time.
+
+    The forest parameters are :class:`~fanwatch.rcf.RandomCutForest`'s:
+
+    * ``dimensions``: numbers per reading (the RPM, maybe the target RPM or a temperature).
+    * ``shingle_size``: readings per point a tree sees (4: a point is the last 4 readings).
+    * ``num_trees``, ``sample_size``: the forest's size (AWS's defaults 100 and 256); memory and
+      time grow with their product.
+    * ``output_after``: shingled points a forest learns before its scores count (sample_size / 4).
+    * ``time_decay``: how fast old points leave the samples (1 / (10 x sample_size)).
+    * ``seed``: with the fan id, seeds each new fan's forest (the same fan gets the same forest
+      in every process).
+
+    And how the fleet is kept:
+
+    * ``store``: where evicted models go and come back from (:class:`~fanwatch.rcf.MemoryStore`,
+      :class:`~fanwatch.rcf.DirectoryStore`, or anything with ``get`` and ``put``); with none, an
+      evicted fan starts afresh on its next record.
+    * ``max_hydrated``: forests kept ready to score (:func:`ready_forest_bytes` each); the
+      detector sizes it from its memory. A batch with more fans is taken in groups of this many.
+    * ``max_resident``: models kept in this process in all, the others as compact checkpoints;
+      past it the least recently used go to the ``store``.
+    """
 
     def __init__(
         self,

@@ -1,6 +1,11 @@
-"""Versioned checkpoints of one forest: ``dump`` writes, ``load`` restores identical behaviour.
+"""Versioned checkpoints of forests: the format written down once, and a mapper to and from the bank.
 
-What is stored is only what cannot be derived (the hints of AWS's ``state/`` mappers, taken further):
+As AWS's ``state/`` package: a checkpoint is decoded into a :class:`ForestState` (plain arrays, what
+the format holds), and a mapper turns states into forests of a bank (:func:`restore`, many at once)
+and forests into states (:func:`capture`). The layout of each version is the tables below; both
+:func:`encode` and :func:`decode` walk them, so there is no second description to keep in step.
+
+What is stored is only what cannot be derived:
 
 * the readings once, not every shingle: the union of the sampled points' windows, float32;
 * per tree, its samples as indices into the table of sampled sequence numbers, in sampler order
@@ -8,159 +13,220 @@ What is stored is only what cannot be derived (the hints of AWS's ``state/`` map
 * per tree, its shape as preorder bits (1 internal, 0 leaf) and each internal node's cut
   (dimension, float32 value). Leaves are not stored: every sampled point is routed down the
   restored cuts to its leaf; leaf masses and bounding boxes are recomputed.
-
-Float arrays are byte-shuffled and the body is zlib-compressed. Layout of version 1: the
-``_HEADER`` struct, the shingle buffer (float32), then the compressed body of sections in order.
 """
 
 from __future__ import annotations
 
 import struct
 import zlib
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _random, tree
-from .bank import CUT, DIM, EMPTY, LEFT, RIGHT, TreeBank
+from .bank import EMPTY, TreeBank
 from .config import ForestConfig
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "dump", "load", "read_header"]
+__all__ = [
+    "BODY",
+    "FORMAT_VERSION",
+    "HEADER",
+    "MAGIC",
+    "ForestState",
+    "Header",
+    "Section",
+    "capture",
+    "decode",
+    "dump",
+    "encode",
+    "load",
+    "read_header",
+    "restore",
+]
 
 MAGIC: Final = b"FWRCF"
 FORMAT_VERSION: Final = 1
-# magic, version, dimensions, shingle, trees, sample size, output after, time decay, seed, seen
-_HEADER = struct.Struct("<5sHHHIIIdQq")
+
+
+class Header(NamedTuple):
+    """The fields of :data:`HEADER`, in order (the same in every version)."""
+
+    magic: bytes  # MAGIC
+    version: int  # a key of BODY
+    dimensions: int
+    shingle_size: int
+    num_trees: int
+    sample_size: int
+    output_after: int
+    time_decay: float
+    seed: int
+    seen: int  # points given to the forest so far
+
+
+#: The header of a checkpoint, little-endian (:class:`Header`), then the shingle buffer:
+#: ``(shingle_size - 1) x dimensions`` float32, the readings a forest holds before its next point.
+HEADER: Final = struct.Struct("<5sHHHIIIdQq")
+
+
+@dataclass(frozen=True)
+class Section:
+    """One array of a checkpoint body: stored as a uint64 byte length, then the array's bytes."""
+
+    name: str
+    #: numpy dtype of the stored values (little-endian); "index": uint16 while the checkpoint has
+    #: at most 65,536 sampled sequence numbers, else uint32.
+    dtype: str
+    #: float32 arrays are byte-shuffled (all first bytes, then all second bytes...): it compresses
+    #: about a third better.
+    shuffled: bool
+    #: How many values, and what they are.
+    holds: str
+
+
+#: The body of each version, after the header and the shingle buffer: zlib-compressed, a uint64
+#: ``samples`` (the number of distinct sampled sequence numbers), then these sections in order.
+BODY: Final = {
+    1: (
+        Section("samples_per_tree", "<u2", False, "num_trees: the points in each tree's sampler"),
+        Section("leaves_per_tree", "<u2", False, "num_trees: the distinct points (leaves) of each tree"),
+        Section(
+            "sequence_steps",
+            "<u8",
+            False,
+            "samples: the sampled sequence numbers, sorted and distinct, each as its step from the "
+            "one before (the first from 0)",
+        ),
+        Section(
+            "readings",
+            "<f4",
+            True,
+            "the readings the sampled shingles cover, each once, oldest first (x dimensions)",
+        ),
+        Section(
+            "sample_index",
+            "index",
+            False,
+            "sum(samples_per_tree): each tree's samples in sampler-slot order, as indices into the "
+            "sequence numbers",
+        ),
+        Section(
+            "shape_bits",
+            "u1",
+            False,
+            "each tree's nodes in preorder, 1 internal and 0 leaf (2 x leaves - 1 bits per tree), "
+            "trees one after the other, packed 8 to a byte, most significant bit first",
+        ),
+        Section("cut_dims", "u1", False, "the internal nodes in shape_bits order: the cut's dimension"),
+        Section("cut_values", "<f4", True, "the same nodes: the cut's value"),
+    )
+}
 
 IntArray = npt.NDArray[np.int64]
+F32Array = npt.NDArray[np.float32]
+
+
+@dataclass
+class ForestState:
+    """One forest as a checkpoint holds it (the sections decoded, ``shape_bits`` unpacked)."""
+
+    config: ForestConfig
+    seed: int
+    seen: int
+    shingle: F32Array
+    samples_per_tree: IntArray
+    leaves_per_tree: IntArray
+    sequence: IntArray  # the sampled sequence numbers (sorted, distinct)
+    readings: F32Array
+    sample_index: IntArray
+    shape_bits: IntArray
+    cut_dims: IntArray
+    cut_values: F32Array
+
+    def points(self) -> tuple[F32Array, IntArray]:
+        """The shingled point of each sampled sequence number, ``(samples, D)``, and where in
+        :attr:`readings` each shingle's readings lie."""
+        k = self.config.shingle_size
+        covered = self.sequence[:, None] + np.arange(k)
+        where = np.searchsorted(np.unique(covered), covered)
+        return self.readings[where].reshape(len(self.sequence), self.config.shingled_dimensions), where
+
+
+# ---- bytes <-> state ---------------------------------------------------------------------------
 
 
 def read_header(data: bytes) -> tuple[ForestConfig, int]:
     """The configuration and seed of a checkpoint (``ValueError`` when it is not one we can read)."""
+    header = _header(data)
+    return _config(header), header.seed
+
+
+def _header(data: bytes) -> Header:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValueError(f"a checkpoint must be bytes, got {type(data).__name__}")
-    if len(data) < _HEADER.size or bytes(data[:5]) != MAGIC:
+    if len(data) < HEADER.size or bytes(data[:5]) != MAGIC:
         raise ValueError("not a fanwatch RCF checkpoint (bad magic)")
-    _, version, dims, shingle, trees, sample, output_after, decay, seed, _ = _HEADER.unpack_from(data)
-    if version != FORMAT_VERSION:
-        raise ValueError(f"unsupported RCF checkpoint version {version} (this build reads {FORMAT_VERSION})")
-    config = ForestConfig(
-        dimensions=dims,
-        shingle_size=shingle,
-        num_trees=trees,
-        sample_size=sample,
-        output_after=output_after,
-        time_decay=decay,
-    )
-    return config, seed
-
-
-def _shuffle(values: npt.NDArray[np.float32]) -> bytes:
-    return np.ascontiguousarray(values, np.float32).reshape(-1).view(np.uint8).reshape(-1, 4).T.tobytes()
-
-
-def _unshuffle(raw: bytes) -> npt.NDArray[np.float32]:
-    return np.frombuffer(raw, np.uint8).reshape(4, -1).T.copy().view(np.float32).reshape(-1)
-
-
-def _levels(bank: TreeBank, trees: IntArray) -> list[tuple[IntArray, IntArray]]:
-    """Breadth-first levels of the trees: (tree, node id) arrays, root level first."""
-    live = bank.root[trees] != EMPTY
-    g, ref = trees[live], bank.root[trees][live].astype(np.int64)
-    levels = []
-    while len(g):
-        levels.append((g, ref))
-        inner = ~bank.is_leaf(ref)
-        kids = bank.walk[ref[inner], LEFT:].astype(np.int64)
-        g, ref = np.repeat(g[inner], 2), kids.reshape(-1)
-    return levels
-
-
-def _window_rows(table: IntArray, k: int) -> tuple[IntArray, IntArray]:
-    """The reading indices covered by the shingles of ``table`` and where each shingle's lie."""
-    covered = table[:, None] + np.arange(k)
-    readings = np.unique(covered)
-    return readings, np.searchsorted(readings, covered)
-
-
-def _leaves(bank: TreeBank, leaves_below: IntArray, base: int, ref: IntArray) -> IntArray:
-    """Leaves under node ids ``ref`` (1 for a leaf itself); ``leaves_below`` counts from id ``base``."""
-    return np.where(bank.is_leaf(ref), 1, leaves_below[ref - base])
-
-
-def dump(bank: TreeBank, slot: int) -> bytes:
-    """Serialize forest ``slot`` of ``bank``."""
-    cfg, T, S, N, M = bank.config, bank.T, bank.S, bank.N, bank.M
-    k, d = cfg.shingle_size, cfg.dimensions
-    trees = slot * T + np.arange(T, dtype=np.int64)
-    n_slots = bank.n_slots[trees].astype(np.int64)
-    in_use = np.arange(S) < n_slots[:, None]
-    rows = bank.slot_row[trees][in_use]
-    table, slot_index = np.unique(bank.point_seq[rows], return_inverse=True)
-    readings, where = _window_rows(table, k)
-    values = np.zeros((len(readings), d), np.float32)
-    first = np.unique(slot_index, return_index=True)[1]
-    values[where.reshape(-1)] = bank.points[rows[first]].reshape(-1, d)
-
-    # preorder positions: subtree sizes bottom-up, then positions top-down
-    levels = _levels(bank, trees)
-    base = slot * T * M
-    leaves_below = np.zeros(T * M, np.int64)
-    for _, ref in reversed(levels):
-        A = ref[~bank.is_leaf(ref)]
-        kids = bank.walk[A, LEFT:].astype(np.int64)
-        leaves_below[A - base] = _leaves(bank, leaves_below, base, kids[:, 0]) + _leaves(
-            bank, leaves_below, base, kids[:, 1]
+    header = Header(*HEADER.unpack_from(data))
+    if header.version not in BODY:
+        raise ValueError(
+            f"unsupported RCF checkpoint version {header.version} (this build reads {sorted(BODY)})"
         )
-    roots = bank.root[trees].astype(np.int64)
-    empty = roots == EMPTY
-    n_leaves = np.where(empty, 0, _leaves(bank, leaves_below, base, np.where(empty, trees * M + N, roots)))
-    span = np.maximum(2 * n_leaves - 1, 0)
-    tree_start = np.concatenate([[0], np.cumsum(span)[:-1]])
-    total = int(span.sum())
-    bits = np.zeros(total, np.uint8)
-    cut_pos, cut_addr = [], []
-    pos = tree_start[levels[0][0] - slot * T] if levels else np.zeros(0, np.int64)
-    for _, ref in levels:
-        inner = ~bank.is_leaf(ref)
-        bits[pos[inner]] = 1
-        A = ref[inner]
-        cut_pos.append(pos[inner])
-        cut_addr.append(A)
-        left_size = 2 * _leaves(bank, leaves_below, base, bank.walk[A, LEFT].astype(np.int64)) - 1
-        here = pos[inner]
-        pos = np.stack([here + 1, here + 1 + left_size], 1).reshape(-1)
-    if cut_pos:
-        order = np.argsort(np.concatenate(cut_pos))
-        addr = np.concatenate(cut_addr)[order]
-    else:
-        addr = np.zeros(0, np.int64)
-    index_type = np.uint16 if len(table) <= 1 << 16 else np.uint32
-    sections = [
-        n_slots.astype(np.uint16).tobytes(),
-        n_leaves.astype(np.uint16).tobytes(),
-        np.diff(table, prepend=0).astype(np.uint64).tobytes(),
-        _shuffle(values),
-        slot_index.astype(index_type).tobytes(),
-        np.packbits(bits).tobytes(),
-        bank.walk[addr, DIM].astype(np.uint8).tobytes(),
-        _shuffle(bank.cut_values(addr)),
-    ]
-    body = struct.pack("<Q", len(table)) + b"".join(struct.pack("<Q", len(s)) + s for s in sections)
-    header = _HEADER.pack(
-        MAGIC,
-        FORMAT_VERSION,
-        d,
-        k,
-        T,
-        S,
-        cfg.ready_after,
-        cfg.lam,
-        int(bank.seed[slot]),
-        int(bank.seen[slot]),
+    return header
+
+
+def _config(header: Header) -> ForestConfig:
+    return ForestConfig(
+        dimensions=header.dimensions,
+        shingle_size=header.shingle_size,
+        num_trees=header.num_trees,
+        sample_size=header.sample_size,
+        output_after=header.output_after,
+        time_decay=header.time_decay,
     )
-    return header + bank.shingle[slot].astype(np.float32).tobytes() + zlib.compress(body, 6)
+
+
+def _index_dtype(samples: int) -> str:
+    return "<u2" if samples <= 1 << 16 else "<u4"
+
+
+def encode(state: ForestState) -> bytes:
+    """The checkpoint bytes of ``state``, in the current :data:`FORMAT_VERSION`."""
+    cfg = state.config
+    arrays = {
+        "samples_per_tree": state.samples_per_tree,
+        "leaves_per_tree": state.leaves_per_tree,
+        "sequence_steps": np.diff(state.sequence, prepend=0),
+        "readings": state.readings,
+        "sample_index": state.sample_index,
+        "shape_bits": np.packbits(state.shape_bits.astype(np.uint8)),
+        "cut_dims": state.cut_dims,
+        "cut_values": state.cut_values,
+    }
+    body = [struct.pack("<Q", len(state.sequence))]
+    for section in BODY[FORMAT_VERSION]:
+        dtype = _index_dtype(len(state.sequence)) if section.dtype == "index" else section.dtype
+        raw = np.ascontiguousarray(arrays[section.name]).astype(dtype).reshape(-1)
+        stored = (
+            raw.view(np.uint8).reshape(-1, raw.itemsize).T.tobytes() if section.shuffled else raw.tobytes()
+        )
+        body.append(struct.pack("<Q", len(stored)) + stored)
+    header = HEADER.pack(
+        *Header(
+            magic=MAGIC,
+            version=FORMAT_VERSION,
+            dimensions=cfg.dimensions,
+            shingle_size=cfg.shingle_size,
+            num_trees=cfg.num_trees,
+            sample_size=cfg.sample_size,
+            output_after=cfg.ready_after,
+            time_decay=cfg.lam,
+            seed=state.seed,
+            seen=state.seen,
+        )
+    )
+    shingle = state.shingle.astype("<f4").tobytes()
+    return header + shingle + zlib.compress(b"".join(body), 6)
 
 
 class _Reader:
@@ -179,84 +245,262 @@ class _Reader:
     def count(self) -> int:
         return int(struct.unpack("<Q", self.take(8))[0])
 
-    def section(self, dtype: npt.DTypeLike, expected: int | None = None) -> npt.NDArray[np.generic]:
+    def section(self, section: Section, dtype: str) -> npt.NDArray[np.generic]:
         raw = self.take(self.count())
         itemsize = np.dtype(dtype).itemsize
-        if len(raw) % itemsize or (expected is not None and len(raw) != expected * itemsize):
-            raise ValueError("corrupt RCF checkpoint (section size)")
+        if len(raw) % itemsize:
+            raise ValueError(f"corrupt RCF checkpoint (size of section {section.name})")
+        if section.shuffled:
+            return np.frombuffer(raw, np.uint8).reshape(itemsize, -1).T.copy().view(dtype).reshape(-1)
         return np.frombuffer(raw, dtype)
 
 
-def load(bank: TreeBank, slot: int, data: bytes) -> None:
-    """Restore a checkpoint written by :func:`dump` into the empty forest ``slot`` of ``bank``."""
+def decode(data: bytes) -> ForestState:
+    """The state a checkpoint holds (``ValueError`` when it is not a well-formed checkpoint)."""
+    header = _header(data)
+    config = _config(header)
+    T, S, d, k = config.num_trees, config.sample_size, config.dimensions, config.shingle_size
+    shingle_end = HEADER.size + 4 * (k - 1) * d
+    if len(data) < shingle_end:
+        raise ValueError("corrupt RCF checkpoint (truncated shingle)")
+    shingle = np.frombuffer(data, "<f4", (k - 1) * d, HEADER.size).astype(np.float32).reshape(k - 1, d)
     try:
-        _load(bank, slot, data)
+        inflate = zlib.decompressobj()
+        body = inflate.decompress(bytes(data[shingle_end:]))
+    except zlib.error as exc:
+        raise ValueError(f"corrupt RCF checkpoint ({exc})") from None
+    if not inflate.eof or inflate.unused_data:
+        raise ValueError("corrupt RCF checkpoint (body is truncated or followed by other data)")
+    reader = _Reader(body)
+    samples = reader.count()
+    if samples > T * S:
+        raise ValueError("corrupt RCF checkpoint (more samples than the trees hold)")
+    arrays = {
+        s.name: reader.section(s, _index_dtype(samples) if s.dtype == "index" else s.dtype)
+        for s in BODY[header.version]
+    }
+    if reader.at != len(body):
+        raise ValueError("corrupt RCF checkpoint (data after the last section)")
+    if len(arrays["readings"]) % d:
+        raise ValueError("corrupt RCF checkpoint (readings are not whole points)")
+    state = ForestState(
+        config=config,
+        seed=header.seed,
+        seen=header.seen,
+        shingle=shingle,
+        samples_per_tree=arrays["samples_per_tree"].astype(np.int64),
+        leaves_per_tree=arrays["leaves_per_tree"].astype(np.int64),
+        sequence=np.cumsum(arrays["sequence_steps"]).astype(np.int64),
+        readings=arrays["readings"].astype(np.float32).reshape(-1, d),
+        sample_index=arrays["sample_index"].astype(np.int64),
+        shape_bits=np.unpackbits(arrays["shape_bits"].astype(np.uint8)).astype(np.int64),
+        cut_dims=arrays["cut_dims"].astype(np.int64),
+        cut_values=arrays["cut_values"].astype(np.float32),
+    )
+    _check_sizes(state, samples, T, S)
+    return state
+
+
+def _check_sizes(state: ForestState, samples: int, T: int, S: int) -> None:
+    """The sections agree with each other and with the header (their contents are checked on restore)."""
+    span = int(np.maximum(2 * state.leaves_per_tree - 1, 0).sum())
+    D = state.config.shingled_dimensions
+    readings = len(np.unique(state.sequence[:, None] + np.arange(state.config.shingle_size)))
+    if (
+        len(state.samples_per_tree) != T
+        or len(state.leaves_per_tree) != T
+        or len(state.sequence) != samples
+        or state.readings.shape != (readings, state.config.dimensions)
+        or (state.samples_per_tree > S).any()
+        or (state.leaves_per_tree > state.samples_per_tree).any()
+        or len(state.sample_index) != int(state.samples_per_tree.sum())
+        or (state.sample_index >= samples).any()
+        or len(state.shape_bits) < span
+        or len(state.shape_bits) >= span + 8
+    ):
+        raise ValueError("corrupt RCF checkpoint (inconsistent sizes)")
+    state.shape_bits = state.shape_bits[:span]
+    inner = int(state.shape_bits.sum())
+    if len(state.cut_dims) != inner or len(state.cut_values) != inner or (state.cut_dims >= D).any():
+        raise ValueError("corrupt RCF checkpoint (inconsistent cuts)")
+
+
+# ---- bank -> state -----------------------------------------------------------------------------
+
+
+def _levels(bank: TreeBank, trees: IntArray) -> list[IntArray]:
+    """Breadth-first levels of the trees' node ids, roots first."""
+    live = bank.root[trees] != EMPTY
+    nodes = bank.root[trees][live].astype(np.int64)
+    levels = []
+    while len(nodes):
+        levels.append(nodes)
+        nodes = bank.children(nodes[~bank.is_leaf(nodes)]).reshape(-1)
+    return levels
+
+
+def capture(bank: TreeBank, slot: int) -> ForestState:
+    """The state of forest ``slot`` of ``bank``."""
+    cfg, T, S, M = bank.config, bank.T, bank.S, bank.M
+    k, d = cfg.shingle_size, cfg.dimensions
+    trees = slot * T + np.arange(T, dtype=np.int64)
+    samples_per_tree = bank.n_slots[trees].astype(np.int64)
+    in_use = np.arange(S) < samples_per_tree[:, None]
+    rows = bank.slot_row[trees][in_use]
+    sequence, sample_index = np.unique(bank.point_seq[rows], return_inverse=True)
+    covered = sequence[:, None] + np.arange(k)
+    where = np.searchsorted(np.unique(covered), covered)
+    readings = np.zeros((int(where.max(initial=-1)) + 1, d), np.float32)
+    first = np.unique(sample_index, return_index=True)[1]
+    readings[where.reshape(-1)] = bank.points[rows[first]].reshape(-1, d)
+
+    # preorder positions: leaves under each node bottom-up, then positions top-down
+    base = slot * T * M
+    leaves_below = np.zeros(T * M, np.int64)
+    leaves_below[np.flatnonzero(bank.is_leaf(np.arange(base, base + T * M)))] = 1
+    levels = _levels(bank, trees)
+    for nodes in reversed(levels):
+        inner = nodes[~bank.is_leaf(nodes)]
+        leaves_below[inner - base] = leaves_below[bank.children(inner) - base].sum(1)
+    roots = bank.root[trees].astype(np.int64)
+    leaves_per_tree = np.where(roots == EMPTY, 0, leaves_below[np.maximum(roots, base) - base])
+    span = np.maximum(2 * leaves_per_tree - 1, 0)
+    shape_bits = np.zeros(int(span.sum()), np.int64)
+    positions, internal = [], []
+    if levels:
+        pos = (np.cumsum(span) - span)[levels[0] // M - slot * T]
+    for nodes in levels:
+        is_inner = ~bank.is_leaf(nodes)
+        here = pos[is_inner]
+        shape_bits[here] = 1
+        positions.append(here)
+        internal.append(nodes[is_inner])
+        left_span = 2 * leaves_below[bank.children(nodes[is_inner])[:, 0] - base] - 1
+        pos = np.stack([here + 1, here + 1 + left_span], 1).reshape(-1)
+    cuts = (
+        np.concatenate(internal)[np.argsort(np.concatenate(positions))] if internal else np.zeros(0, np.int64)
+    )
+    return ForestState(
+        config=cfg,
+        seed=int(bank.seed[slot]),
+        seen=int(bank.seen[slot]),
+        shingle=bank.shingle[slot].astype(np.float32),
+        samples_per_tree=samples_per_tree,
+        leaves_per_tree=leaves_per_tree,
+        sequence=sequence.astype(np.int64),
+        readings=readings,
+        sample_index=sample_index.astype(np.int64),
+        shape_bits=shape_bits,
+        cut_dims=bank.nodes["dim"][cuts].astype(np.int64),
+        cut_values=bank.nodes["cut"][cuts].astype(np.float32),
+    )
+
+
+def dump(bank: TreeBank, slot: int) -> bytes:
+    """The checkpoint of forest ``slot`` of ``bank``."""
+    return encode(capture(bank, slot))
+
+
+# ---- state -> bank -----------------------------------------------------------------------------
+
+
+def load(bank: TreeBank, slot: int, data: bytes) -> None:
+    """Restore checkpoint ``data`` into the empty forest ``slot`` of ``bank`` (``ValueError`` when
+    it is corrupt; the slot is then empty again)."""
+    try:
+        restore(bank, [slot], [decode(data)])
     except ValueError:
         bank.release(slot)
         raise
-    except (IndexError, zlib.error, struct.error) as exc:
+    except IndexError as exc:  # a cut or a child out of place that no size check could see
         bank.release(slot)
         raise ValueError(f"corrupt RCF checkpoint ({exc})") from None
 
 
-def _load(bank: TreeBank, slot: int, data: bytes) -> None:
-    cfg, T, S, N, M = bank.config, bank.T, bank.S, bank.N, bank.M
-    k, d = cfg.shingle_size, cfg.dimensions
-    fields = _HEADER.unpack_from(data)
-    seen = fields[-1]
-    shingle_bytes = 4 * (k - 1) * d
-    bank.shingle[slot] = np.frombuffer(data, np.float32, (k - 1) * d, _HEADER.size).reshape(k - 1, d)
-    inflate = zlib.decompressobj()
-    reader = _Reader(inflate.decompress(bytes(data[_HEADER.size + shingle_bytes :])))
-    if not inflate.eof or inflate.unused_data:
-        raise ValueError("corrupt RCF checkpoint (body is truncated or followed by other data)")
-    m = reader.count()
-    n_slots = reader.section(np.uint16, T).astype(np.int64)
-    n_leaves = reader.section(np.uint16, T).astype(np.int64)
-    table = np.cumsum(reader.section(np.uint64, m)).astype(np.int64)
-    readings, where = _window_rows(table, k)
-    values = _unshuffle(reader.take(reader.count())).reshape(-1, d)
-    if len(values) != len(readings) or (n_slots > S).any() or (n_leaves > n_slots).any():
-        raise ValueError("corrupt RCF checkpoint (inconsistent sizes)")
-    index_type = np.uint16 if m <= 1 << 16 else np.uint32
-    slot_index = reader.section(index_type, int(n_slots.sum())).astype(np.int64)
-    span = np.maximum(2 * n_leaves - 1, 0)
-    bits = np.unpackbits(reader.section(np.uint8).astype(np.uint8))[: int(span.sum())].astype(np.int64)
-    n_inner = int(bits.sum())
-    dims = reader.section(np.uint8, n_inner).astype(np.int64)
-    vals = _unshuffle(reader.take(reader.count()))
-    if (
-        len(vals) != n_inner
-        or (dims >= bank.D).any()
-        or (slot_index >= m).any()
-        or reader.at != len(reader.body)
-    ):
-        raise ValueError("corrupt RCF checkpoint (inconsistent cuts)")
-    bank.seen[slot] = seen
+def restore(bank: TreeBank, slots: list[int], states: list[ForestState]) -> None:
+    """Put each state into its empty forest slot of ``bank``, all in one vectorized pass.
 
-    # the points, one store row per sampled sequence number
-    rows = bank.store_points(values[where].reshape(m, bank.D), table)
-    trees = slot * T + np.arange(T, dtype=np.int64)
-    slot_tree = np.repeat(trees, n_slots)
-    slot_pos = np.arange(len(slot_tree)) - np.repeat(np.cumsum(n_slots) - n_slots, n_slots)
-    slot_rows = rows[slot_index]
-    bank.slot_row[slot_tree, slot_pos] = slot_rows
-    bank.n_slots[trees] = n_slots
-    bank.tree_mass[trees] = n_slots
-    u = _random.uniform(bank.seed[slot], _random.SAMPLER, slot_tree % T, table[slot_index])
-    bank.slot_weight[slot_tree, slot_pos] = (-cfg.lam * table[slot_index] + np.log(-np.log(u))).astype(
-        np.float32
+    Why all at once: a forest's restore is a few hundred numpy calls over its trees; over many
+    forests the calls are shared and the cost per forest falls about tenfold. A state whose trees
+    do not fit together raises ``ValueError`` (the slots keep what was restored: release them).
+    """
+    if not states:
+        return
+    cfg, T, S = bank.config, bank.T, bank.S
+    for state in states:
+        if state.config != cfg:
+            raise ValueError(f"a checkpoint with parameters {state.config} does not fit a bank of {cfg}")
+    slot_array = np.asarray(slots, np.int64)
+    trees = (slot_array[:, None] * T + np.arange(T)).reshape(-1)
+    for slot, state in zip(slots, states, strict=True):
+        bank.seen[slot] = state.seen
+        bank.shingle[slot] = state.shingle
+
+    # the points, one store row per sampled sequence number of each forest
+    shingled = [state.points()[0] for state in states]
+    sequence = np.concatenate([state.sequence for state in states])
+    rows = bank.store_points(np.concatenate(shingled).astype(np.float32), sequence)
+    first_row = np.cumsum([0] + [len(state.sequence) for state in states])[:-1]
+    samples_per_tree = np.concatenate([state.samples_per_tree for state in states])
+    sample_index = np.concatenate(
+        [state.sample_index + first for state, first in zip(states, first_row, strict=True)]
     )
-    full = trees[n_slots >= S]
+    slot_tree = np.repeat(trees, samples_per_tree)
+    slot_pos = np.arange(len(slot_tree)) - np.repeat(
+        np.cumsum(samples_per_tree) - samples_per_tree, samples_per_tree
+    )
+    slot_rows = rows[sample_index]
+    slot_seq = sequence[sample_index]
+    bank.slot_row[slot_tree, slot_pos] = slot_rows
+    bank.n_slots[trees] = samples_per_tree
+    bank.tree_mass[trees] = samples_per_tree
+    u = _random.uniform(bank.seed[slot_tree // T], _random.SAMPLER, slot_tree % T, slot_seq)
+    bank.slot_weight[slot_tree, slot_pos] = (-cfg.lam * slot_seq + np.log(-np.log(u))).astype(np.float32)
+    full = trees[samples_per_tree >= S]
     if len(full):
         biggest = np.argmax(bank.slot_weight[full], 1)
         bank.threshold_slot[full] = biggest
         bank.threshold[full] = bank.slot_weight[full, biggest]
 
-    # the shapes: in preorder the left child follows its parent, and the right child is the next
-    # position of the same tree whose running count (internal +1, leaf -1) equals the parent's
+    leaves_per_tree = np.concatenate([state.leaves_per_tree for state in states])
+    _restore_shapes(bank, trees, leaves_per_tree, states)
+
+    # the leaves: route every sampled point down the cuts to its leaf
+    slot_points = bank.points[slot_rows]
+    leaf = tree.find_leaves(bank, slot_tree, slot_points)
+    bank.slot_leaf[slot_tree, slot_pos] = leaf
+    leaves, first, mass = np.unique(leaf, return_index=True, return_counts=True)
+    if len(leaves) != leaves_per_tree.sum():
+        raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
+    bank.leaf_row[leaves] = slot_rows[first]
+    bank.leaf_mass[leaves] = mass
+    if not (bank.points[bank.leaf_row[leaf]] == slot_points).all():
+        raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
+    bank.box[leaves] = np.concatenate([-slot_points[first], slot_points[first]], 1)
+    # every stored point is held by its samples, and by the leaf it is the point of
+    bank.point_ref[rows] = np.bincount(sample_index, minlength=len(rows)) + np.bincount(
+        sample_index[first], minlength=len(rows)
+    )
+
+    # the bounding boxes, bottom-up
+    for nodes in reversed(_levels(bank, trees)):
+        inner = nodes[~bank.is_leaf(nodes)]
+        bank.box[inner] = bank.box.take(bank.children(inner), axis=0).max(1)
+
+
+def _restore_shapes(
+    bank: TreeBank, trees: IntArray, leaves_per_tree: IntArray, states: list[ForestState]
+) -> None:
+    """The trees' nodes and cuts from their preorder bits.
+
+    In preorder the left child follows its parent, and the right child is the next position of
+    the same tree whose running count (internal +1, leaf -1) equals the parent's.
+    """
+    N, M = bank.N, bank.M
+    bits = np.concatenate([state.shape_bits for state in states])
+    span = np.maximum(2 * leaves_per_tree - 1, 0)
     total = int(span.sum())
-    pos_tree = np.repeat(trees, span)
+    pos_tree = np.repeat(np.arange(len(trees)), span)
     tree_first = np.cumsum(span) - span
     used = span > 0
     step = 2 * bits - 1
@@ -266,46 +510,30 @@ def _load(bank: TreeBank, slot: int, data: bytes) -> None:
     for counter in (running, inner_rank, leaf_rank):
         counter -= np.repeat(counter[tree_first[used]], span[used])
     if (running < 0).any() or (
-        np.bincount(pos_tree - slot * T, bits, T) != np.maximum(n_leaves - 1, 0)
+        np.bincount(pos_tree, bits, len(trees)) != np.maximum(leaves_per_tree - 1, 0)
     ).any():
         raise ValueError("corrupt RCF checkpoint (tree shape)")
     order = np.lexsort((np.arange(total), running, pos_tree))
     same = (pos_tree[order][1:] == pos_tree[order][:-1]) & (running[order][1:] == running[order][:-1])
     following = np.full(total, -1)
     following[order[:-1][same]] = order[1:][same]
-    ref_of = pos_tree * M + np.where(bits == 1, inner_rank, N + leaf_rank)
+    node_id = trees[pos_tree] * M + np.where(bits == 1, inner_rank, N + leaf_rank)
     inner = np.flatnonzero(bits)
     right = following[inner]
     if (right < 0).any():
         raise ValueError("corrupt RCF checkpoint (tree shape)")
-    A = ref_of[inner]
-    bank.walk[A, DIM] = dims
-    bank.walk[A, CUT] = vals.view(np.int32)
-    for side, child in ((LEFT, inner + 1), (RIGHT, right)):
-        bank.walk[A, side] = ref_of[child]
-        bank.parent[ref_of[child]] = A
-    bank.n_free_nodes[trees] = N - np.maximum(n_leaves - 1, 0)
-    bank.n_free_leaves[trees] = S - n_leaves
-    roots = ref_of[tree_first[used]]
+    parents = node_id[inner]
+    bank.set_cut(
+        parents,
+        np.concatenate([state.cut_dims for state in states]),
+        np.concatenate([state.cut_values for state in states]),
+        node_id[inner + 1],
+        node_id[right],
+    )
+    bank.parent[node_id[inner + 1]] = parents
+    bank.parent[node_id[right]] = parents
+    bank.n_free_nodes[trees] = N - np.maximum(leaves_per_tree - 1, 0)
+    bank.n_free_leaves[trees] = bank.S - leaves_per_tree
+    roots = node_id[tree_first[used]]
     bank.root[trees[used]] = roots
     bank.parent[roots] = -1
-
-    # the leaves: route every sampled point down the cuts to its leaf
-    slot_points = bank.points[slot_rows]
-    leaf = tree.descend(bank, slot_tree, slot_points).leaf.astype(np.int64)
-    bank.slot_leaf[slot_tree, slot_pos] = leaf
-    keys, first, mass = np.unique(leaf, return_index=True, return_counts=True)
-    if len(keys) != n_leaves.sum():
-        raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
-    bank.leaf_row[keys] = slot_rows[first]
-    bank.leaf_mass[keys] = mass
-    if not (bank.points[bank.leaf_row[leaf]] == slot_points).all():
-        raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
-    bank.box[keys] = np.concatenate([-slot_points[first], slot_points[first]], 1)
-    # every stored point is held by its samples, and by the leaf it is the point of
-    bank.point_ref[rows] = np.bincount(slot_index, minlength=m) + np.bincount(slot_index[first], minlength=m)
-
-    # the bounding boxes, bottom-up
-    for _, ref in reversed(_levels(bank, trees)):
-        A = ref[~bank.is_leaf(ref)]
-        bank.box[A] = bank.box.take(bank.walk[A, LEFT:], axis=0).max(1)

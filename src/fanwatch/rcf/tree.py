@@ -1,7 +1,7 @@
 """Vectorized random cut tree operations on a :class:`~fanwatch.rcf.bank.TreeBank`.
 
-Each function takes parallel arrays: entry ``i`` works on tree ``g[i]`` of the bank with the
-shingled point ``q[i]``. Entries of one call that modify trees (:func:`insert`, :func:`delete`) must
+Each function takes parallel arrays: entry ``i`` works on bank tree ``trees[i]`` with the shingled
+point ``points[i]``. Entries of one call that modify trees (:func:`insert`, :func:`delete`) must
 name distinct trees; scoring entries may repeat trees freely. The formulas are AWS's (see
 :mod:`fanwatch.rcf.scoring`).
 
@@ -24,10 +24,23 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _random
-from .bank import CUT, DIM, EMPTY, LEFT, RIGHT, TreeBank
+from .bank import EMPTY, TreeBank
 from .scoring import damp, normalizer, score_seen, score_unseen
 
-__all__ = ["SEGMENT", "Removal", "Walk", "attribute", "delete", "descend", "insert", "random_cut", "score"]
+__all__ = [
+    "SEGMENT",
+    "Arrivals",
+    "Descent",
+    "Removal",
+    "Walk",
+    "attribute",
+    "delete",
+    "descend",
+    "find_leaves",
+    "insert",
+    "random_cut",
+    "score",
+]
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -66,7 +79,7 @@ class Walk:
         return Walk(np.concatenate(pad, 1), np.concatenate([self.depth, other.depth]))
 
 
-def descend(bank: TreeBank, g: IntArray, q: F32Array, start: IntArray | None = None) -> Walk:
+def descend(bank: TreeBank, trees: IntArray, points: F32Array, start: IntArray | None = None) -> Walk:
     """Follow the cuts from each tree's root (or node ``start``) down to a leaf; trees must not
     be empty.
 
@@ -75,18 +88,18 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array, start: IntArray | None = N
     than a test). Once most walkers have stopped, only the others step on: leaves are at many
     depths, and a descent costs a gather per walker and level.
     """
-    n, D = len(g), bank.D
-    node = bank.root[g] if start is None else start.astype(np.int32)
-    qflat = np.ascontiguousarray(q, np.float32).reshape(-1)
+    n, D = len(trees), bank.D
+    node = bank.root[trees] if start is None else start.astype(np.int32)
+    coordinates = np.ascontiguousarray(points, np.float32).reshape(-1)
     offset = np.arange(0, n * D, D, dtype=np.int32)
-    walk = bank.walk
+    records = bank.nodes
     rows = [node]
     columns: list[IntArray | None] = [None]  # each row's walkers (None: all)
     active: IntArray | None = None
     for level in range(bank.M + 1):
-        step = walk.take(node, axis=0)
-        right = qflat.take(step[:, DIM] + offset) > step[:, CUT].view(np.float32)
-        below = np.where(right, step[:, RIGHT], step[:, LEFT])
+        step = records.take(node)
+        right = coordinates.take(step["dim"] + offset) > step["cut"]
+        below = np.where(right, step["right"], step["left"])
         if level % 2:
             moved = below != node
             moving = np.count_nonzero(moved)
@@ -112,6 +125,31 @@ def descend(bank: TreeBank, g: IntArray, q: F32Array, start: IntArray | None = N
                 nodes[i] = nodes[i - 1]
                 nodes[i, cols] = row
     return Walk(nodes, np.count_nonzero(nodes[1:] != nodes[:-1], axis=0).astype(np.int64))
+
+
+def find_leaves(bank: TreeBank, trees: IntArray, points: F32Array) -> IntArray:
+    """The leaf each point reaches in its tree (trees must not be empty): a :func:`descend` that
+    keeps no path, for many points at once (a restore routes every sampled point)."""
+    coordinates = np.ascontiguousarray(points, np.float32).reshape(-1)
+    node = bank.root[trees].astype(np.int64)
+    offset = np.arange(0, len(trees) * bank.D, bank.D, dtype=np.int64)
+    leaf = np.empty(len(trees), np.int64)
+    active = np.arange(len(trees))
+    if not len(active):
+        return leaf
+    for _ in range(bank.M + 1):
+        step = bank.nodes.take(node)
+        right = coordinates.take(step["dim"] + offset) > step["cut"]
+        below = np.where(right, step["right"], step["left"])
+        stopped = below == node
+        if stopped.any():
+            leaf[active[stopped]] = node[stopped]
+            moving = ~stopped
+            active, below, offset = active[moving], below[moving], offset[moving]
+            if not len(active):
+                return leaf
+        node = below
+    raise ValueError("a tree is cyclic (corrupt checkpoint?)")
 
 
 def _ancestors(
@@ -211,26 +249,24 @@ def _top_down(weights: FloatArray, p: FloatArray) -> tuple[FloatArray, FloatArra
 
 
 def _leaf_score(
-    bank: TreeBank, g: IntArray, q: F32Array, leaf: npt.NDArray[np.int32], depth: IntArray
+    bank: TreeBank, trees: IntArray, points: F32Array, leaf: npt.NDArray[np.int32], depth: IntArray
 ) -> FloatArray:
     leaf_mass = bank.leaf_mass[leaf]
-    same = (_boxes(bank, leaf)[bank.D :] == q.T).all(0)
+    same = (_boxes(bank, leaf)[bank.D :] == points.T).all(0)
     return np.where(
-        same, damp(leaf_mass, bank.tree_mass[g]) * score_seen(depth, leaf_mass), score_unseen(depth)
+        same, damp(leaf_mass, bank.tree_mass[trees]) * score_seen(depth, leaf_mass), score_unseen(depth)
     )
 
 
-def score(bank: TreeBank, g: IntArray, q: F32Array, walk: Walk | None = None) -> FloatArray:
-    """The normalised anomaly score of ``q[i]`` in tree ``g[i]`` (trees must not be empty).
+def score(bank: TreeBank, trees: IntArray, points: F32Array, walk: Walk) -> FloatArray:
+    """The normalised anomaly score of ``points[i]`` in ``trees[i]`` (trees must not be empty).
 
-    ``walk`` is the walkers' :func:`descend`, when the caller has it already (it may hold more
-    walkers after these).
+    ``walk`` is the points' :func:`descend` (it may hold more walkers after these): the engine
+    shares one descent between the scores and the updates of a round.
     """
-    n = len(g)
-    if walk is None:
-        walk = descend(bank, g, q)
+    n = len(trees)
     depth = walk.depth[:n]
-    qq = _both_ways(q)
+    as_boxes = _both_ways(points)
     # separation probabilities up from the leaf, until the point is inside a box (0 from there)
     p_all = np.zeros((max(1, int(depth.max(initial=0))), n))
     needed = np.ones(n, np.int64)
@@ -238,7 +274,7 @@ def score(bank: TreeBank, g: IntArray, q: F32Array, walk: Walk | None = None) ->
     while len(active):
         rows = _chunk(depth[active] - start)
         node, level, valid = _ancestors(walk, active, depth[active] - start, rows)
-        _, _, inside, p = _separation(bank, node, valid, qq[:, active])
+        _, _, inside, p = _separation(bank, node, valid, as_boxes[:, active])
         p_all[start : start + rows, active] = p
         needed[active] = start + rows
         active = active[~inside.any(0) & (level[-1] > 0)]
@@ -251,22 +287,23 @@ def score(bank: TreeBank, g: IntArray, q: F32Array, walk: Walk | None = None) ->
         p = p_all[:rows, w]
         level = depth[w] - 1 - np.arange(rows)[:, None]
         acc[w], prod[w] = _top_down(p * score_unseen(np.maximum(level, 0)), p)
-    return normalizer(acc + prod * _leaf_score(bank, g, q, walk.leaf[:n], depth), bank.tree_mass[g])
+    leaf_score = _leaf_score(bank, trees, points, walk.leaf[:n], depth)
+    return normalizer(acc + prod * leaf_score, bank.tree_mass[trees])
 
 
-def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, FloatArray]:
-    """Per shingled dimension, how much of :func:`score` comes from ``q`` being high, and low.
+def attribute(bank: TreeBank, trees: IntArray, points: F32Array) -> tuple[FloatArray, FloatArray]:
+    """Per shingled dimension, how much of :func:`score` comes from ``points`` being high, and low.
 
     Summed over dimensions, high + low equals the score. Where the point equals a leaf, the (low)
     score of that tree is split evenly, as AWS's attribution visitor does before its refinement.
     """
-    n, D = len(g), bank.D
-    walk = descend(bank, g, q)
+    n, D = len(trees), bank.D
+    walk = descend(bank, trees, points)
     node, level, valid = _ancestors(walk, np.arange(n), walk.depth, max(1, int(walk.depth.max())))
     box = _boxes(bank, node)
-    qt = q.T[:, None, :]
-    up = np.where(valid, np.maximum(qt - box[D:], 0), 0).astype(np.float64)
-    down = np.where(valid, np.maximum(-box[:D] - qt, 0), 0).astype(np.float64)
+    coordinates = points.T[:, None, :]
+    up = np.where(valid, np.maximum(coordinates - box[D:], 0), 0).astype(np.float64)
+    down = np.where(valid, np.maximum(-box[:D] - coordinates, 0), 0).astype(np.float64)
     grown = _sum_dims(up) + _sum_dims(down)
     with np.errstate(invalid="ignore", divide="ignore"):
         new_range = _sum_dims(box[D:] + box[:D]) + _sum_dims(up) + _sum_dims(down)
@@ -275,23 +312,40 @@ def attribute(bank: TreeBank, g: IntArray, q: F32Array) -> tuple[FloatArray, Flo
     weights = np.moveaxis(np.concatenate([up, down]) * unseen, 0, -1)
     acc, prod = _top_down(weights, p)
     leaf_point = bank.box[walk.leaf, D:]
-    gaps = np.concatenate([np.maximum(q - leaf_point, 0), np.maximum(leaf_point - q, 0)], 1).astype(
-        np.float64
-    )
+    gaps = np.concatenate([np.maximum(points - leaf_point, 0), np.maximum(leaf_point - points, 0)], 1)
+    gaps = gaps.astype(np.float64)
     total = gaps.sum(1, keepdims=True)
     share = np.divide(gaps, total, out=np.full_like(gaps, 1.0 / (2 * D)), where=total > 0)
-    leaf_score = _leaf_score(bank, g, q, walk.leaf, walk.depth)
-    result = normalizer(acc + (prod * leaf_score)[:, None] * share, bank.tree_mass[g][:, None])
+    leaf_score = _leaf_score(bank, trees, points, walk.leaf, walk.depth)
+    result = normalizer(acc + (prod * leaf_score)[:, None] * share, bank.tree_mass[trees][:, None])
     return result[:, :D], result[:, D:]
 
 
-def _replace_child(bank: TreeBank, g: IntArray, parent: IntArray, old: IntArray, new: IntArray) -> None:
+def _replace_child(bank: TreeBank, trees: IntArray, parent: IntArray, old: IntArray, new: IntArray) -> None:
     """In each ``parent`` (or at the root where it is -1), point to ``new`` where it pointed to ``old``."""
     top = parent < 0
-    bank.root[g[top]] = new[top]
+    bank.root[trees[top]] = new[top]
     parent, old, new = parent[~top], old[~top], new[~top]
-    side = np.where(bank.walk[parent, RIGHT] == old, RIGHT, LEFT)
-    bank.walk[parent, side] = new
+    was_right = bank.nodes["right"][parent] == old
+    bank.nodes["right"][parent[was_right]] = new[was_right]
+    bank.nodes["left"][parent[~was_right]] = new[~was_right]
+
+
+@dataclass
+class Descent:
+    """Where each entry's point went down its tree: walker ``column[i]`` of ``walk``.
+
+    ``removal`` is the delete of the same round, done after the walk: it may have spliced a node
+    out of the path (see :func:`_repair`).
+    """
+
+    walk: Walk
+    column: IntArray
+    removal: Removal | None = None
+
+    def subset(self, keep: npt.NDArray[np.bool_] | IntArray) -> Descent:
+        removal = self.removal.subset(keep) if self.removal is not None else None
+        return Descent(self.walk, self.column[keep], removal)
 
 
 @dataclass
@@ -303,43 +357,44 @@ class Removal:
     parent: IntArray
     sibling: IntArray
 
+    @classmethod
+    def none(cls, n: int) -> Removal:
+        return cls(np.full(n, -1), np.full(n, -1), np.full(n, -1))
 
-def delete(
-    bank: TreeBank,
-    g: IntArray,
-    slot: IntArray,
-    where: npt.NDArray[np.bool_] | None = None,
-    walk: Walk | None = None,
-    column: IntArray | None = None,
-) -> Removal:
-    """Remove the point of sampler ``slot`` from tree ``g`` (a leaf loses one copy, or goes).
+    def subset(self, keep: npt.NDArray[np.bool_] | IntArray) -> Removal:
+        return Removal(self.leaf[keep], self.parent[keep], self.sibling[keep])
 
-    Only the entries ``where`` is true (all by default); the returned removal covers every entry.
-    ``walk`` may hold the descent of each removed point (as ``column`` of it): it names the
-    ancestors whose boxes shrink.
+    def spread(self, at: IntArray, n: int) -> Removal:
+        """This removal's entries placed at ``at`` among ``n`` (the others removed nothing)."""
+        out = Removal.none(n)
+        out.leaf[at], out.parent[at], out.sibling[at] = self.leaf, self.parent, self.sibling
+        return out
+
+
+def delete(bank: TreeBank, trees: IntArray, slots: IntArray, descent: Descent) -> Removal:
+    """Remove the point of sampler slot ``slots[i]`` from ``trees[i]`` (its leaf loses one copy, or goes).
+
+    ``descent`` is each removed point's path: it names the ancestors whose boxes shrink.
     """
-    removal = Removal(np.full(len(g), -1), np.full(len(g), -1), np.full(len(g), -1))
-    events = np.arange(len(g)) if where is None else np.flatnonzero(where)
-    g, slot = g[events], slot[events]
-    if walk is None or column is None:
-        walk, column = descend(bank, g, bank.points[bank.slot_row[g, slot]]), np.arange(len(g))
-    else:
-        column = column[events]
-    leaf = bank.slot_leaf[g, slot].astype(np.int64)
-    bank.release_points(bank.slot_row[g, slot])
+    removal = Removal.none(len(trees))
+    walk, column = descent.walk, descent.column
+    entries = np.arange(len(trees))
+    leaf = bank.slot_leaf[trees, slots].astype(np.int64)
+    bank.release_points(bank.slot_row[trees, slots])
     bank.leaf_mass[leaf] -= 1
-    bank.tree_mass[g] -= 1
+    bank.tree_mass[trees] -= 1
     gone = bank.leaf_mass[leaf] == 0
-    g, leaf, events, column = g[gone], leaf[gone], events[gone], column[gone]
+    trees, leaf, entries, column = trees[gone], leaf[gone], entries[gone], column[gone]
     bank.release_points(bank.leaf_row[leaf])
     parent = bank.parent[leaf].astype(np.int64)
-    bank.push_leaves(g, leaf)
+    bank.push_leaves(trees, leaf)
     alone = parent < 0
-    bank.root[g[alone]] = EMPTY
-    g, leaf, parent, events, column = g[~alone], leaf[~alone], parent[~alone], events[~alone], column[~alone]
-    if not len(g):
+    bank.root[trees[alone]] = EMPTY
+    trees, leaf, parent = trees[~alone], leaf[~alone], parent[~alone]
+    entries, column = entries[~alone], column[~alone]
+    if not len(trees):
         return removal
-    kids = bank.walk[parent, LEFT:].astype(np.int64)
+    kids = bank.children(parent)
     sibling = np.where(kids[:, 1] == leaf, kids[:, 0], kids[:, 1])
     grand = bank.parent[parent].astype(np.int64)
     # the boxes above shrink: each ancestor's new box is the union of the sibling's box and the
@@ -351,10 +406,9 @@ def delete(
     while len(up):
         rows = _chunk(remaining)
         ancestor, level, valid = _ancestors(walk, column[up], remaining, rows)
-        pair = bank.walk[ancestor, LEFT:]
-        other = np.where(
-            pair[..., 0] == np.concatenate([below[None, :], ancestor[:-1]]), pair[..., 1], pair[..., 0]
-        )
+        record = bank.nodes[ancestor]
+        on_path = np.concatenate([below[None, :], ancestor[:-1]])
+        other = np.where(record["left"] == on_path, record["right"], record["left"])
         stack = np.concatenate([union[:, None, :], _boxes(bank, other)], 1).swapaxes(0, 1)
         shrunk = _running(np.maximum, stack)[1:].swapaxes(0, 1)
         changed = _running(np.logical_and, (shrunk != _boxes(bank, ancestor)).any(0) & valid)
@@ -362,38 +416,57 @@ def delete(
         more = changed[-1] & (level[-1] > 0)
         up, below, union = up[more], ancestor[-1, more], shrunk[:, -1, more]
         remaining = remaining[more] - rows
-    bank.push_nodes(g, parent)
-    _replace_child(bank, g, grand, parent, sibling)
+    bank.push_nodes(trees, parent)
+    _replace_child(bank, trees, grand, parent, sibling)
     bank.parent[sibling] = grand
-    removal.leaf[events], removal.parent[events], removal.sibling[events] = leaf, parent, sibling
+    removal.leaf[entries], removal.parent[entries], removal.sibling[entries] = leaf, parent, sibling
     return removal
 
 
-def random_cut(lo: F32Array, hi: F32Array, factor: FloatArray) -> tuple[IntArray, F32Array]:
+def random_cut(low: F32Array, high: F32Array, factor: FloatArray) -> tuple[IntArray, F32Array]:
     """AWS's ``randomCut``: a cut of each box at ``factor`` of its range sum, walked dimension by
     dimension, so a dimension is chosen in proportion to its range and the value uniformly in it.
     The value lies in [min, max) of its dimension; returns (dimension, float32 value)."""
-    return _cut(np.ascontiguousarray(lo.T), np.ascontiguousarray(hi.T), factor)
+    return _cut(np.ascontiguousarray(low.T), np.ascontiguousarray(high.T), factor)
 
 
-def _cut(lo: F32Array, hi: F32Array, factor: FloatArray) -> tuple[IntArray, F32Array]:
-    """:func:`random_cut` of boxes given dimension-first: ``lo`` and ``hi`` are ``(D, boxes)``."""
-    D, n = lo.shape
-    gap = hi.astype(np.float64) - lo
-    breakpoint = factor * _sum_dims(gap)
+def _cut(low: F32Array, high: F32Array, factor: FloatArray) -> tuple[IntArray, F32Array]:
+    """:func:`random_cut` of boxes given dimension-first: ``low`` and ``high`` are ``(D, boxes)``."""
+    D, n = low.shape
+    gap = high.astype(np.float64) - low
+    target = factor * _sum_dims(gap)  # how far into the summed ranges the cut falls
     cumulative = _running(np.add, gap)
-    dim = _first_true((breakpoint <= cumulative) & (gap > 0))
-    # float rounding can push the breakpoint past the last range: cut just below its top instead
+    dim = _first_true((target <= cumulative) & (gap > 0))
+    # float rounding can push the target past the last range: cut just below its top instead
     overflow = dim == D
     if overflow.any():
         last = _first_true(gap[::-1, overflow] > 0)
         dim[overflow] = D - 1 - np.where(last == D, 0, last)
     at = dim * n + np.arange(n)
-    top, bottom = hi.reshape(-1)[at], lo.reshape(-1)[at]
-    value = (bottom + (breakpoint - cumulative.reshape(-1)[at] + gap.reshape(-1)[at])).astype(np.float32)
+    top, bottom = high.reshape(-1)[at], low.reshape(-1)[at]
+    value = (bottom + (target - cumulative.reshape(-1)[at] + gap.reshape(-1)[at])).astype(np.float32)
     clip = overflow | (value >= top)
     value[clip] = np.nextafter(top[clip], bottom[clip])
     return dim.astype(np.int64), value
+
+
+@dataclass
+class Arrivals:
+    """Points entering trees: entry ``i`` puts the stored point ``row[i]`` (shingled ``point[i]``,
+    sequence number ``seq[i]``, which seeds its random cuts) into sampler slot ``slot[i]`` of bank
+    tree ``tree[i]``. The trees are distinct."""
+
+    tree: IntArray
+    slot: IntArray
+    row: IntArray
+    seq: IntArray
+    point: F32Array
+
+    def __len__(self) -> int:
+        return len(self.tree)
+
+    def subset(self, keep: npt.NDArray[np.bool_] | IntArray) -> Arrivals:
+        return Arrivals(self.tree[keep], self.slot[keep], self.row[keep], self.seq[keep], self.point[keep])
 
 
 @dataclass
@@ -412,26 +485,24 @@ class _Candidates:
 
 def _candidates(
     bank: TreeBank,
-    g: IntArray,
-    seq: IntArray,
-    q: F32Array,
+    new: Arrivals,
     node: npt.NDArray[np.int32],
     level: IntArray,
     valid: npt.NDArray[np.bool_],
 ) -> _Candidates:
     """AWS's ``addPoint`` cuts: one fresh random cut of (box + point) per level, counter-based on
     (tree, sequence number, level). A box that holds the point can never be cut apart from it."""
-    D, m = bank.D, len(g)
+    D, m = bank.D, len(new)
     rows = node.shape[0]
-    box, merged, inside, _ = _separation(bank, node, valid, _both_ways(q))
-    factor = _random.uniform_from(bank.cut_key[g], seq, np.maximum(level, 0))
+    box, merged, inside, _ = _separation(bank, node, valid, _both_ways(new.point))
+    factor = _random.uniform_from(bank.cut_key[new.tree], new.seq, np.maximum(level, 0))
     flat_merged = merged.reshape(2 * D, -1)
     dim, value = _cut(-flat_merged[:D], flat_merged[D:], factor.reshape(-1))
     k = np.arange(rows * m)
     flat_box = box.reshape(-1)
-    qd = q.T.reshape(-1)[dim * m + k % m]
+    coordinate = new.point.T.reshape(-1)[dim * m + k % m]
     low, high = -flat_box[dim * rows * m + k], flat_box[(D + dim) * rows * m + k]
-    separates = ((qd <= value) & (value < low)) | ((qd > value) & (value >= high))
+    separates = ((coordinate <= value) & (value < low)) | ((coordinate > value) & (value >= high))
     return _Candidates(node, separates.reshape(rows, m) & valid, valid & ~inside, inside, merged, dim, value)
 
 
@@ -481,130 +552,103 @@ def _attachment(m: int, passes: list[tuple[IntArray, _Candidates]], D: int) -> _
     return at
 
 
-def insert(
-    bank: TreeBank,
-    g: IntArray,
-    slot: IntArray,
-    row: IntArray,
-    seq: IntArray,
-    q: F32Array,
-    walk: Walk | None = None,
-    column: IntArray | None = None,
-    removal: Removal | None = None,
-) -> None:
-    """Add the stored point ``row`` (shingled ``q``, sequence index ``seq``) to tree ``g`` as ``slot``.
+def insert(bank: TreeBank, new: Arrivals, descent: Descent) -> None:
+    """Add each arriving point to its tree, as AWS's ``addPoint``.
 
-    As AWS's ``addPoint``: the new leaf is attached at the highest node of the path where a random
-    cut of (node box + point), one fresh factor per level, separates the point from the box; a
-    point equal to the leaf it reaches only adds a copy to that leaf. ``walk`` may give each
-    point's descent (as ``column`` of it) taken before ``removal``, the delete of the same round.
+    The new leaf is attached at the highest node of the point's path where a random cut of (node
+    box + point), one fresh factor per level, separates the point from the box; a point equal to
+    the leaf it reaches only adds a copy to that leaf. ``descent`` is each point's path (taken
+    before the round's delete, which it names).
     """
-    bank.slot_row[g, slot] = row
-    bank.hold_points(row)
-    bank.tree_mass[g] += 1
-    empty = bank.root[g] == EMPTY
+    bank.slot_row[new.tree, new.slot] = new.row
+    bank.hold_points(new.row)
+    bank.tree_mass[new.tree] += 1
+    empty = bank.root[new.tree] == EMPTY
     if empty.any():
-        ge = g[empty]
-        fresh = bank.pop_leaves(ge)
-        bank.leaf_row[fresh] = row[empty]
-        bank.leaf_mass[fresh] = 1
-        bank.parent[fresh] = -1
-        bank.box[fresh] = _both_ways(q[empty]).T
-        bank.root[ge] = fresh
-        bank.slot_leaf[ge, slot[empty]] = fresh
-        bank.hold_points(row[empty])
-        keep = ~empty
-        g, slot, row, seq, q = g[keep], slot[keep], row[keep], seq[keep], q[keep]
-        walk = None
-        if column is not None:
-            column = column[keep]
-        if removal is not None:
-            removal = Removal(removal.leaf[keep], removal.parent[keep], removal.sibling[keep])
-    if not len(g):
-        return
-    skip = None
-    if walk is None or column is None:
-        walk, column = descend(bank, g, q), np.arange(len(g))
-    elif removal is not None:
-        walk, column, skip = _repair(bank, g, q, walk, column, removal)
-    depth = walk.depth[column] - (skip < _NO_ROW if skip is not None else 0)
-    leaf = walk.leaf[column].astype(np.int64)
-    same = (bank.box[leaf, bank.D :] == q).all(1)
-    bank.leaf_mass[leaf[same]] += 1
-    bank.slot_leaf[g[same], slot[same]] = leaf[same]
-    new = np.flatnonzero(~same)
+        _plant(bank, new.subset(empty))
+        new, descent = new.subset(~empty), descent.subset(~empty)
     if not len(new):
         return
-    g, slot, row, seq, q, leaf, depth, column = (
-        g[new],
-        slot[new],
-        row[new],
-        seq[new],
-        q[new],
-        leaf[new],
-        depth[new],
-        column[new],
-    )
-    skip = skip[new] if skip is not None else None
+    walk, column, skip = _repair(bank, new, descent)
+    depth = walk.depth[column] - (skip < _NO_ROW)
+    leaf = walk.leaf[column].astype(np.int64)
+    same = (bank.box[leaf, bank.D :] == new.point).all(1)
+    bank.leaf_mass[leaf[same]] += 1
+    bank.slot_leaf[new.tree[same], new.slot[same]] = leaf[same]
+    fresh = np.flatnonzero(~same)
+    if not len(fresh):
+        return
+    new, leaf, depth, column, skip = new.subset(fresh), leaf[fresh], depth[fresh], column[fresh], skip[fresh]
     # candidates up from the leaf (first row of the first pass), until one box holds the point
     passes: list[tuple[IntArray, _Candidates]] = []
-    active, start = np.arange(len(g)), 0
+    active, start = np.arange(len(new)), 0
     while len(active):
         rows = _chunk(depth[active] + 1 - start)
-        node, level, valid = _ancestors(
-            walk, column[active], depth[active] + 1 - start, rows, None if skip is None else skip[active]
-        )
+        node, level, valid = _ancestors(walk, column[active], depth[active] + 1 - start, rows, skip[active])
         if start == 0:
             node[0], valid[0] = leaf, True
-        c = _candidates(bank, g[active], seq[active], q[active], node, level, valid)
-        passes.append((active, c))
-        active = active[~c.inside.any(0) & (level[-1] > 0)]
+        passes.append((active, _candidates(bank, new.subset(active), node, level, valid)))
+        active = active[~passes[-1][1].inside.any(0) & (level[-1] > 0)]
         start += rows
-    got = _attachment(len(g), passes, bank.D)
-    _link(bank, g, slot, row, q, got)
+    _link(bank, new, _attachment(len(new), passes, bank.D))
 
 
-def _link(bank: TreeBank, g: IntArray, slot: IntArray, row: IntArray, q: F32Array, at: _Attachment) -> None:
+def _plant(bank: TreeBank, new: Arrivals) -> None:
+    """The first point of each (empty) tree: a lone leaf at the root."""
+    leaf = bank.pop_leaves(new.tree)
+    bank.leaf_row[leaf] = new.row
+    bank.leaf_mass[leaf] = 1
+    bank.parent[leaf] = -1
+    bank.box[leaf] = _both_ways(new.point).T
+    bank.root[new.tree] = leaf
+    bank.slot_leaf[new.tree, new.slot] = leaf
+    bank.hold_points(new.row)
+
+
+def _link(bank: TreeBank, new: Arrivals, at: _Attachment) -> None:
     """Make a node with the cut ``at`` over (the saved subtree, a new leaf for the point)."""
-    node = bank.pop_nodes(g)
-    fresh = bank.pop_leaves(g)
+    node = bank.pop_nodes(new.tree)
+    leaf = bank.pop_leaves(new.tree)
     parent = bank.parent[at.saved].astype(np.int64)
-    goes_left = q[np.arange(len(g)), at.dim] <= at.value
-    bank.walk[node, DIM] = at.dim
-    bank.walk[node, CUT] = at.value.view(np.int32)
-    bank.walk[node, LEFT] = np.where(goes_left, fresh, at.saved)
-    bank.walk[node, RIGHT] = np.where(goes_left, at.saved, fresh)
+    goes_left = new.point[np.arange(len(new)), at.dim] <= at.value
+    bank.set_cut(
+        node, at.dim, at.value, np.where(goes_left, leaf, at.saved), np.where(goes_left, at.saved, leaf)
+    )
     bank.box[node] = at.merged
     bank.parent[node] = parent
-    _replace_child(bank, g, parent, at.saved, node)
+    _replace_child(bank, new.tree, parent, at.saved, node)
     bank.parent[at.saved] = node
-    bank.leaf_row[fresh] = row
-    bank.leaf_mass[fresh] = 1
-    bank.parent[fresh] = node
-    bank.box[fresh] = _both_ways(q).T
-    bank.hold_points(row)
-    bank.slot_leaf[g, slot] = fresh
+    bank.leaf_row[leaf] = new.row
+    bank.leaf_mass[leaf] = 1
+    bank.parent[leaf] = node
+    bank.box[leaf] = _both_ways(new.point).T
+    bank.hold_points(new.row)
+    bank.slot_leaf[new.tree, new.slot] = leaf
     bank.box[at.grown_node] = at.grown_box  # the nodes above the new one now hold the point too
 
 
-def _repair(
-    bank: TreeBank, g: IntArray, q: F32Array, walk: Walk, column: IntArray, removal: Removal
-) -> tuple[Walk, IntArray, IntArray]:
-    """The descent each point would take after ``removal``: the spliced parent leaves the path and
-    everything below it moves up a level (returned as the row to skip); a walk that ended on the
-    removed leaf is walked again."""
+def _repair(bank: TreeBank, new: Arrivals, descent: Descent) -> tuple[Walk, IntArray, IntArray]:
+    """Each point's path after the round's removal: the walk, each point's column in it, and the
+    row of the walk to skip (:data:`_NO_ROW` for none).
+
+    A removal splices a parent out of the path, and everything below it moves up a level (the
+    row to skip); a walk that ended on the removed leaf is walked again from the sibling that took
+    the parent's place.
+    """
+    walk, column, removal = descent.walk, descent.column, descent.removal
+    if removal is None:
+        return walk, column, np.full(len(column), _NO_ROW)
     on_path = walk.nodes[:, column] == removal.parent.astype(np.int32)
     skip = np.where(on_path.any(0), np.argmax(on_path, 0), _NO_ROW)
     lost = np.flatnonzero((removal.leaf >= 0) & (walk.leaf[column] == removal.leaf))
     if len(lost):
-        # the sibling took the parent's place: walk on from there
         above = skip[lost]
-        below = descend(bank, g[lost], q[lost], removal.sibling[lost])
+        below = descend(bank, new.tree[lost], new.point[lost], removal.sibling[lost])
         rows = np.arange(int((above + len(below.nodes)).max()))[:, None]
         kept = walk.nodes[np.minimum(rows, len(walk.nodes) - 1), column[lost]]
-        new = below.nodes[np.clip(rows - above, 0, len(below.nodes) - 1), np.arange(len(lost))]
+        again = below.nodes[np.clip(rows - above, 0, len(below.nodes) - 1), np.arange(len(lost))]
         column = column.copy()
         column[lost] = walk.nodes.shape[1] + np.arange(len(lost))
         skip[lost] = _NO_ROW
-        walk = walk.joined(Walk(np.where(rows < above, kept, new), above + below.depth))
+        walk = walk.joined(Walk(np.where(rows < above, kept, again), above + below.depth))
     return walk, column, skip

@@ -28,7 +28,7 @@ def test_the_same_seed_gives_the_same_scores_and_another_seed_does_not(small_for
     assert first.to_bytes() == again.to_bytes()
 
 
-def test_process_is_score_and_update_point_by_point(small_forest, fan_stream, check_invariants) -> None:
+def test_process_is_score_and_update_point_by_point(small_forest, fan_stream) -> None:
     stream = fan_stream(300)
     batch, single, split = small_forest(), small_forest(), small_forest()
     expected = batch.process(stream)
@@ -36,7 +36,7 @@ def test_process_is_score_and_update_point_by_point(small_forest, fan_stream, ch
     assert np.array_equal(
         expected, np.concatenate([split.process(stream[:137]), split.process(stream[137:])])
     )
-    check_invariants(batch._bank, batch._slot)
+    batch._bank.check_invariants(batch._slot)
 
 
 def test_score_is_the_score_before_update_and_learns_nothing(small_forest, fan_stream) -> None:
@@ -69,9 +69,7 @@ def test_default_output_after_and_time_decay_follow_aws() -> None:
     assert forest.time_decay == pytest.approx(1 / 2560)
 
 
-def test_the_sampler_keeps_sample_size_points_and_accepts_about_one_in_ten(
-    fan_stream, check_invariants
-) -> None:
+def test_the_sampler_keeps_sample_size_points_and_accepts_about_one_in_ten(fan_stream) -> None:
     forest = RandomCutForest(1, num_trees=30, sample_size=64, shingle_size=1)
     forest.process(fan_stream(64))
     before = forest._bank.slot_row[:30].copy()
@@ -80,16 +78,16 @@ def test_the_sampler_keeps_sample_size_points_and_accepts_about_one_in_ten(
     # with lambda = 1/(10*64) about 10 % of new points enter each tree: nearly all were replaced
     replaced = (forest._bank.slot_row[:30] != before).mean()
     assert replaced > 0.6
-    check_invariants(forest._bank, 0)
+    forest._bank.check_invariants(0)
 
 
-def test_duplicates_share_a_leaf_and_score_low(small_forest, fan_stream, check_invariants) -> None:
+def test_duplicates_share_a_leaf_and_score_low(small_forest, fan_stream) -> None:
     forest = small_forest(shingle_size=1)
     stream = np.concatenate([fan_stream(200), np.zeros(100), fan_stream(100)])
     scores = forest.process(stream)
     assert scores[205] > 2.0  # the stall starts
     assert scores[290] < 1.0  # a long stall is the new normal
-    check_invariants(forest._bank, 0)
+    forest._bank.check_invariants(0)
 
 
 def test_a_level_shift_is_learned_by_time_decay(fan_stream) -> None:

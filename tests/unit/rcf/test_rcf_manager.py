@@ -192,7 +192,7 @@ def test_ready_forest_bytes_grows_with_the_forest() -> None:
     assert ready_forest_bytes(num_trees=10, sample_size=64, dimensions=3) > small
 
 
-def test_new_fans_grow_the_bank_once_and_keep_the_fans_it_had(fan_stream, check_invariants) -> None:
+def test_new_fans_grow_the_bank_once_and_keep_the_fans_it_had(fan_stream) -> None:
     keys, points, _ = _fleet(3, 100, fan_stream)
     manager = ForestManager(**SMALL)
     manager.process(keys, points)
@@ -200,7 +200,7 @@ def test_new_fans_grow_the_bank_once_and_keep_the_fans_it_had(fan_stream, check_
     manager.process(newcomers, np.full(len(newcomers), 1500.0))
     bank = manager._bank
     assert bank.capacity == 40  # room for exactly the 3 + 37 fans: one allocation, not doubling to 48
-    check_invariants(bank, *range(bank.capacity))
+    bank.check_invariants(*range(bank.capacity))
     alone = ForestManager(**SMALL)
     alone.process(keys, points)
     assert np.array_equal(manager.process(keys, points), alone.process(keys, points))

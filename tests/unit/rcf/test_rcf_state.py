@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fanwatch.rcf import RandomCutForest
-from fanwatch.rcf.state import FORMAT_VERSION
+from fanwatch.rcf.state import FORMAT_VERSION, decode, encode
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "rcf"
 
@@ -26,12 +26,12 @@ def _golden_stream() -> np.ndarray:
     return np.stack([rpm, target], 1)
 
 
-def test_round_trip_continues_with_identical_scores(small_forest, fan_stream, check_invariants) -> None:
+def test_round_trip_continues_with_identical_scores(small_forest, fan_stream) -> None:
     stream = np.concatenate([fan_stream(400), np.zeros(40), fan_stream(300, seed=2)])
     forest = small_forest()
     forest.process(stream[:420])
     restored = RandomCutForest.from_bytes(forest.to_bytes())
-    check_invariants(restored._bank, restored._slot)
+    restored._bank.check_invariants(restored._slot)
     assert restored.seen == forest.seen and restored.seed == forest.seed
     assert restored.to_bytes() == forest.to_bytes()
     assert np.array_equal(restored.process(stream[420:]), forest.process(stream[420:]))
@@ -116,3 +116,15 @@ def test_a_checkpoint_with_flipped_bytes_never_loads_silently_wrong(small_forest
 def test_not_bytes_is_rejected() -> None:
     with pytest.raises(ValueError):
         RandomCutForest.from_bytes("FWRCF")  # type: ignore[arg-type]
+
+
+def test_the_format_tables_decode_and_encode_the_golden_file_alike() -> None:
+    """One description of the format serves both directions: decode then encode gives the bytes back."""
+    data = (GOLDEN / "forest_v1.bin").read_bytes()
+    state = decode(data)
+    assert encode(state) == data
+    assert len(state.samples_per_tree) == len(state.leaves_per_tree) == state.config.num_trees
+    assert len(state.cut_dims) == len(state.cut_values) == state.shape_bits.sum()
+    assert len(state.shape_bits) == (2 * state.leaves_per_tree - 1).clip(0).sum()
+    points, _ = state.points()
+    assert points.shape == (len(state.sequence), state.config.shingled_dimensions)
