@@ -17,6 +17,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from fanwatch.fleet.names import artifacts_bucket
 from fanwatch_stack.parameters import Settings
 
 __all__ = ["DataPlane"]
@@ -86,6 +87,7 @@ class DataPlane(Construct):
                 )
             ],
         )
+        # named as `gdk component publish` names its bucket, so gdk's default lands here
         self.artifacts = self._bucket(
             "Artifacts",
             [
@@ -94,6 +96,7 @@ class DataPlane(Construct):
                     noncurrent_version_expiration=Duration.days(90),
                 )
             ],
+            name=artifacts_bucket(Aws.REGION, Aws.ACCOUNT_ID, prefix),
         )
         self.athena_results = self._bucket(
             "AthenaResults",
@@ -128,10 +131,11 @@ class DataPlane(Construct):
             self, "Operations", display_name="fanwatch operations", master_key=self.key, enforce_ssl=True
         )
 
-    def _bucket(self, id: str, rules: list[s3.LifecycleRule]) -> s3.Bucket:
+    def _bucket(self, id: str, rules: list[s3.LifecycleRule], name: str | None = None) -> s3.Bucket:
         return s3.Bucket(
             self,
             id,
+            bucket_name=name,
             encryption=s3.BucketEncryption.KMS,
             encryption_key=self.key,
             bucket_key_enabled=True,

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "core": ("fanwatch.core.cli", "run, deploy to and inspect local Greengrass cores"),
     "demo": ("fanwatch.demo.cli", "simulated fans through the real components on a local core"),
     "build": ("fanwatch.build", "build Greengrass components (what gdk's custom build runs)"),
+    "fleet": ("fanwatch.fleet.cli", "publish components and roll them out to thing groups (AWS or local)"),
 }
 
 

@@ -1,15 +1,14 @@
 """The real Greengrass Development Kit CLI builds the components (runs when gdk is found).
 
-Set ``GDK_CLI`` to the gdk executable (or put ``gdk`` on PATH); gdk is never installed by the project.
+CI installs the GDK CLI wheel from ``../shared/tools`` and sets ``GDK_CLI`` (see the ``gdk_cli``
+fixture); the project itself never builds or installs gdk.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,39 +16,22 @@ import yaml
 
 from fanwatch import build
 
-GDK = os.environ.get("GDK_CLI") or shutil.which("gdk")
-pytestmark = [
-    pytest.mark.gdk,
-    pytest.mark.skipif(GDK is None, reason="the gdk CLI is not installed (set GDK_CLI or put gdk on PATH)"),
-]
+pytestmark = pytest.mark.gdk
 
 
 @pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    """A copy of what gdk needs (recipes, gdk projects, sources), with the project's venv beside it."""
-    root = tmp_path / "repo"
-    repo = build.REPO
-    shutil.copytree(repo / "recipes", root / "recipes")
-    shutil.copytree(repo / "components", root / "components", symlinks=True)
-    shutil.copytree(
-        repo / "src" / "fanwatch", root / "src" / "fanwatch", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    shutil.copy(repo / "gdk-config.json", root)
-    (root / "recipe.yaml").symlink_to("recipes/fanwatch.Tachometer.yaml")
-    (root / ".venv").symlink_to(Path(sys.prefix))
-    return root
+def gdk(gdk_cli: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(gdk_cli), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
 
-
-def gdk(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    assert GDK is not None
-    done = subprocess.run([GDK, *args], cwd=cwd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done
+    return run
 
 
 @pytest.mark.parametrize("name", list(build.COMPONENTS))
-def test_gdk_component_build_in_the_component_folder(checkout: Path, name: str) -> None:
-    folder = checkout / "components" / name
+def test_gdk_component_build_in_the_component_folder(gdk_checkout: Path, gdk, name: str) -> None:
+    folder = gdk_checkout / "components" / name
     gdk("component", "build", cwd=folder)
     out = folder / "greengrass-build"
     component = build.COMPONENTS[name]
@@ -61,15 +43,17 @@ def test_gdk_component_build_in_the_component_folder(checkout: Path, name: str) 
     )  # includes gdk's schema (found through GDK_CLI)
 
 
-def test_gdk_component_build_at_the_root_builds_every_component(checkout: Path) -> None:
-    gdk("component", "build", cwd=checkout)
-    recipes = sorted(p.name for p in (checkout / "greengrass-build" / "recipes").iterdir())
+def test_gdk_component_build_at_the_root_builds_every_component(gdk_checkout: Path, gdk) -> None:
+    gdk("component", "build", cwd=gdk_checkout)
+    recipes = sorted(p.name for p in (gdk_checkout / "greengrass-build" / "recipes").iterdir())
     assert recipes == sorted(f"{n}.yaml" for n in build.COMPONENTS)
 
 
-def test_gdk_publish_reads_the_built_recipe_and_resolves_the_version(checkout: Path) -> None:
+def test_gdk_publish_reads_the_built_recipe_and_resolves_the_version(
+    gdk_checkout: Path, gdk, gdk_cli: Path
+) -> None:
     """gdk publish's own recipe transformer: the file it reads, its s3 rewrite, its schema and size checks."""
-    folder = checkout / "components" / "fanwatch.EdgeFilter"
+    folder = gdk_checkout / "components" / "fanwatch.EdgeFilter"
     gdk("component", "build", cwd=folder)
     script = """
 from gdk.common.config.GDKProject import GDKProject
@@ -80,7 +64,7 @@ p.publish_recipe_file = p.gg_build_recipes_dir / "fanwatch.EdgeFilter-1.0.4.yaml
 PublishRecipeTransformer(p).transform()
 print(p.recipe_file.name)
 """
-    gdk_python = Path(GDK or "").resolve().parent / "python"
+    gdk_python = gdk_cli.resolve().parent / "python"
     done = subprocess.run(
         [str(gdk_python), "-c", script], cwd=folder, capture_output=True, text=True, timeout=120
     )
@@ -96,7 +80,7 @@ print(p.recipe_file.name)
     }
 
 
-def test_the_recipe_check_uses_gdks_schema_when_gdk_is_there() -> None:
+def test_the_recipe_check_uses_gdks_schema_when_gdk_is_there(gdk_cli: Path) -> None:
     schema = build.gdk_schema()
     assert schema is not None and schema.name == "recipe_schema.json" and schema.is_file()
     data = yaml.safe_load(build.COMPONENTS["fanwatch.Tachometer"].recipe.read_text())
