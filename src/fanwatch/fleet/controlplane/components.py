@@ -25,8 +25,8 @@ from typing import Any, Final, Protocol
 
 import yaml
 
-from fanwatch.core.recipe import MAX_RECIPE_BYTES, RecipeError, parse_recipe
-from fanwatch.core.versions import Version
+from fanwatch.core.deployment.recipe import MAX_RECIPE_BYTES, RecipeError, parse_recipe
+from fanwatch.core.deployment.versions import Version
 from fanwatch.fleet.arns import component_arn, component_version_arn
 from fanwatch.fleet.controlplane.restjson import ApiError
 
