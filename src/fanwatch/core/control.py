@@ -18,12 +18,10 @@ import logging
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from fanwatch.core.ports import ControlledCore
 from fanwatch.core.unixsocket import listen_private
-
-if TYPE_CHECKING:
-    from fanwatch.core.runtime import LocalCore
 
 __all__ = ["MAX_REQUEST_BYTES", "ControlError", "ControlServer", "request"]
 
@@ -40,7 +38,7 @@ class ControlError(Exception):
 class ControlServer:
     """Serves one core's control requests on a Unix socket."""
 
-    def __init__(self, core: LocalCore, socket_path: Path) -> None:
+    def __init__(self, core: ControlledCore, socket_path: Path) -> None:
         self.core = core
         self.socket_path = socket_path
         self._server: asyncio.AbstractServer | None = None

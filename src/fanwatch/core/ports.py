@@ -3,7 +3,9 @@
 The IPC server (``fanwatch.core.ipc``) serves components; it needs a :class:`Nucleus` that knows
 the components, their tokens, configuration and states, and an :class:`IoTCoreLink` that carries
 MQTT to the broker standing in for AWS IoT Core. The runtime (``fanwatch.core.runtime``) provides
-the nucleus; ``fanwatch.core.mqtt`` provides the link. Each side is tested against the other's real
+the nucleus; ``fanwatch.core.mqtt`` provides the link. The control socket (``fanwatch.core.control``)
+serves a :class:`ControlledCore`, which the runtime's ``LocalCore`` also is: the runtime starts the
+control server, so the server must not know the runtime. Each side is tested against the other's real
 implementation, never against a mock of it.
 """
 
@@ -15,11 +17,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fanwatch.core.config import ConfigStore
+    from fanwatch.core.deployment.document import DeploymentResult
 
 __all__ = [
     "ComponentInfo",
     "ComponentState",
+    "ControlledCore",
     "IoTCoreLink",
     "MessageHandler",
     "Nucleus",
@@ -99,3 +105,19 @@ class IoTCoreLink(Protocol):
         ...
 
     async def subscribe(self, topic_filter: str, qos: int, handler: MessageHandler) -> Subscription: ...
+
+
+class ControlledCore(Protocol):
+    """What ``fanwatch core deploy`` and ``fanwatch core status`` ask of a running core."""
+
+    def status(self) -> dict[str, Any]:
+        """States, effective configuration and problems of every component, and the store's contents."""
+        ...
+
+    def add_sources(self, folders: Sequence[Path]) -> None:
+        """Index (or re-read) gdk build folders."""
+        ...
+
+    async def deploy(self, document: object) -> DeploymentResult:
+        """Apply a deployment document (or its JSON form) and wait until it settled."""
+        ...
