@@ -44,6 +44,7 @@ from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.ipc import IPCServer
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.lifecycle.service import Service, ServiceSpec
+from fanwatch.core.lifecycle.states import HEALTHY
 from fanwatch.core.mqtt.spooler import DEFAULT_MAX_SIZE_IN_BYTES
 from fanwatch.core.ports import ComponentInfo, ComponentState, IoTCoreLink
 
@@ -53,7 +54,6 @@ __all__ = ["DEFAULT_REGION", "NUCLEUS_VERSION", "LocalCore", "nucleus_defaults"]
 NUCLEUS_VERSION: Final = "2.15.0"
 DEFAULT_REGION: Final = "us-east-1"
 _THING_NAME: Final = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")
-_SETTLED: Final = frozenset({ComponentState.RUNNING, ComponentState.FINISHED})
 
 
 def nucleus_defaults(region: str = DEFAULT_REGION) -> dict[str, Any]:
@@ -480,7 +480,7 @@ class LocalCore:
                 reasons = "; ".join(f"{n}: {self._running[n].service.status_reason}" for n in broken)
                 return f"BROKEN after deployment: {reasons} (see logs/<component>.log)"
             now = loop.time()
-            if all(r.service.state in _SETTLED for r in self._running.values()):
+            if all(r.service.state in HEALTHY for r in self._running.values()):
                 stable_since = now if stable_since is None else stable_since
                 if now - stable_since >= self.stable_seconds:
                     return None
@@ -492,7 +492,7 @@ class LocalCore:
                 waiting = {
                     n: r.service.state.value
                     for n, r in self._running.items()
-                    if r.service.state not in _SETTLED
+                    if r.service.state not in HEALTHY
                 }
                 return f"timed out after {self.deployment_timeout:g} s waiting for {waiting}"
             self._changed.clear()
@@ -511,7 +511,7 @@ class LocalCore:
     def _dependencies_ready(self, service: Service) -> bool:
         for dependency in service.spec.hard_dependencies:
             running = self._running.get(dependency)
-            if running is None or running.service.state not in _SETTLED:
+            if running is None or running.service.state not in HEALTHY:
                 return False
         return True
 

@@ -171,7 +171,7 @@ async def test_shutdown_then_sigterm(tmp_path: Path) -> None:
 
 
 async def test_sigkill_after_grace_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("fanwatch.core.lifecycle.service.TERMINATE_GRACE_SECONDS", 0.3)
+    monkeypatch.setattr("fanwatch.core.lifecycle.process.TERMINATE_GRACE_SECONDS", 0.3)
     rec = Recorder(tmp_path)
     ready = tmp_path / "trapped"
     svc = rec.add("stubborn", {"run": f"trap '' TERM; touch {ready}; while true; do sleep 0.05; done"})
