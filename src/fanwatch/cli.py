@@ -18,6 +18,14 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fanwatch.demo.cli", "simulated fans through the real components on a local core"),
     "build": ("fanwatch.build", "build Greengrass components (what gdk's custom build runs)"),
     "fleet": ("fanwatch.fleet.cli", "publish components and roll them out to thing groups (AWS or local)"),
+    "stack": (
+        "fanwatch.standin.stack_cli",
+        "the cloud stack on this machine (broker + embedded AWS stand-in)",
+    ),
+    "lake": (
+        "fanwatch.standin.lake_cli",
+        "query the local lake with DuckDB (the stack's Athena queries too)",
+    ),
 }
 
 
