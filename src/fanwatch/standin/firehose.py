@@ -132,6 +132,7 @@ class FirehoseDelivery:
         self._pending_size = 0
         self._pending_since = 0.0
         self._partitions: dict[str, _Partition] = {}
+        self._last_transform_error = ""
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._flush_now = threading.Event()
@@ -224,7 +225,13 @@ class FirehoseDelivery:
                 {"recordId": r["recordId"], "result": "Ok", "data": r["data"]} for r in event["records"]
             ]
         else:
-            results = self._call_transform(event, by_id)
+            returned = self._call_transform(event)
+            if returned is None:  # the function kept failing: every record is processing-failed
+                why = self._last_transform_error
+                for _shard, record in pending:
+                    self._error(record, "processing-failed", "Lambda.FunctionError", why)
+                return
+            results = returned
         seen = set()
         for result in results:
             record_id = result.get("recordId")
@@ -235,11 +242,9 @@ class FirehoseDelivery:
         for record_id in by_id.keys() - seen:  # Firehose fails records the function did not return
             self._error(by_id[record_id][1], "processing-failed", "Lambda.MissingRecordId", "not returned")
 
-    def _call_transform(
-        self, event: dict[str, Any], by_id: dict[str, tuple[str, dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
+    def _call_transform(self, event: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The transform's records, or None when it failed every attempt."""
         assert self._transform is not None
-        last = ""
         for _attempt in range(TRANSFORM_ATTEMPTS):
             try:
                 response = self._transform(event)
@@ -247,11 +252,9 @@ class FirehoseDelivery:
                 return records
             except Exception as exc:  # a function error: Firehose retries, then gives the records up
                 self.stats.transform_errors += 1
-                last = f"{type(exc).__name__}: {exc}"
-                logger.warning("transform of %s failed: %s", self.delivery.name, last)
-        for _shard, record in by_id.values():
-            self._error(record, "processing-failed", "Lambda.FunctionError", last)
-        return []
+                self._last_transform_error = f"{type(exc).__name__}: {exc}"
+                logger.warning("transform of %s failed: %s", self.delivery.name, self._last_transform_error)
+        return None
 
     def _place(self, result: dict[str, Any], record: dict[str, Any]) -> None:
         status = result.get("result")

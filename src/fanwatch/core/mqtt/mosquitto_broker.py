@@ -44,7 +44,7 @@ class MosquittoBroker(LocalBroker):
         host: str = "127.0.0.1",
         port: int = 0,
         acl: Sequence[str] = DEFAULT_ACL,
-        observer_topics: str = "fanwatch/#",
+        observer_topics: str | Sequence[str] = "fanwatch/#",
     ) -> None:
         super().__init__(directory, host=host, port=port)
         binary = self.find_binary()
@@ -57,7 +57,11 @@ class MosquittoBroker(LocalBroker):
         acl_file.write_text(
             "# written by fanwatch: what each certificate's identity (its CN) may do\n"
             + "".join(f"pattern readwrite {pattern}\n" for pattern in acl)
-            + f"\nuser {OBSERVER}\ntopic read {observer_topics}\n"
+            + f"\nuser {OBSERVER}\n"
+            + "".join(
+                f"topic read {t}\n"
+                for t in ([observer_topics] if isinstance(observer_topics, str) else observer_topics)
+            )
         )
         self.config_file = self.directory / "mosquitto.conf"
         self.config_file.write_text(
