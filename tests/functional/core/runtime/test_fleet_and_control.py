@@ -48,7 +48,7 @@ async def test_a_fleet_runs_one_core_per_thing(
             assert f"core {'fan-002' if thing == 'fan-001' else 'fan-001'} started" not in logs[thing]
         sockets = {core.layout.ipc_socket for core in cores.values()}
         assert len(sockets) == 2
-        tokens = [core._environment(PROBE)["SVCUID"] for core in cores.values()]
+        tokens = [core.token_for(PROBE) for core in cores.values()]
         assert tokens[0] != tokens[1] and cores["fan-001"].component_for_token(tokens[1]) is None
         canary = await fleet.deploy({"components": {}}, things=["fan-002"])
         assert canary["fan-002"].succeeded
