@@ -37,7 +37,7 @@ build: $(DEPS)
 # embedded AWS stand-in reads the checked-in copy in cloud-stack/template/ (a test keeps it current).
 synth: $(DEPS)
 	cd cloud-stack && ../$(BIN)/python app.py
-	$(BIN)/python -m fanwatch.standin.template cloud-stack/cdk.out/fanwatch-cloud.template.json
+	$(BIN)/python -m fanwatch.standin.refresh cloud-stack/cdk.out/fanwatch-cloud.template.json
 	$(BIN)/cfn-lint --ignore-checks W -- cloud-stack/cdk.out/*.template.json
 	@echo "template: cloud-stack/cdk.out/$$(cd cloud-stack/cdk.out && ls *.template.json)"
 

@@ -5,6 +5,7 @@ CloudFormation template; what moto does not do is done by small parts of this pa
 
 * :mod:`~fanwatch.standin.endpoint` - how anything reaches the stand-in (endpoint, credentials, region)
 * :mod:`~fanwatch.standin.template` / :mod:`~fanwatch.standin.intrinsics` - the template, as types
+  (:mod:`~fanwatch.standin.refresh` keeps the checked-in copy current)
 * :mod:`~fanwatch.standin.provision` - creates the resources in moto
 * :mod:`~fanwatch.standin.server` - moto server, with faults to switch on
 * :mod:`~fanwatch.standin.functions` - Lambda containers for the real handlers
@@ -13,6 +14,8 @@ CloudFormation template; what moto does not do is done by small parts of this pa
 * :mod:`~fanwatch.standin.firehose` / :mod:`~fanwatch.standin.parquet` - Firehose to a Parquet lake
 * :mod:`~fanwatch.standin.inbox` - the alert topic's notifications, read back typed
 * :mod:`~fanwatch.standin.lake` / :mod:`~fanwatch.standin.athena` - DuckDB over the lake
+* :mod:`~fanwatch.standin.stack_cli` / :mod:`~fanwatch.standin.lake_cli` - ``fanwatch stack up``,
+  ``fanwatch lake query``
 
 :class:`EmbeddedAws` puts them together. Needs the ``local`` extra (moto, pyarrow, duckdb, paho-mqtt).
 """

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from fanwatch.edge.clock import MonotonicClock, ScaledClock
 from fanwatch.standin.aws import DETECTOR, NOTIFIER, EmbeddedAws
+from fanwatch.standin.endpoint import AwsEndpoint
+from fanwatch.standin.template import TemplateError, build_model, load_template
 
 __all__ = ["add_arguments", "run"]
 
@@ -57,9 +60,14 @@ def run(args: argparse.Namespace) -> int:
     for item in args.parameter:
         name, sep, value = item.partition("=")
         if not sep:
-            print(f"--parameter {item!r}: NAME=VALUE expected")
+            print(f"--parameter {item!r}: NAME=VALUE expected", file=sys.stderr)
             return 2
         parameters[name] = value
+    try:  # a mistake in the parameters is said before anything starts
+        build_model(load_template(), AwsEndpoint("http://check"), parameters=parameters)
+    except TemplateError as exc:
+        print(f"the stack cannot start: {exc}", file=sys.stderr)
+        return 2
     clock = ScaledClock(MonotonicClock(), args.speed) if args.speed != 1.0 else MonotonicClock()
     broker: LocalBroker = (
         MosquittoBroker(args.dir / "broker") if args.mosquitto else AmqttBroker(args.dir / "broker")

@@ -8,15 +8,13 @@ made from the stack name and the construct's logical id (``fanwatch-cloud-data-d
 
 The template is the checked-in copy of what ``make synth`` writes (``cloud-stack/template/``), so the
 demo needs neither Node.js nor the CDK; a test synthesizes the stack and fails when the copy is stale.
-Run ``python -m fanwatch.standin.template cloud-stack/cdk.out/fanwatch-cloud.template.json`` to refresh it.
+``make synth`` refreshes it (:mod:`fanwatch.standin.refresh`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -643,21 +641,3 @@ def build_model(
         return _Builder(template, endpoint, parameters or {}, stack_name).build()
     except IntrinsicError as exc:
         raise TemplateError(str(exc)) from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Refresh the checked-in template from a synthesized one (what ``make synth`` runs)."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("synthesized", type=Path, help="cdk.out/<stack>.template.json")
-    parser.add_argument("--out", type=Path, default=TEMPLATE)
-    args = parser.parse_args(argv)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps(normalized(load_template(args.synthesized)), indent=1, sort_keys=True) + "\n"
-    )
-    print(f"checked-in template refreshed: {args.out}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -148,18 +148,23 @@ def test_a_handler_that_raises_on_one_record_bisects_and_dead_letters_only_that_
     assert stats.bisections >= 1 and stats.dead_lettered_records == 1
 
 
-def test_kinesis_refusing_reads_for_a_while_loses_and_repeats_nothing(
+def test_an_aws_that_throttles_refuses_and_is_slow_for_a_while_loses_and_repeats_nothing(
     start_aws: Callable[..., EmbeddedAws], events_dir: Path
 ) -> None:
     aws = start_aws()
     assert aws.rules is not None
-    aws.faults.refuse("kinesis", "GetRecords", seconds=1.5)
+    aws.faults.refuse("kinesis", "GetRecords", seconds=1.5)  # both consumers throttled
+    aws.faults.delay("dynamodb", 0.3, seconds=4.0)  # the detector's fan state slow
     for seq in range(5):
         aws.rules.ingest(f"fanwatch/{THING}/telemetry", _telemetry(events_dir, seq))
     time.sleep(1.0)
     assert aws.faults.refused > 0  # the consumers were really turned away
     assert aws.wait_idle(60)
+    aws.faults.refuse("s3", "PUT", times=3)  # SlowDown, more often than the SDK retries
+    refused = aws.faults.refused
     aws.flush_lake()
+    assert aws.faults.refused > refused and aws.deliveries["fanwatch-readings"].stats.write_refusals > 0
+    assert aws.faults.delayed > 0
     lake = aws.lake()
     assert lake.query("SELECT count(*), count(DISTINCT (seq, ts)) FROM readings").rows == [(25, 25)]
     assert sorted(r[0] for r in lake.query("SELECT DISTINCT seq FROM readings").rows) == list(range(5))

@@ -15,7 +15,7 @@ from fanwatch.standin.template import TEMPLATE, StackModel, build_model, load_te
 
 REFRESH = (
     "the checked-in template is stale: run `make synth` (or `cd cloud-stack && python app.py && cd .. && "
-    "python -m fanwatch.standin.template cloud-stack/cdk.out/fanwatch-cloud.template.json`) and commit "
+    "python -m fanwatch.standin.refresh cloud-stack/cdk.out/fanwatch-cloud.template.json`) and commit "
     f"{TEMPLATE.relative_to(TEMPLATE.parents[2])}"
 )
 ENDPOINT = AwsEndpoint("http://127.0.0.1:4566")
