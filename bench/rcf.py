@@ -29,13 +29,15 @@ from scipy.stats import rankdata, spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rcf_streams import LabeledStream, daily_load, fan_rpm, setpoint_fan, steady_fleet
 
-from fanwatch.rcf import ForestManager, RandomCutForest, Thresholder, settling
+from fanwatch.rcf import ForestManager, RandomCutForest, Thresholder, ready_forest_bytes, settling
 
 TREES, SAMPLE, SHINGLE = 100, 256, 4
 OUT = Path(__file__).resolve().parent / "out"
 #: The alert floor of the setpoint test: 1.5 to 2 is the practical range on fan streams (a cut at
 #: 1.0 flags several percent of normal points).
 ALERT_FLOOR = 1.5
+#: A forest ready to score and one checkpoint load before issue 12 (the bench's figures then).
+BASELINE_READY_MB, BASELINE_LOAD_MS = 3.7, 31.0
 START = time.perf_counter()
 RESULTS: list[tuple[str, bool, str]] = []
 
@@ -209,10 +211,16 @@ def fleet(fans: int, steps: int, batch_steps: int, repeats: int) -> dict[str, An
         manager.adopt(f"fan-{i:04d}", bytes(bytearray(data)))
     rss_resident = rss_bytes()
 
-    models = [krcf_template.clone() for _ in range(fans)]
+    # krcf the same way: every model from its checkpoint, then one record each
+    krcf_data = krcf_template.to_msgpack()
+    rss_before_krcf = rss_bytes()
+    begin = time.perf_counter()
+    models = [krcf.RandomCutForest.from_msgpack(krcf_data) for _ in range(fans)]
     for model, v in zip(models, records[0].tolist(), strict=True):
         model.score([v])
         model.update([v])
+    krcf_load_s = time.perf_counter() - begin
+    rss_krcf = rss_bytes()
     ours, theirs = [], []
     for r in range(repeats):
         first, last = 1 + r * steps, 1 + (r + 1) * steps
@@ -238,7 +246,10 @@ def fleet(fans: int, steps: int, batch_steps: int, repeats: int) -> dict[str, An
         "ours": ours,
         "krcf": theirs,
         "load_ms": 1000 * load_s / fans,
+        "krcf_load_ms": 1000 * krcf_load_s / fans,
         "hydrated_mb": (rss_hydrated - rss_before) / fans / 1e6,
+        "krcf_hydrated_mb": (rss_krcf - rss_before_krcf) / fans / 1e6,
+        "bank_mb": ready_forest_bytes(num_trees=TREES, sample_size=SAMPLE, shingle_size=SHINGLE) / 1e6,
         "resident": len(manager),
         "rss_resident_gb": (rss_resident - rss_before) / 1e9,
         "process_rss_gb": rss_resident / 1e9,
@@ -402,7 +413,10 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
         "(krcf: one model at a time)",
         *[fleet_spread][: bool(fleet_spread)],
     )
-    print(row.format("checkpoint load, ms per model", f"{fl['load_ms']:.1f}", "", ""))
+    print(
+        row.format("checkpoint load, ms per model", f"{fl['load_ms']:.1f}", f"{fl['krcf_load_ms']:.1f}", ""),
+        f"(first record of {fl['fans']:,} fans, each from its checkpoint)",
+    )
     print()
     print(row.format("MEMORY", "fanwatch.rcf", "krcf", ""))
     print(
@@ -411,7 +425,15 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
         ),
         f"({fan['bytes_krcf'] / fan['bytes_ours']:.1f}x smaller)",
     )
-    print(row.format("model ready in the bank, MB (RSS growth)", f"{fl['hydrated_mb']:.2f}", "", ""))
+    print(
+        row.format(
+            "model ready to score, MB (RSS growth)",
+            f"{fl['hydrated_mb']:.2f}",
+            f"{fl['krcf_hydrated_mb']:.2f}",
+            "",
+        ),
+        f"(bank arrays {fl['bank_mb']:.2f} MB; {BASELINE_READY_MB} MB before issue 12)",
+    )
     print(
         row.format(f"RSS of {fl['resident']:,} resident models, GB", f"{fl['rss_resident_gb']:.2f}", "", ""),
         f"({fl['fans']:,} in the bank, the rest as checkpoints; whole process {fl['process_rss_gb']:.2f} GB)",
@@ -444,6 +466,10 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
     verdict("fleet batch >= 2x krcf", ratio >= 2.0, f"{ratio:.2f}x (medians)")
     ratio = fan["bytes_krcf"] / fan["bytes_ours"]
     verdict("serialized model <= 1/10 of krcf's", ratio >= 10, f"1/{ratio:.1f}")
+    ratio = BASELINE_READY_MB / fl["hydrated_mb"]
+    verdict("ready forest >= 5x smaller (issue 12)", ratio >= 5, f"{ratio:.2f}x ({fl['hydrated_mb']:.2f} MB)")
+    ratio = BASELINE_LOAD_MS / fl["load_ms"]
+    verdict("checkpoint load >= 10x faster (issue 12)", ratio >= 10, f"{ratio:.2f}x ({fl['load_ms']:.1f} ms)")
     one, two = sp["rpm"], sp["rpm+target"]
     verdict(
         "setpoints, RPM alone: <= 1 short burst per change",

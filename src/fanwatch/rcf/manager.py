@@ -5,10 +5,11 @@ and updates them all in one vectorized pass: every fan's forest lives in one sha
 :class:`~fanwatch.rcf.bank.TreeBank` and the engine steps all of their trees in lock-step, while
 each fan's records are still taken in arrival order.
 
-Memory has two tiers: up to ``max_hydrated`` forests are ready in the bank (about 3.6 MB each at
-100 trees x 256); up to ``max_resident`` in all are kept in this process, the others as compact
-checkpoints (about 150 KB). Past that the least recently used go to the store (or are dropped
-when there is none, and start afresh on their next record).
+Memory has two tiers: up to ``max_hydrated`` forests are ready in the bank
+(:func:`ready_forest_bytes` each, 2.3 MB at 100 trees x 256); up to ``max_resident`` in all are
+kept in this process, the others as compact checkpoints (about 150 KB). Past that the least
+recently used go to the store (or are dropped when there is none, and start afresh on their next
+record).
 """
 
 from __future__ import annotations

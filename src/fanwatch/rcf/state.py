@@ -335,7 +335,8 @@ def _levels(bank: TreeBank, trees: IntArray) -> list[IntArray]:
     levels = []
     while len(nodes):
         levels.append(nodes)
-        nodes = bank.children(nodes[~bank.is_leaf(nodes)]).reshape(-1)
+        inner = nodes[~bank.is_leaf(nodes)]
+        nodes = bank.children(inner, bank.tree_of(inner)).reshape(-1)
     return levels
 
 
@@ -361,7 +362,7 @@ def capture(bank: TreeBank, slot: int) -> ForestState:
     levels = _levels(bank, trees)
     for nodes in reversed(levels):
         inner = nodes[~bank.is_leaf(nodes)]
-        leaves_below[inner - base] = leaves_below[bank.children(inner) - base].sum(1)
+        leaves_below[inner - base] = leaves_below[bank.children(inner, bank.tree_of(inner)) - base].sum(1)
     roots = bank.root[trees].astype(np.int64)
     leaves_per_tree = np.where(roots == EMPTY, 0, leaves_below[np.maximum(roots, base) - base])
     span = np.maximum(2 * leaves_per_tree - 1, 0)
@@ -375,7 +376,8 @@ def capture(bank: TreeBank, slot: int) -> ForestState:
         shape_bits[here] = 1
         positions.append(here)
         internal.append(nodes[is_inner])
-        left_span = 2 * leaves_below[bank.children(nodes[is_inner])[:, 0] - base] - 1
+        inner = nodes[is_inner]
+        left_span = 2 * leaves_below[bank.children(inner, bank.tree_of(inner))[:, 0] - base] - 1
         pos = np.stack([here + 1, here + 1 + left_span], 1).reshape(-1)
     cuts = (
         np.concatenate(internal)[np.argsort(np.concatenate(positions))] if internal else np.zeros(0, np.int64)
@@ -468,15 +470,13 @@ def restore(bank: TreeBank, slots: list[int], states: list[ForestState]) -> None
     # the leaves: route every sampled point down the cuts to its leaf
     slot_points = bank.points[slot_rows]
     leaf = tree.find_leaves(bank, slot_tree, slot_points)
-    bank.slot_leaf[slot_tree, slot_pos] = leaf
+    bank.set_sample_leaves(slot_tree, slot_pos, leaf)
     leaves, first, mass = np.unique(leaf, return_index=True, return_counts=True)
-    if len(leaves) != leaves_per_tree.sum():
+    if len(leaves) != leaves_per_tree.sum() or not bank.is_leaf(leaves).all():
         raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
-    bank.leaf_row[leaves] = slot_rows[first]
-    bank.leaf_mass[leaves] = mass
-    if not (bank.points[bank.leaf_row[leaf]] == slot_points).all():
+    bank.set_leaves(leaves, slot_tree[first], slot_rows[first], mass)
+    if not (bank.leaf_points(leaf, slot_tree) == slot_points).all():
         raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
-    bank.box[leaves] = np.concatenate([-slot_points[first], slot_points[first]], 1)
     # every stored point is held by its samples, and by the leaf it is the point of
     bank.point_ref[rows] = np.bincount(sample_index, minlength=len(rows)) + np.bincount(
         sample_index[first], minlength=len(rows)
@@ -485,7 +485,8 @@ def restore(bank: TreeBank, slots: list[int], states: list[ForestState]) -> None
     # the bounding boxes, bottom-up
     for nodes in reversed(_levels(bank, trees)):
         inner = nodes[~bank.is_leaf(nodes)]
-        bank.box[inner] = bank.box.take(bank.children(inner), axis=0).max(1)
+        owner = bank.tree_of(inner)
+        bank.set_boxes(inner, owner, bank.boxes(bank.children(inner, owner), owner[:, None]).max(2).T)
 
 
 def _restore_shapes(
@@ -522,18 +523,19 @@ def _restore_shapes(
     right = following[inner]
     if (right < 0).any():
         raise ValueError("corrupt RCF checkpoint (tree shape)")
-    parents = node_id[inner]
+    parents, owner = node_id[inner], trees[pos_tree[inner]]
     bank.set_cut(
         parents,
+        owner,
         np.concatenate([state.cut_dims for state in states]),
         np.concatenate([state.cut_values for state in states]),
         node_id[inner + 1],
         node_id[right],
     )
-    bank.parent[node_id[inner + 1]] = parents
-    bank.parent[node_id[right]] = parents
+    bank.set_parent(node_id[inner + 1], owner, parents)
+    bank.set_parent(node_id[right], owner, parents)
     bank.n_free_nodes[trees] = N - np.maximum(leaves_per_tree - 1, 0)
     bank.n_free_leaves[trees] = bank.S - leaves_per_tree
     roots = node_id[tree_first[used]]
     bank.root[trees[used]] = roots
-    bank.parent[roots] = -1
+    bank.set_parent(roots, trees[used], -1)

@@ -198,16 +198,6 @@ def _both_ways(q: F32Array) -> F32Array:
     return np.ascontiguousarray(np.concatenate([-q, q], 1).T)
 
 
-def _boxes(bank: TreeBank, node: npt.NDArray[np.integer]) -> F32Array:
-    """Boxes of ``node`` with the box coordinates first: ``(2D, *node.shape)``.
-
-    One gather fetches each node's box (rows of the bank); the transpose makes every later
-    reduction over the dimensions a few whole-array operations instead of one per box.
-    """
-    rows = bank.box.take(node.reshape(-1), axis=0)
-    return np.ascontiguousarray(rows.T).reshape(2 * bank.D, *node.shape)
-
-
 def _sum_dims(values: npt.NDArray[np.floating]) -> FloatArray:
     """Sum over the first axis in float64, in the order numpy sums one row of a box.
 
@@ -220,18 +210,18 @@ def _sum_dims(values: npt.NDArray[np.floating]) -> FloatArray:
 
 
 def _separation(
-    bank: TreeBank, node: npt.NDArray[np.int32], valid: npt.NDArray[np.bool_], qq: F32Array
-) -> tuple[F32Array, F32Array, npt.NDArray[np.bool_], FloatArray]:
-    """Boxes of ``node`` (levels x walkers), their merge with the points ``qq``, whether each point
-    is inside, and its separation probability (exactly 0 inside the box, and where not ``valid``)."""
-    D = bank.D
-    box = _boxes(bank, node)
-    merged = np.maximum(box, qq[:, None, :])
+    box: F32Array, valid: npt.NDArray[np.bool_], as_boxes: F32Array
+) -> tuple[F32Array, npt.NDArray[np.bool_], FloatArray]:
+    """The merge of boxes ``box`` (2D x levels x walkers) with the points ``as_boxes`` (2D x
+    walkers), whether each point is inside, and its separation probability (exactly 0 inside the
+    box, and where not ``valid``)."""
+    D = len(box) // 2
+    merged = np.maximum(box, as_boxes[:, None, :])
     inside = ~(merged != box).any(0) & valid
     with np.errstate(invalid="ignore", divide="ignore"):
         p = 1.0 - _sum_dims(box[D:] + box[:D]) / _sum_dims(merged[D:] + merged[:D])
     p[~valid] = 0.0
-    return box, merged, inside, p
+    return merged, inside, p
 
 
 def _top_down(weights: FloatArray, p: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -251,8 +241,8 @@ def _top_down(weights: FloatArray, p: FloatArray) -> tuple[FloatArray, FloatArra
 def _leaf_score(
     bank: TreeBank, trees: IntArray, points: F32Array, leaf: npt.NDArray[np.int32], depth: IntArray
 ) -> FloatArray:
-    leaf_mass = bank.leaf_mass[leaf]
-    same = (_boxes(bank, leaf)[bank.D :] == points.T).all(0)
+    leaf_point, leaf_mass = bank.leaves(leaf, trees)
+    same = (leaf_point == points).all(1)
     return np.where(
         same, damp(leaf_mass, bank.tree_mass[trees]) * score_seen(depth, leaf_mass), score_unseen(depth)
     )
@@ -274,7 +264,7 @@ def score(bank: TreeBank, trees: IntArray, points: F32Array, walk: Walk) -> Floa
     while len(active):
         rows = _chunk(depth[active] - start)
         node, level, valid = _ancestors(walk, active, depth[active] - start, rows)
-        _, _, inside, p = _separation(bank, node, valid, as_boxes[:, active])
+        _, inside, p = _separation(bank.inner_boxes(node, trees[active]), valid, as_boxes[:, active])
         p_all[start : start + rows, active] = p
         needed[active] = start + rows
         active = active[~inside.any(0) & (level[-1] > 0)]
@@ -300,7 +290,7 @@ def attribute(bank: TreeBank, trees: IntArray, points: F32Array) -> tuple[FloatA
     n, D = len(trees), bank.D
     walk = descend(bank, trees, points)
     node, level, valid = _ancestors(walk, np.arange(n), walk.depth, max(1, int(walk.depth.max())))
-    box = _boxes(bank, node)
+    box = bank.inner_boxes(node, trees)
     coordinates = points.T[:, None, :]
     up = np.where(valid, np.maximum(coordinates - box[D:], 0), 0).astype(np.float64)
     down = np.where(valid, np.maximum(-box[:D] - coordinates, 0), 0).astype(np.float64)
@@ -311,7 +301,7 @@ def attribute(bank: TreeBank, trees: IntArray, points: F32Array) -> tuple[FloatA
         p = np.where(valid, grown / new_range, 0.0)
     weights = np.moveaxis(np.concatenate([up, down]) * unseen, 0, -1)
     acc, prod = _top_down(weights, p)
-    leaf_point = bank.box[walk.leaf, D:]
+    leaf_point = bank.leaf_points(walk.leaf, trees)
     gaps = np.concatenate([np.maximum(points - leaf_point, 0), np.maximum(leaf_point - points, 0)], 1)
     gaps = gaps.astype(np.float64)
     total = gaps.sum(1, keepdims=True)
@@ -325,10 +315,7 @@ def _replace_child(bank: TreeBank, trees: IntArray, parent: IntArray, old: IntAr
     """In each ``parent`` (or at the root where it is -1), point to ``new`` where it pointed to ``old``."""
     top = parent < 0
     bank.root[trees[top]] = new[top]
-    parent, old, new = parent[~top], old[~top], new[~top]
-    was_right = bank.nodes["right"][parent] == old
-    bank.nodes["right"][parent[was_right]] = new[was_right]
-    bank.nodes["left"][parent[~was_right]] = new[~was_right]
+    bank.set_child(parent[~top], trees[~top], old[~top], new[~top])
 
 
 @dataclass
@@ -379,14 +366,14 @@ def delete(bank: TreeBank, trees: IntArray, slots: IntArray, descent: Descent) -
     removal = Removal.none(len(trees))
     walk, column = descent.walk, descent.column
     entries = np.arange(len(trees))
-    leaf = bank.slot_leaf[trees, slots].astype(np.int64)
+    leaf = bank.sample_leaves(trees, slots)
     bank.release_points(bank.slot_row[trees, slots])
-    bank.leaf_mass[leaf] -= 1
+    bank.add_mass(leaf, trees, -1)
     bank.tree_mass[trees] -= 1
-    gone = bank.leaf_mass[leaf] == 0
+    gone = bank.mass(leaf, trees) == 0
     trees, leaf, entries, column = trees[gone], leaf[gone], entries[gone], column[gone]
-    bank.release_points(bank.leaf_row[leaf])
-    parent = bank.parent[leaf].astype(np.int64)
+    bank.release_points(bank.rows_of(leaf, trees))
+    parent = bank.parent_of(leaf, trees)
     bank.push_leaves(trees, leaf)
     alone = parent < 0
     bank.root[trees[alone]] = EMPTY
@@ -394,31 +381,39 @@ def delete(bank: TreeBank, trees: IntArray, slots: IntArray, descent: Descent) -
     entries, column = entries[~alone], column[~alone]
     if not len(trees):
         return removal
-    kids = bank.children(parent)
+    kids = bank.children(parent, trees)
     sibling = np.where(kids[:, 1] == leaf, kids[:, 0], kids[:, 1])
-    grand = bank.parent[parent].astype(np.int64)
+    grand = bank.parent_of(parent, trees)
     # the boxes above shrink: each ancestor's new box is the union of the sibling's box and the
     # boxes hanging off the path between them (a cumulative maximum up the path), up to the first
     # box that stays the same (the removed point was not on its boundary): none above changes
     up = np.flatnonzero(grand >= 0)
-    below, union = parent[up], _boxes(bank, sibling[up])
+    below, union = parent[up], None
     remaining = walk.depth[column[up]] - 1  # levels from the grandparent up to the root
     while len(up):
         rows = _chunk(remaining)
         ancestor, level, valid = _ancestors(walk, column[up], remaining, rows)
-        record = bank.nodes[ancestor]
+        owner = trees[up]
+        record = bank.nodes.take(ancestor)
         on_path = np.concatenate([below[None, :], ancestor[:-1]])
         other = np.where(record["left"] == on_path, record["right"], record["left"])
-        stack = np.concatenate([union[:, None, :], _boxes(bank, other)], 1).swapaxes(0, 1)
+        if union is None:  # the first pass: the sibling's box is fetched with the others
+            other = np.concatenate([sibling[up][None, :], other])
+        hanging = bank.boxes(other, owner)
+        if union is None:
+            union, hanging = hanging[:, 0], hanging[:, 1:]
+        stack = np.concatenate([union[:, None, :], hanging], 1).swapaxes(0, 1)
         shrunk = _running(np.maximum, stack)[1:].swapaxes(0, 1)
-        changed = _running(np.logical_and, (shrunk != _boxes(bank, ancestor)).any(0) & valid)
-        bank.box[ancestor[changed]] = shrunk[:, changed].T
+        changed = _running(np.logical_and, (shrunk != bank.inner_boxes(ancestor, owner)).any(0) & valid)
+        bank.set_boxes(
+            ancestor[changed], np.broadcast_to(owner, ancestor.shape)[changed], shrunk[:, changed].T
+        )
         more = changed[-1] & (level[-1] > 0)
         up, below, union = up[more], ancestor[-1, more], shrunk[:, -1, more]
         remaining = remaining[more] - rows
     bank.push_nodes(trees, parent)
     _replace_child(bank, trees, grand, parent, sibling)
-    bank.parent[sibling] = grand
+    bank.set_parent(sibling, trees, grand)
     removal.leaf[entries], removal.parent[entries], removal.sibling[entries] = leaf, parent, sibling
     return removal
 
@@ -487,14 +482,16 @@ def _candidates(
     bank: TreeBank,
     new: Arrivals,
     node: npt.NDArray[np.int32],
+    box: F32Array,
     level: IntArray,
     valid: npt.NDArray[np.bool_],
 ) -> _Candidates:
-    """AWS's ``addPoint`` cuts: one fresh random cut of (box + point) per level, counter-based on
-    (tree, sequence number, level). A box that holds the point can never be cut apart from it."""
+    """AWS's ``addPoint`` cuts at ``node`` (boxes ``box``): one fresh random cut of (box + point) per
+    level, counter-based on (tree, sequence number, level). A box that holds the point can never be
+    cut apart from it."""
     D, m = bank.D, len(new)
     rows = node.shape[0]
-    box, merged, inside, _ = _separation(bank, node, valid, _both_ways(new.point))
+    merged, inside, _ = _separation(box, valid, _both_ways(new.point))
     factor = _random.uniform_from(bank.cut_key[new.tree], new.seq, np.maximum(level, 0))
     flat_merged = merged.reshape(2 * D, -1)
     dim, value = _cut(-flat_merged[:D], flat_merged[D:], factor.reshape(-1))
@@ -516,12 +513,14 @@ class _Attachment:
     value: F32Array
     merged: F32Array
     grown_node: IntArray
+    grown_tree: IntArray
     grown_box: F32Array
 
 
-def _attachment(m: int, passes: list[tuple[IntArray, _Candidates]], D: int) -> _Attachment:
+def _attachment(trees: IntArray, passes: list[tuple[IntArray, _Candidates]], D: int) -> _Attachment:
     """The highest candidate whose cut separates, over all passes (later passes are higher up),
     and the candidates above it whose boxes grow."""
+    m = len(trees)
     chosen_pass, chosen_row = np.full(m, -1), np.full(m, -1)
     for k, (entry, c) in enumerate(passes):
         top = np.where(c.separates, np.arange(len(c.node))[:, None], -1).max(0)
@@ -533,9 +532,10 @@ def _attachment(m: int, passes: list[tuple[IntArray, _Candidates]], D: int) -> _
         np.empty(m, np.float32),
         np.empty((m, 2 * D), np.float32),
         np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
         np.zeros((0, 2 * D), np.float32),
     )
-    grown_node, grown_box = [], []
+    grown_node, grown_tree, grown_box = [], [], []
     for k, (entry, c) in enumerate(passes):
         mine = np.flatnonzero(chosen_pass[entry] == k)
         pick = chosen_row[entry[mine]] * len(entry) + mine
@@ -547,8 +547,10 @@ def _attachment(m: int, passes: list[tuple[IntArray, _Candidates]], D: int) -> _
             (k > chosen_pass[entry]) | ((k == chosen_pass[entry]) & (rows > chosen_row[entry]))
         )
         grown_node.append(c.node[above].astype(np.int64))
+        grown_tree.append(np.broadcast_to(trees[entry], c.node.shape)[above])
         grown_box.append(c.merged[:, above].T)
-    at.grown_node, at.grown_box = np.concatenate(grown_node), np.concatenate(grown_box)
+    at.grown_node, at.grown_tree = np.concatenate(grown_node), np.concatenate(grown_tree)
+    at.grown_box = np.concatenate(grown_box)
     return at
 
 
@@ -572,36 +574,38 @@ def insert(bank: TreeBank, new: Arrivals, descent: Descent) -> None:
     walk, column, skip = _repair(bank, new, descent)
     depth = walk.depth[column] - (skip < _NO_ROW)
     leaf = walk.leaf[column].astype(np.int64)
-    same = (bank.box[leaf, bank.D :] == new.point).all(1)
-    bank.leaf_mass[leaf[same]] += 1
-    bank.slot_leaf[new.tree[same], new.slot[same]] = leaf[same]
+    leaf_point = bank.leaf_points(leaf, new.tree)
+    same = (leaf_point == new.point).all(1)
+    bank.add_mass(leaf[same], new.tree[same], 1)
+    bank.set_sample_leaves(new.tree[same], new.slot[same], leaf[same])
     fresh = np.flatnonzero(~same)
     if not len(fresh):
         return
     new, leaf, depth, column, skip = new.subset(fresh), leaf[fresh], depth[fresh], column[fresh], skip[fresh]
+    leaf_point = leaf_point[fresh]
     # candidates up from the leaf (first row of the first pass), until one box holds the point
     passes: list[tuple[IntArray, _Candidates]] = []
     active, start = np.arange(len(new)), 0
     while len(active):
         rows = _chunk(depth[active] + 1 - start)
         node, level, valid = _ancestors(walk, column[active], depth[active] + 1 - start, rows, skip[active])
-        if start == 0:
+        box = bank.inner_boxes(node, new.tree[active])
+        if start == 0:  # the first row is the leaf the point reached
             node[0], valid[0] = leaf, True
-        passes.append((active, _candidates(bank, new.subset(active), node, level, valid)))
+            box[:, 0] = _both_ways(leaf_point)
+        passes.append((active, _candidates(bank, new.subset(active), node, box, level, valid)))
         active = active[~passes[-1][1].inside.any(0) & (level[-1] > 0)]
         start += rows
-    _link(bank, new, _attachment(len(new), passes, bank.D))
+    _link(bank, new, _attachment(new.tree, passes, bank.D))
 
 
 def _plant(bank: TreeBank, new: Arrivals) -> None:
     """The first point of each (empty) tree: a lone leaf at the root."""
     leaf = bank.pop_leaves(new.tree)
-    bank.leaf_row[leaf] = new.row
-    bank.leaf_mass[leaf] = 1
-    bank.parent[leaf] = -1
-    bank.box[leaf] = _both_ways(new.point).T
+    bank.set_leaves(leaf, new.tree, new.row, 1)
+    bank.set_parent(leaf, new.tree, -1)
     bank.root[new.tree] = leaf
-    bank.slot_leaf[new.tree, new.slot] = leaf
+    bank.set_sample_leaves(new.tree, new.slot, leaf)
     bank.hold_points(new.row)
 
 
@@ -609,22 +613,27 @@ def _link(bank: TreeBank, new: Arrivals, at: _Attachment) -> None:
     """Make a node with the cut ``at`` over (the saved subtree, a new leaf for the point)."""
     node = bank.pop_nodes(new.tree)
     leaf = bank.pop_leaves(new.tree)
-    parent = bank.parent[at.saved].astype(np.int64)
+    parent = bank.parent_of(at.saved, new.tree)
     goes_left = new.point[np.arange(len(new)), at.dim] <= at.value
     bank.set_cut(
-        node, at.dim, at.value, np.where(goes_left, leaf, at.saved), np.where(goes_left, at.saved, leaf)
+        node,
+        new.tree,
+        at.dim,
+        at.value,
+        np.where(goes_left, leaf, at.saved),
+        np.where(goes_left, at.saved, leaf),
     )
-    bank.box[node] = at.merged
-    bank.parent[node] = parent
+    bank.set_boxes(node, new.tree, at.merged)
+    bank.set_parent(node, new.tree, parent)
     _replace_child(bank, new.tree, parent, at.saved, node)
-    bank.parent[at.saved] = node
-    bank.leaf_row[leaf] = new.row
-    bank.leaf_mass[leaf] = 1
-    bank.parent[leaf] = node
-    bank.box[leaf] = _both_ways(new.point).T
+    bank.set_parent(at.saved, new.tree, node)
+    bank.set_leaves(leaf, new.tree, new.row, 1)
+    bank.set_parent(leaf, new.tree, node)
     bank.hold_points(new.row)
-    bank.slot_leaf[new.tree, new.slot] = leaf
-    bank.box[at.grown_node] = at.grown_box  # the nodes above the new one now hold the point too
+    bank.set_sample_leaves(new.tree, new.slot, leaf)
+    bank.set_boxes(
+        at.grown_node, at.grown_tree, at.grown_box
+    )  # the nodes above the new one now hold the point too
 
 
 def _repair(bank: TreeBank, new: Arrivals, descent: Descent) -> tuple[Walk, IntArray, IntArray]:

@@ -14,32 +14,44 @@ def _forest(small_forest, fan_stream):
     return forest._bank, forest._slot
 
 
-def _an_inner_node(bank: TreeBank, slot: int) -> int:
-    root = int(bank.root[slot * bank.T])
-    assert not bank.is_leaf(np.array(root))
+def _an_inner_node(bank: TreeBank, slot: int) -> np.ndarray:
+    root = bank.root[slot * bank.T : slot * bank.T + 1].astype(np.int64)
+    assert not bank.is_leaf(root)[0]
     return root
 
 
-def test_a_forest_after_updates_keeps_every_invariant(small_forest, fan_stream) -> None:
-    bank, slot = _forest(small_forest, fan_stream)
-    bank.check_invariants(slot)
+def _cut_below_everything(bank: TreeBank, node: np.ndarray) -> None:
+    tree = bank.tree_of(node)
+    left, right = bank.children(node, tree)[0]
+    bank.set_cut(node, tree, [0], [-1e9], np.array([left]), np.array([right]))
+
+
+def _grow_box(bank: TreeBank, node: np.ndarray) -> None:
+    tree = bank.tree_of(node)
+    box = bank.inner_boxes(node, tree)[:, 0]
+    box[0] += 1
+    bank.set_boxes(node, tree, box[None, :])
+
+
+def _wrong_parent(bank: TreeBank, node: np.ndarray) -> None:
+    tree = bank.tree_of(node)
+    left, right = bank.children(node, tree)[0]
+    bank.set_parent(np.array([left]), tree, np.array([right]))
+
+
+def _wrong_mass(bank: TreeBank, node: np.ndarray) -> None:
+    tree = bank.tree_of(node)
+    bank.add_mass(bank.sample_leaves(tree, np.array([0])), tree, 98)
 
 
 @pytest.mark.parametrize(
     ("breaks", "message"),
-    [
-        (
-            lambda bank, node: bank.nodes.__setitem__(node, (0, -1e9, *bank.children(np.array([node]))[0])),
-            "cut",
-        ),
-        (lambda bank, node: bank.box.__setitem__((node, 0), bank.box[node, 0] + 1), "box"),
-        (lambda bank, node: bank.parent.__setitem__(bank.children(np.array([node]))[0, 0], -1), "parent"),
-        (lambda bank, node: bank.leaf_mass.__setitem__(bank.slot_leaf[node // bank.M, 0], 99), "mass"),
-    ],
+    [(_cut_below_everything, "cut"), (_grow_box, "box"), (_wrong_parent, "parent"), (_wrong_mass, "mass")],
     ids=["cut", "box", "parent", "mass"],
 )
 def test_a_broken_fact_is_named(small_forest, fan_stream, breaks, message) -> None:
     bank, slot = _forest(small_forest, fan_stream)
+    bank.check_invariants(slot)
     breaks(bank, _an_inner_node(bank, slot))
     with pytest.raises(BrokenTreeError, match=message):
         bank.check_invariants(slot)
