@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TIME_SCALE_VARIABLE", "TimeScale"]
+__all__ = ["TIME_SCALE_VARIABLE", "TimeScale", "parse_duration"]
 
 #: Environment variable holding the factor (fleet seconds per wall second); 1 when unset.
 TIME_SCALE_VARIABLE: Final = "FANWATCH_TIME_SCALE"
@@ -46,3 +46,20 @@ class TimeScale:
     def fleet(self, wall_seconds: float) -> float:
         """Fleet seconds that pass in ``wall_seconds``."""
         return wall_seconds * self.factor
+
+
+_UNITS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``30s``, ``10m``, ``2h`` or ``1d``; ValueError otherwise."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:]) if value else None
+    number = value[:-1] if unit is not None else value
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (like 90, 30s, 10m, 2h)") from None
+    if seconds < 0:
+        raise ValueError(f"{text!r}: a duration cannot be negative")
+    return seconds

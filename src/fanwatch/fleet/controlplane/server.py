@@ -85,6 +85,11 @@ class LocalControlPlane:
         return f"http://{host!s}:{port}"
 
     @property
+    def account(self) -> str:
+        """The stand-in's AWS account (moto's)."""
+        return self._account
+
+    @property
     def aws_endpoint(self) -> str:
         """Where S3, STS and the IoT registry are served."""
         return self._aws_endpoint or self.url
