@@ -40,7 +40,9 @@ def main() -> None:
         with lock:
             threshold, interval = settings.get("threshold"), float(settings.get("intervalSeconds", 0.5))
         reading = {"thing": thing, "boot": boot, "seq": seq, "version": version, "threshold": threshold}
-        client.publish_to_iot_core(topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=json.dumps(reading).encode())
+        client.publish_to_iot_core(
+            topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=json.dumps(reading).encode()
+        )
         seq += 1
         time.sleep(interval)
 
