@@ -132,6 +132,15 @@ class FleetApi:
                 return None
             raise
 
+    def health(self, group_arn: str) -> dict[str, str]:
+        """thing -> HEALTHY | UNHEALTHY of every core device in the group that ever reported (one listing)."""
+        paginator = self.greengrass.get_paginator("list_core_devices")
+        return {
+            d["coreDeviceThingName"]: d["status"]
+            for page in paginator.paginate(thingGroupArn=group_arn)
+            for d in page["coreDevices"]
+        }
+
     def effective(self, thing: str) -> list[dict[str, Any]]:
         """The device's deployment jobs, newest first (empty for a device that never reported)."""
         try:

@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1800.0,
         help="flag jobs QUEUED/IN_PROGRESS this long (30m)",
     )
+    status.add_argument(
+        "--all", action="store_true", help="list every device, not only those that need a look"
+    )
     status.add_argument("--json", action="store_true", help="print it as JSON")
     _add_region_argument(status)
 
@@ -218,7 +221,7 @@ def _status(args: argparse.Namespace) -> int:
         stuck_after=args.stuck_after,
         scale=TimeScale.from_env(),
     )
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render())
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.render(every_device=args.all))
     return 0
 
 

@@ -161,7 +161,7 @@ class Deployer:
             created.append(deployment_id)
             self.say(f"canary {canary}: deployment {deployment_id} to {len(canary_things)} devices")
             failure = self._watch(
-                deployment_id, canary_things, f"canary {canary}", timeout=timeout, soak=soak
+                deployment_id, canary_things, canary_arn, f"canary {canary}", timeout=timeout, soak=soak
             )
             if failure is not None:
                 self.say(f"canary {canary} failed: {failure}")
@@ -176,7 +176,13 @@ class Deployer:
         created.append(deployment_id)
         self.say(f"group {group}: deployment {deployment_id} to {len(members)} devices")
         failure = self._watch(
-            deployment_id, members, f"group {group}", timeout=timeout, soak=0.0, stop_on_failure=False
+            deployment_id,
+            members,
+            group_arn,
+            f"group {group}",
+            timeout=timeout,
+            soak=0.0,
+            stop_on_failure=False,
         )
         if failure is not None:
             return Outcome(False, f"{group}: {failure}", created)
@@ -203,7 +209,7 @@ class Deployer:
             request["parentTargetArn"] = parent_arn
         deployment_id = self.api.create(request)
         self.say(f"canary: rolling back with deployment {deployment_id} ({_versions(previous)})")
-        failure = self._watch(deployment_id, things, "canary rollback", timeout=timeout, soak=0.0)
+        failure = self._watch(deployment_id, things, target_arn, "canary rollback", timeout=timeout, soak=0.0)
         self.say(f"canary rollback: {'done' if failure is None else failure}")
         return [deployment_id]
 
@@ -238,7 +244,13 @@ class Deployer:
         deployment_id = self.api.create(request)
         members = self.api.members(group)
         failure = self._watch(
-            deployment_id, members, f"group {group}", timeout=timeout, soak=0.0, stop_on_failure=False
+            deployment_id,
+            members,
+            group_arn,
+            f"group {group}",
+            timeout=timeout,
+            soak=0.0,
+            stop_on_failure=False,
         )
         if failure is not None:
             return Outcome(False, f"{group}: rollback {failure}", [deployment_id])
@@ -246,15 +258,14 @@ class Deployer:
 
     # -- watching -------------------------------------------------------------------------------------
 
-    def report(self, deployment_id: str, things: Sequence[str]) -> StageReport:
+    def report(self, deployment_id: str, things: Sequence[str], group_arn: str) -> StageReport:
         jobs: dict[str, str] = {}
-        health: dict[str, str] = {}
         reasons: dict[str, str] = {}
+        known = self.api.health(group_arn)
+        health = {thing: known.get(thing, "UNKNOWN") for thing in things}
         for thing in things:
             entry = next((e for e in self.api.effective(thing) if e["deploymentId"] == deployment_id), None)
             jobs[thing] = entry["coreDeviceExecutionStatus"] if entry else "WAITING"
-            device = self.api.core_device(thing)
-            health[thing] = device["status"] if device else "UNKNOWN"
             if jobs[thing] in _FAILED or health[thing] == "UNHEALTHY":
                 broken = [
                     f"{c['componentName']} {c['componentVersion']} {c['lifecycleState']}"
@@ -270,6 +281,7 @@ class Deployer:
         self,
         deployment_id: str,
         things: Sequence[str],
+        group_arn: str,
         label: str,
         *,
         timeout: float,
@@ -281,7 +293,7 @@ class Deployer:
         soak_start: float | None = None
         last_line = ""
         while True:
-            report = self.report(deployment_id, things)
+            report = self.report(deployment_id, things, group_arn)
             now = self._clock()
             failed = {t: s for t, s in report.jobs.items() if s in _FAILED}
             unhealthy = sorted(

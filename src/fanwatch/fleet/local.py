@@ -65,7 +65,7 @@ class LocalFleet:
         self.broker = AmqttBroker(self.root / "broker")
         self.cores: Fleet | None = None
         self.agents: dict[str, DeviceAgent] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -119,19 +119,22 @@ class LocalFleet:
                     status_interval=self._status_interval,
                 )
                 self.agents[thing] = agent
-                self._tasks.append(asyncio.create_task(agent.run(), name=f"agent-{thing}"))
+                self._tasks[thing] = asyncio.create_task(agent.run(), name=f"agent-{thing}")
             log.info("local fleet: %d things in %s, control plane %s", len(self.things), self.root, self.url)
         except BaseException:
             await self.stop()
             raise
 
+    async def disconnect(self, thing: str) -> None:
+        """The device loses the cloud: it takes no more jobs and reports nothing, its components run on."""
+        task = self._tasks.pop(thing)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
+        for thing in list(self._tasks):
+            await self.disconnect(thing)
         stack, self._stack = self._stack, contextlib.AsyncExitStack()
         await stack.aclose()
 

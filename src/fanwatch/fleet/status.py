@@ -48,6 +48,15 @@ class DeviceStatus:
     reason: str
     broken: tuple[str, ...] = ()
 
+    @property
+    def needs_a_look(self) -> bool:
+        return (
+            self.health != "HEALTHY"
+            or self.silent_for is not None
+            or bool(self.broken)
+            or self.job != "SUCCEEDED"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FleetStatus:
@@ -86,7 +95,8 @@ class FleetStatus:
             ],
         }
 
-    def render(self) -> str:
+    def render(self, *, every_device: bool = False) -> str:
+        """Counts first; then each device that needs a look (all of them with ``every_device``)."""
         counts = self.counts()
         silent = [d for d in self.devices if d.silent_for is not None]
         lines = [
@@ -94,8 +104,14 @@ class FleetStatus:
             + ", ".join(f"{counts[h]} {h}" for h in ("HEALTHY", "UNHEALTHY", NEVER) if counts[h])
             + (f"; {len(silent)} silent" if silent else "")
         ]
-        width = max((len(d.thing) for d in self.devices), default=5)
-        for d in self.devices:
+        jobs = Counter((d.deployment or "no deployment", d.job) for d in self.devices)
+        for (deployment, job), count in sorted(jobs.items()):
+            lines.append(f"  {count:>5}  {deployment}: {job or '-'}")
+        shown = [d for d in self.devices if every_device or d.needs_a_look]
+        if shown:
+            lines.append("devices:" if every_device else "devices that need a look:")
+        width = max((len(d.thing) for d in shown), default=5)
+        for d in shown:
             seen = "never" if d.last_report is None else d.last_report.strftime("%Y-%m-%d %H:%M:%S")
             flag = f"  SILENT for {_age(d.silent_for)}" if d.silent_for is not None else ""
             job = f"{d.deployment}: {d.job}" if d.deployment else "no deployment"

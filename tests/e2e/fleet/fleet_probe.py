@@ -1,6 +1,6 @@
 """A component for the local fleet's tests: telemetry a test can account for, and a threshold it follows.
 
-It publishes ``{"thing", "boot", "seq", "version", "threshold"}`` to ``fanwatch/<thing>/telemetry``
+It publishes ``{"thing", "boot", "seq", "at", "version", "threshold"}`` to ``fanwatch/<thing>/telemetry``
 through the real awsiotsdk IPC client every ``intervalSeconds``: ``boot`` changes when the process
 restarts, ``seq`` counts up within one boot, so a gap, a restart or a lost reading shows. The version
 is the folder the nucleus unpacked it into (``.../artifacts/<name>/<version>/``), and ``threshold``
@@ -39,7 +39,8 @@ def main() -> None:
     while True:
         with lock:
             threshold, interval = settings.get("threshold"), float(settings.get("intervalSeconds", 0.5))
-        reading = {"thing": thing, "boot": boot, "seq": seq, "version": version, "threshold": threshold}
+        reading = {"thing": thing, "boot": boot, "seq": seq, "at": time.time()}
+        reading.update(version=version, threshold=threshold)
         client.publish_to_iot_core(
             topic_name=topic, qos=QOS.AT_LEAST_ONCE, payload=json.dumps(reading).encode()
         )
