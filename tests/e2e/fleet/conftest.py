@@ -31,10 +31,10 @@ NUCLEUS = {
 }
 
 
-def probe_recipe(version: str, **extra_defaults: Any) -> dict[str, Any]:
+def probe_recipe(version: str, name: str = NAME, **extra_defaults: Any) -> dict[str, Any]:
     return {
         "RecipeFormatVersion": "2020-01-25",
-        "ComponentName": NAME,
+        "ComponentName": name,
         "ComponentVersion": version,
         "ComponentDescription": "Telemetry with a boot id and a sequence number, for the fleet tests",
         "ComponentPublisher": "fanwatch tests",
@@ -45,7 +45,7 @@ def probe_recipe(version: str, **extra_defaults: Any) -> dict[str, Any]:
                 **extra_defaults,
                 "accessControl": {
                     "aws.greengrass.ipc.mqttproxy": {
-                        f"{NAME}:mqttproxy:1": {
+                        f"{name}:mqttproxy:1": {
                             "policyDescription": "Publish this device's telemetry",
                             "operations": ["aws.greengrass#PublishToIoTCore"],
                             "resources": ["fanwatch/{iot:thingName}/telemetry"],
@@ -70,12 +70,14 @@ class ProbeBuilds:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def build(self, version: str, *, crash: bool = False, **extra_defaults: Any) -> Path:
-        out = self.folder / f"build-{version}{'-crash' if crash else ''}"
+    def build(self, version: str, *, crash: bool = False, name: str = NAME, **extra_defaults: Any) -> Path:
+        out = self.folder / f"build-{name}-{version}{'-crash' if crash else ''}"
         shutil.rmtree(out, ignore_errors=True)
         (out / "recipes").mkdir(parents=True)
-        (out / "recipes" / f"{NAME}.yaml").write_text(yaml.safe_dump(probe_recipe(version, **extra_defaults)))
-        artifacts = out / "artifacts" / NAME / version
+        (out / "recipes" / f"{name}.yaml").write_text(
+            yaml.safe_dump(probe_recipe(version, name, **extra_defaults))
+        )
+        artifacts = out / "artifacts" / name / version
         artifacts.mkdir(parents=True)
         code = PROBE.read_text()
         if crash:  # a release that cannot start: what the canary must catch
@@ -83,20 +85,21 @@ class ProbeBuilds:
         (artifacts / PROBE.name).write_text(code)
         return out
 
-    def deployment(self, version: str, *, threshold: int = 3000, job: dict[str, Any] | None = None) -> Path:
+    def deployment(
+        self, version: str, *, threshold: int = 3000, job: dict[str, Any] | None = None, name: str = NAME
+    ) -> Path:
+        merge = json.dumps({"threshold": threshold})
         content: dict[str, Any] = {
-            "deploymentName": f"fleet probe {version}",
+            "deploymentName": f"fleet probe {version}" if name == NAME else f"{name} {version}",
             "components": {
                 "aws.greengrass.Nucleus": NUCLEUS,
-                NAME: {
-                    "componentVersion": version,
-                    "configurationUpdate": {"merge": json.dumps({"threshold": threshold})},
-                },
+                name: {"componentVersion": version, "configurationUpdate": {"merge": merge}},
             },
         }
         if job is not None:
             content["iotJobConfiguration"] = job
-        path = self.folder / f"probe-{version}-{threshold}.json"
+        stem = "probe" if name == NAME else name
+        path = self.folder / f"{stem}-{version}-{threshold}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(content, indent=2))
         return path
