@@ -176,12 +176,20 @@ def _with_faults(app: WsgiApp, faults: Faults) -> WsgiApp:
 
 
 class MotoServer:
-    """``server.start()`` -> ``server.url``; ``server.faults`` switches faults on; ``server.stop()``."""
+    """``server.start()`` -> ``server.url``; ``server.faults`` switches faults on; ``server.stop()``.
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``mount`` puts another application in front of moto's on the same endpoint (it gets moto's and
+    returns the one to serve): how the local Greengrass control plane serves ``greengrassv2`` beside
+    moto's services, so one ``AWS_ENDPOINT_URL`` reaches both. Faults apply to it too.
+    """
+
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, mount: Callable[[WsgiApp], WsgiApp] | None = None
+    ) -> None:
         self.host = host
         self.port = port
         self.faults = Faults()
+        self._mount = mount
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -198,7 +206,8 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        app = _with_faults(DomainDispatcherApplication(create_backend_app), self.faults)
+        moto: WsgiApp = DomainDispatcherApplication(create_backend_app)
+        app = _with_faults(self._mount(moto) if self._mount else moto, self.faults)
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
         )
