@@ -97,7 +97,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a thing group of the first N things (default fanwatch-canary=2; 'none' for none)",
     )
     local.add_argument(
-        "--time-scale", type=float, default=60.0, help="fleet seconds per wall second (default 60)"
+        "--time-scale",
+        type=float,
+        default=10.0,
+        help="fleet seconds per wall second (default 10: a 10-minute soak takes a minute, while a "
+        "30-minute job timeout still leaves 3 minutes for a component's first Install)",
     )
     local.add_argument("--region", default="us-east-1")
 

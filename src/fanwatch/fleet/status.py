@@ -120,7 +120,7 @@ class FleetStatus:
                 lines.append(f"  {'':<{width}}    {d.reason}")
             lines.extend(f"  {'':<{width}}    BROKEN: {b}" for b in d.broken)
         if self.stuck:
-            lines.append("stuck deployments (see the README's runbook):")
+            lines.append("stuck deployments (the runbook: README.md, Fleets; docs/fleet.md):")
             for s in self.stuck:
                 part = f", waiting on {s.component}" if s.component else ""
                 message = s.message or "no message"

@@ -45,7 +45,7 @@ async def test_a_silent_device_and_its_stuck_job(tmp_path: Path, builds, fleet_c
         assert lines[0] == "3 devices: 3 HEALTHY; 1 silent", report.out
         (device,) = [line for line in lines if line.startswith("  fan-003 ")]
         assert "SILENT for" in device and "fleet probe 1.0.0: QUEUED" in device
-        assert "stuck deployments (see the README's runbook):" in lines
+        assert "stuck deployments (the runbook: README.md, Fleets; docs/fleet.md):" in lines
         (stuck,) = [line for line in lines if line.startswith("  fan-003: ")]
         assert "QUEUED for" in stuck
         as_json = json.loads(
