@@ -175,15 +175,7 @@ class Deployer:
         deployment_id = self.api.create(file.request(group_arn))
         created.append(deployment_id)
         self.say(f"group {group}: deployment {deployment_id} to {len(members)} devices")
-        failure = self._watch(
-            deployment_id,
-            members,
-            group_arn,
-            f"group {group}",
-            timeout=timeout,
-            soak=0.0,
-            stop_on_failure=False,
-        )
+        failure = self._follow_group(deployment_id, group, group_arn, members, timeout)
         if failure is not None:
             return Outcome(False, f"{group}: {failure}", created)
         return Outcome(True, f"{group}: every device runs {file.path.name}", created)
@@ -242,16 +234,7 @@ class Deployer:
             f"({file}, deployment {previous['deploymentId']})"
         )
         deployment_id = self.api.create(request)
-        members = self.api.members(group)
-        failure = self._watch(
-            deployment_id,
-            members,
-            group_arn,
-            f"group {group}",
-            timeout=timeout,
-            soak=0.0,
-            stop_on_failure=False,
-        )
+        failure = self._follow_group(deployment_id, group, group_arn, self.api.members(group), timeout)
         if failure is not None:
             return Outcome(False, f"{group}: rollback {failure}", [deployment_id])
         return Outcome(True, f"{group}: back on {file}", [deployment_id])
@@ -276,6 +259,16 @@ class Deployer:
                 reasons[thing] = "; ".join(x for x in (reason, ", ".join(broken)) if x)
         status = self.api.deployment(deployment_id)["deploymentStatus"]
         return StageReport(jobs, health, reasons, status)
+
+    def _follow_group(
+        self, deployment_id: str, group: str, group_arn: str, members: Sequence[str], timeout: float
+    ) -> str | None:
+        """A group's deployment to its end: every device, not only the first failure (the job's abort
+        criteria decide when to stop)."""
+        label = f"group {group}"
+        return self._watch(
+            deployment_id, members, group_arn, label, timeout=timeout, soak=0.0, stop_on_failure=False
+        )
 
     def _watch(
         self,

@@ -58,7 +58,8 @@ class DeploymentStatus(StrEnum):
 
 @dataclass(slots=True)
 class Execution:
-    """One device's part of a deployment's job."""
+    """One device's part of a deployment's job. Until the rollout notifies its device it is only a
+    place in the queue: the device, ListEffectiveDeployments and the jobs data plane do not see it."""
 
     thing: str
     queued_at: float
@@ -323,10 +324,14 @@ class DeploymentBook:
                 execution.version += 1
 
     def effective(self, thing: str) -> list[tuple[Deployment, Execution]]:
-        """Every deployment that has a job execution for ``thing``, newest first."""
+        """Every deployment whose job reached ``thing`` (the rollout notified it), newest first."""
         self.tick(thing)
         with self._lock:
-            found = [(d, d.executions[thing]) for d in self._deployments.values() if thing in d.executions]
+            found = [
+                (d, d.executions[thing])
+                for d in self._deployments.values()
+                if thing in d.executions and d.executions[thing].notified
+            ]
         return sorted(found, key=lambda pair: pair[0].created, reverse=True)
 
     # -- the jobs data plane (devices) ------------------------------------------------------------------
@@ -367,8 +372,9 @@ class DeploymentBook:
     def find_execution(self, thing: str, job_id: str) -> tuple[Deployment, Execution]:
         with self._lock:
             for deployment in self._deployments.values():
-                if deployment.job_id == job_id and thing in deployment.executions:
-                    return deployment, deployment.executions[thing]
+                execution = deployment.executions.get(thing)
+                if deployment.job_id == job_id and execution is not None and execution.notified:
+                    return deployment, execution
         raise ApiError("ResourceNotFoundException", f"no execution of job {job_id} for {thing}")
 
     def update(
@@ -445,8 +451,8 @@ class DeploymentBook:
                 if waiting:
                     allowed = deployment.rollout.allowance(now, self._scale)
                     for execution in waiting[:allowed]:
-                        execution.notified = True
-                        execution.updated_at = now
+                        execution.notified = True  # as IoT creates an execution when the rollout
+                        execution.queued_at = execution.updated_at = now  # reaches its thing
                     deployment.rollout.notified(min(allowed, len(waiting)))
 
     def _execution(self, deployment: Deployment, thing: str, now: float) -> None:
