@@ -39,8 +39,9 @@ async def test_a_silent_device_and_its_stuck_job(tmp_path: Path, builds, fleet_c
             "--poll", "0.3",
         )  # fmt: skip
         assert done.code == 1 and "not finished within 2.0m (fan-003 QUEUED)" in done.out, done.out
-        await asyncio.sleep(1.5)  # 90 fleet seconds
-        report = await fleet_cli("status", "--group", GROUP, "--silent-after", "1m", "--stuck-after", "1m")
+        await asyncio.sleep(2.5)  # with the deploy's 2 minutes, fan-003 is silent for over 4 fleet minutes
+        # the others report every 30 fleet seconds: 3 minutes leaves room for a slow machine
+        report = await fleet_cli("status", "--group", GROUP, "--silent-after", "3m", "--stuck-after", "1m")
         lines = report.out.splitlines()
         assert lines[0] == "3 devices: 3 HEALTHY; 1 silent", report.out
         (device,) = [line for line in lines if line.startswith("  fan-003 ")]
