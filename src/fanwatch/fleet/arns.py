@@ -6,14 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = [
-    "TargetArn",
-    "component_arn",
-    "component_version_arn",
-    "parse_component_arn",
-    "thing_arn",
-    "thing_group_arn",
-]
+__all__ = ["TargetArn", "component_arn", "component_version_arn", "parse_component_arn"]
 
 _COMPONENT: Final = re.compile(
     r"^arn:(?P<partition>[^:]+):greengrass:(?P<region>[^:]*):(?P<account>aws|[0-9]+):components:"
@@ -38,14 +31,6 @@ def parse_component_arn(arn: str) -> tuple[str, str, str | None]:
     if match is None:
         raise ValueError(f"{arn!r} is not a Greengrass component ARN")
     return match["account"], match["name"], match["version"]
-
-
-def thing_arn(region: str, account: str, name: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iot:{region}:{account}:thing/{name}"
-
-
-def thing_group_arn(region: str, account: str, name: str, partition: str = "aws") -> str:
-    return f"arn:{partition}:iot:{region}:{account}:thinggroup/{name}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -219,13 +219,6 @@ class ComponentRegistry:
             found = [c for (a, n, _), c in self._versions.items() if a == account and n == name]
         return sorted(found, key=lambda c: Version.parse(c.version), reverse=True)
 
-    def find(self, name: str, version: str) -> ComponentVersion | None:
-        """The account's version, else the public one (how a deployment names a component)."""
-        with self._lock:
-            return self._versions.get((self.account, name, version)) or self._versions.get(
-                (PUBLIC_ACCOUNT, name, version)
-            )
-
     def latest_by_name(self, account: str) -> Iterator[ComponentVersion]:
         with self._lock:
             names = sorted({n for (a, n, _) in self._versions if a == account})

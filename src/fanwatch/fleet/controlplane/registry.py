@@ -53,10 +53,6 @@ class IotRegistry:
             self._cache[key] = (now, value)
         return value
 
-    def forget(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
     def thing_exists(self, thing: str) -> bool:
         try:
             self._iot.describe_thing(thingName=thing)
