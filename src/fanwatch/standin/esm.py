@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,16 +29,14 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.cloud.shapes import from_get_records
-from fanwatch.edge.clock import Clock, MonotonicClock
-from fanwatch.standin.shards import ShardCursor, shard_cursors
+from fanwatch.edge.clock import Clock
+from fanwatch.standin.shards import POLL_S, ShardCursor, StreamConsumer
 from fanwatch.standin.template import EventSourceMapping
 
 __all__ = ["EventSourcePoller", "MappingStats", "on_failure_record"]
 
 logger = logging.getLogger(__name__)
 
-#: Seconds (on the stand-in's clock) between reads of a shard that had nothing new.
-POLL_S: Final = 1.0
 #: Longest wait before a failed batch is retried (Lambda backs off, doubling, from about a second).
 MAX_BACKOFF_S: Final = 30.0
 
@@ -114,7 +111,7 @@ def on_failure_record(
     }
 
 
-class EventSourcePoller:
+class EventSourcePoller(StreamConsumer):
     """Feeds one stream to one function as ``mapping`` says; ``start()``, ``stop()``, ``idle``.
 
     ``invoke(event)`` calls the function (a :class:`~fanwatch.standin.functions.FunctionContainer`'s
@@ -133,32 +130,25 @@ class EventSourcePoller:
         clock: Clock | None = None,
         poll_s: float = POLL_S,
     ) -> None:
+        super().__init__(
+            stream=stream_name,
+            kinesis=kinesis,
+            starting_position=mapping.starting_position,
+            clock=clock,
+            poll_s=poll_s,
+        )
         self.mapping = mapping
         self.stats = MappingStats()
-        self._stream = stream_name
         self._function_arn = function_arn
         self._invoke = invoke
-        self._kinesis = kinesis
         self._on_failure = on_failure
-        self._clock = clock or MonotonicClock()
-        self._poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._shards: list[_Shard] = []
         self._busy = False
 
     # --- life cycle --------------------------------------------------------------------------
 
-    def start(self) -> None:
-        cursors = shard_cursors(self._kinesis, self._stream, self.mapping.starting_position)
+    def _started(self, cursors: list[ShardCursor]) -> None:
         self._shards = [_Shard(c) for c in cursors]
-        self._thread = threading.Thread(target=self._run, name=f"esm-{self._stream}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     @property
     def read_refusals(self) -> int:
@@ -175,25 +165,23 @@ class EventSourcePoller:
 
     # --- the loop ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            worked = False
-            for shard in self._shards:
-                if self._stop.is_set():
-                    return
-                worked |= self._read(shard)
-                batch = self._ready_batch(shard)
-                if batch:
-                    self._busy = True
-                    try:
-                        self._deliver(shard.shard_id, batch)
-                    finally:
-                        self._busy = False
-                    del shard.buffer[: len(batch)]
-                    shard.first_buffered = self._clock.now() if shard.buffer else None
-                    worked = True
-            if not worked:
-                self._clock.sleep(self._poll_s, self._stop)
+    def _round(self) -> bool:
+        worked = False
+        for shard in self._shards:
+            if self._stop.is_set():
+                break
+            worked |= self._read(shard)
+            batch = self._ready_batch(shard)
+            if batch:
+                self._busy = True
+                try:
+                    self._deliver(shard.shard_id, batch)
+                finally:
+                    self._busy = False
+                del shard.buffer[: len(batch)]
+                shard.first_buffered = self._clock.now() if shard.buffer else None
+                worked = True
+        return worked
 
     def _read(self, shard: _Shard) -> bool:
         """Top the shard's buffer up; True when records came. A refused read is tried again later."""

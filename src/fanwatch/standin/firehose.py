@@ -36,16 +36,15 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.cloud.shapes import firehose_event, from_get_records
-from fanwatch.edge.clock import Clock, MonotonicClock
+from fanwatch.edge.clock import Clock
 from fanwatch.standin.parquet import ConversionError, arrow_schema, parquet_bytes, to_row
-from fanwatch.standin.shards import ShardCursor, shard_cursors
+from fanwatch.standin.shards import POLL_S, ShardCursor, StreamConsumer
 from fanwatch.standin.template import Delivery
 
 __all__ = ["DeliveryStats", "FirehoseDelivery", "PrefixError", "expand_prefix"]
 
 logger = logging.getLogger(__name__)
 
-POLL_S: Final = 1.0
 #: Attempts at a transform invocation before its records are written as processing-failed.
 TRANSFORM_ATTEMPTS: Final = 3
 _EXPRESSION: Final = re.compile(r"!\{([a-zA-Z]+):([^}]*)\}")
@@ -102,7 +101,7 @@ class _Partition:
     since: float = 0.0
 
 
-class FirehoseDelivery:
+class FirehoseDelivery(StreamConsumer):
     """One delivery stream of the template; ``start()``, ``flush()``, ``stop()``, ``idle``."""
 
     def __init__(
@@ -117,15 +116,14 @@ class FirehoseDelivery:
         mirror: Path | None = None,
         poll_s: float = POLL_S,
     ) -> None:
+        super().__init__(
+            stream=stream_name, kinesis=kinesis, starting_position="TRIM_HORIZON", clock=clock, poll_s=poll_s
+        )
         self.delivery = delivery
         self.stats = DeliveryStats()
-        self._stream = stream_name
-        self._kinesis = kinesis
         self._s3 = s3
         self._transform = transform
-        self._clock = clock or MonotonicClock()
         self._mirror = mirror
-        self._poll_s = poll_s
         self._schema = arrow_schema(delivery.table.columns) if delivery.table else None
         self._cursors: list[ShardCursor] = []
         self._pending: list[tuple[str, dict[str, Any]]] = []  # (shard, record) for the transform
@@ -133,20 +131,11 @@ class FirehoseDelivery:
         self._pending_since = 0.0
         self._partitions: dict[str, _Partition] = {}
         self._last_transform_error = ""
-        self._lock = threading.RLock()
-        self._stop = threading.Event()
-        self._flush_now = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lock = threading.RLock()  # the loop and flush() take turns
 
-    def start(self) -> None:
-        self._cursors = shard_cursors(self._kinesis, self._stream)
-        self._thread = threading.Thread(target=self._run, name=f"firehose-{self.delivery.name}", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def _started(self, cursors: list[ShardCursor]) -> None:
+        # Firehose starts at the stream's tip when it is created; the stand-in creates both together
+        self._cursors = cursors
 
     @property
     def idle(self) -> bool:
@@ -169,24 +158,22 @@ class FirehoseDelivery:
 
     # --- the loop ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                worked = self._read_all()
-                if self._pending and (
-                    self._pending_size >= self.delivery.processor_buffer_mb * 2**20
-                    or self._clock.now() - self._pending_since >= self.delivery.processor_buffer_s
+    def _round(self) -> bool:
+        with self._lock:
+            worked = self._read_all()
+            if self._pending and (
+                self._pending_size >= self.delivery.processor_buffer_mb * 2**20
+                or self._clock.now() - self._pending_since >= self.delivery.processor_buffer_s
+            ):
+                self._transform_pending()
+                worked = True
+            for key, partition in list(self._partitions.items()):
+                if (
+                    partition.size >= self.delivery.buffer_mb * 2**20
+                    or self._clock.now() - partition.since >= self.delivery.buffer_s
                 ):
-                    self._transform_pending()
-                    worked = True
-                for key, partition in list(self._partitions.items()):
-                    if (
-                        partition.size >= self.delivery.buffer_mb * 2**20
-                        or self._clock.now() - partition.since >= self.delivery.buffer_s
-                    ):
-                        self._write_partition(key)
-            if not worked:
-                self._clock.sleep(self._poll_s, self._stop)
+                    self._write_partition(key)
+        return worked
 
     def _read_all(self) -> bool:
         worked = False
