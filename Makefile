@@ -44,6 +44,7 @@ synth: $(DEPS)
 bench: $(DEPS)
 	$(BIN)/python bench/rcf.py
 	$(BIN)/python bench/detector.py
+	$(BIN)/python bench/pipeline.py
 
 lint: $(DEPS)
 	$(BIN)/ruff check src tests bench cloud-stack docs/examples

@@ -9,8 +9,8 @@ came within ``MaximumBatchingWindowInSeconds``), call the function with the Lamb
   ``MaximumRetryAttempts`` times (-1: for ever), then its shard and sequence range go to the
   on-failure destination in Lambda's shape, and the shard moves on;
 * with ``ReportBatchItemFailures``, the records before the lowest reported failure are done and the
-  rest is treated as a failed batch (bisected at that sequence number when bisection is on); a report
-  naming a record that is not in the batch fails the whole batch, as on Lambda.
+  rest, from that sequence number on, is a failed batch (split in two again when bisection is on); a
+  report naming a record that is not in the batch fails the whole batch, as on Lambda.
 
 Nothing is skipped because the stand-in refused a read or the destination a write: the shard waits
 and tries again. One thread serves every shard of the stream, so one shard never overtakes its own

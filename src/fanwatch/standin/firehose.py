@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 #: Attempts at a transform invocation before its records are written as processing-failed.
 TRANSFORM_ATTEMPTS: Final = 3
+#: Refused writes a stopping stand-in still tries before it gives an object up.
+GIVE_UP_WHEN_STOPPING: Final = 30
 _EXPRESSION: Final = re.compile(r"!\{([a-zA-Z]+):([^}]*)\}")
 #: Java DateTimeFormatter letters Firehose prefixes use, as strftime directives.
 _JAVA_DATE: Final = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))
@@ -329,17 +331,22 @@ class FirehoseDelivery(StreamConsumer):
         self._put(f"{prefix}{self._object_name()}", (json.dumps(line) + "\n").encode())
 
     def _put(self, key: str, body: bytes) -> None:
+        """Write an object, trying again until S3 takes it; only a stopping stand-in gives up (after
+        ``GIVE_UP_WHEN_STOPPING`` more refusals, saying so), as a deleted delivery stream would."""
+        refused = 0
         while True:
             try:
                 self._s3.put_object(Bucket=self.delivery.bucket, Key=key, Body=body)
                 break
             except (ClientError, BotoCoreError) as exc:
                 self.stats.write_refusals += 1
+                refused += 1
+                if self._stop.is_set() and refused > GIVE_UP_WHEN_STOPPING:
+                    logger.error("stopping: s3://%s/%s not written (%s)", self.delivery.bucket, key, exc)
+                    raise
                 logger.warning(
                     "writing s3://%s/%s refused (%s); trying again", self.delivery.bucket, key, exc
                 )
-                if self._stop.is_set() and self.stats.write_refusals > 1000:
-                    raise
                 self._clock.sleep(1.0, None)
         if self._mirror is not None:
             path = self._mirror / key
