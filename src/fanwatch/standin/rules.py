@@ -354,8 +354,9 @@ class RulesEngine:
 
     @property
     def pending(self) -> int:
-        """Messages received from the broker that the engine has not finished."""
-        return self._work.qsize()
+        """Messages received from the broker that the engine has not finished (the one it is running
+        its actions for included)."""
+        return self._work.unfinished_tasks
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
