@@ -20,14 +20,14 @@ re-runs itself with the project's ``.venv`` Python when there is one, and otherw
 
 from __future__ import annotations
 
+import os
 import sys
 
-if __name__ == "__main__":  # run by path: do not let src/fanwatch/ shadow standard-library modules
-    sys.path.pop(0)
+if __name__ == "__main__":  # run by path: import from src/, not src/fanwatch/ (which would shadow the stdlib)
+    sys.path[0] = os.path.dirname(os.path.abspath(sys.path[0]))
 
 import argparse
 import json
-import os
 import re
 import shutil
 import zipfile
@@ -36,9 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fanwatch.limits import recipe_size_problem
+
 __all__ = [
     "COMPONENTS",
-    "MAX_RECIPE_BYTES",
     "BuildError",
     "Component",
     "add_arguments",
@@ -49,8 +50,6 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[2]
-#: gdk and the Greengrass service refuse recipes larger than this.
-MAX_RECIPE_BYTES = 16_000
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zip, byte for byte
 _S3 = re.compile(r"^s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/([A-Za-z0-9_.-]+)$")
 _RUN = re.compile(r"^exec \{work:path\}/venv/bin/python ")
@@ -61,6 +60,7 @@ _OPERATIONS = {
 
 _EDGE_COMMON = (
     "src/fanwatch/__init__.py",
+    "src/fanwatch/limits.py",
     "src/fanwatch/telemetry.py",
     "src/fanwatch/edge/__init__.py",
     "src/fanwatch/edge/clock.py",
@@ -227,9 +227,9 @@ def dump_recipe(recipe: Mapping[str, Any]) -> str:
 def check_recipe(recipe: Mapping[str, Any], text: str) -> list[str]:
     """What is wrong with a built recipe (empty: nothing). ``text`` is the file as written."""
     problems = []
-    size = len(text.encode())
-    if size >= MAX_RECIPE_BYTES:
-        problems.append(f"the recipe is {size} bytes; Greengrass refuses {MAX_RECIPE_BYTES} and more")
+    too_large = recipe_size_problem(len(text.encode()))
+    if too_large:
+        problems.append(too_large)
     if _get(recipe, "RecipeFormatVersion") != "2020-01-25":
         problems.append("RecipeFormatVersion must be '2020-01-25'")
     for key in ("ComponentName", "ComponentVersion", "ComponentPublisher", "ComponentDescription"):

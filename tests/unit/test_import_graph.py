@@ -195,6 +195,15 @@ def test_packages_keep_their_boundaries() -> None:
     assert not wrong, "imports across a boundary: " + ", ".join(sorted(wrong))
 
 
+#: Modules every package may import, so they import nothing of fanwatch themselves.
+SHARED_LEAVES = ("fanwatch.limits",)
+
+
+@pytest.mark.parametrize("leaf", SHARED_LEAVES)
+def test_shared_modules_import_nothing_of_fanwatch(leaf: str) -> None:
+    assert import_graph()[leaf] == set()
+
+
 @pytest.mark.parametrize("part", sorted(p for p in CORE_MAY_IMPORT if (SRC / p.replace(".", "/")).is_dir()))
 def test_each_core_subpackage_has_a_readme(part: str) -> None:
     readme = SRC / part.replace(".", "/") / "README.md"

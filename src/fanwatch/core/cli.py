@@ -22,6 +22,7 @@ from typing import Any
 from fanwatch.core.control import ControlError, request
 from fanwatch.core.deployment.versions import Version
 from fanwatch.core.layout import CoreLayout
+from fanwatch.limits import DEFAULT_REGION
 
 __all__ = ["add_arguments", "run"]
 
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_cmd.add_argument("--things", type=int, metavar="N", help="N things named PREFIX001, PREFIX002, ...")
     run_cmd.add_argument("--prefix", default="fan-", help="thing name prefix for --things (default: fan-)")
     run_cmd.add_argument("--deployment", type=Path, metavar="FILE", help="deploy this document once started")
-    run_cmd.add_argument("--region", default="us-east-1", help="AWS_REGION given to components")
+    run_cmd.add_argument("--region", default=DEFAULT_REGION, help="AWS_REGION given to components")
     run_cmd.add_argument(
         "--platform",
         action="append",

@@ -25,7 +25,8 @@ from typing import Any
 from fanwatch.core.deployment.document import DeploymentDocument, DeploymentError, DeploymentResult
 from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.ports import IoTCoreLink
-from fanwatch.core.runtime import DEFAULT_REGION, LocalCore
+from fanwatch.core.runtime import LocalCore
+from fanwatch.limits import DEFAULT_REGION
 
 __all__ = ["Fleet", "LinkFactory"]
 

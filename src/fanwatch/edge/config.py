@@ -12,12 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, TypeVar
 
 from fanwatch.edge.tach.simfan import FAULT_KINDS, Fault
+from fanwatch.limits import DEFAULT_MAX_RPM, FAN_PATTERN, MAX_MESSAGE_BYTES, MAX_RPM
 
 __all__ = [
     "BACKENDS",
@@ -31,9 +31,6 @@ __all__ = [
 ]
 
 BACKENDS: Final = ("gpio", "simulated", "replay")
-#: AWS IoT Core refuses MQTT payloads above 128 KB.
-IOT_CORE_MAX_PAYLOAD: Final = 128 * 1024
-_FAN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # as fanwatch.telemetry accepts
 _IGNORED: Final = frozenset({"accessControl"})  # the nucleus reads it; the component does not
 
 
@@ -128,7 +125,7 @@ class FanConfig:
 class TachConfig:
     backend: str = "gpio"
     fans: tuple[FanConfig, ...] = (FanConfig("fan0"),)
-    max_rpm: float = 25_000.0
+    max_rpm: float = DEFAULT_MAX_RPM
     window_s: float = 1.0
     stall_timeout_s: float = 2.0
     publish_interval_s: float = 1.0
@@ -181,14 +178,14 @@ def _setpoints(raw: object, key: str) -> tuple[tuple[float, float], ...]:
         at = _number(data, "atSeconds", 0.0, 0.0, 1e9, f"{key}[{i}].")
         if out and at <= out[-1][0]:
             raise ConfigError(f"{key}[{i}].atSeconds", f"{at:g} is not after the setpoint before it")
-        out.append((at, _number(data, "rpm", 0.0, 0.0, 100_000.0, f"{key}[{i}].")))
+        out.append((at, _number(data, "rpm", 0.0, 0.0, MAX_RPM, f"{key}[{i}].")))
     return tuple(out)
 
 
 def _fan(fan_id: str, raw: object, default_ppr: int, backend: str) -> FanConfig:
     key = f"fans.{fan_id}"
-    if not _FAN_ID.match(fan_id):
-        raise ConfigError(key, f"fan id {fan_id!r} does not match {_FAN_ID.pattern}")
+    if not FAN_PATTERN.fullmatch(fan_id):
+        raise ConfigError(key, f"fan id {fan_id!r} does not match {FAN_PATTERN.pattern}")
     data = _mapping(raw, key)
     _check_keys(data, _FAN_KEYS, f"{key}.")
     p = f"{key}."
@@ -205,7 +202,7 @@ def _fan(fan_id: str, raw: object, default_ppr: int, backend: str) -> FanConfig:
         id=fan_id,
         pin=_integer(data, "pin", 17, 0, 53, p),
         pulses_per_rev=_integer(data, "pulsesPerRev", default_ppr, 1, 12, p),
-        target_rpm=None if target is None else _number(data, "targetRpm", 0, 0.0, 100_000.0, p),
+        target_rpm=None if target is None else _number(data, "targetRpm", 0, 0.0, MAX_RPM, p),
         seed=_integer(data, "seed", 0, 0, 2**31 - 1, p),
         faults=tuple(_fault(f, f"{p}faults[{i}]") for i, f in enumerate(faults_raw)),
         setpoints=_setpoints(data.get("setpoints", []), f"{p}setpoints"),
@@ -235,7 +232,7 @@ def parse_tach_config(raw: Mapping[str, Any]) -> TachConfig:
     config = TachConfig(
         backend=backend,
         fans=fans,
-        max_rpm=_number(raw, "maxRpm", 25_000.0, 100.0, 100_000.0),
+        max_rpm=_number(raw, "maxRpm", DEFAULT_MAX_RPM, 100.0, MAX_RPM),
         window_s=window,
         stall_timeout_s=stall,
         publish_interval_s=_number(raw, "publishIntervalSeconds", 1.0, 0.05, 3600.0),
@@ -266,7 +263,7 @@ class FilterConfig:
     heartbeat_s: float = 60.0
     batch_size: int = 60  # a minute of readings per message: 1,440 messages per fan per day
     max_batch_age_s: float = 60.0
-    max_message_bytes: int = IOT_CORE_MAX_PAYLOAD
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     stall_rpm: float = 100.0
     under_speed_rpm: float = 0.0  # 0: off
     over_speed_rpm: float = 0.0  # 0: off
@@ -283,15 +280,15 @@ _FILTER_KEYS = {
     "spikeWindow": ("spike_window", int, 3, 61),
     "spikeSigmas": ("spike_sigmas", float, 1.0, 20.0),
     "spikeMinPercent": ("spike_min_percent", float, 0.0, 100.0),
-    "deadbandRpm": ("deadband_rpm", float, 0.0, 100_000.0),
+    "deadbandRpm": ("deadband_rpm", float, 0.0, MAX_RPM),
     "deadbandPercent": ("deadband_percent", float, 0.0, 100.0),
     "heartbeatSeconds": ("heartbeat_s", float, 1.0, 86_400.0),
     "batchSize": ("batch_size", int, 1, 600),
     "maxBatchAgeSeconds": ("max_batch_age_s", float, 0.0, 3600.0),
-    "maxMessageBytes": ("max_message_bytes", int, 1024, IOT_CORE_MAX_PAYLOAD),
-    "stallRpm": ("stall_rpm", float, 0.0, 100_000.0),
-    "underSpeedRpm": ("under_speed_rpm", float, 0.0, 100_000.0),
-    "overSpeedRpm": ("over_speed_rpm", float, 0.0, 100_000.0),
+    "maxMessageBytes": ("max_message_bytes", int, 1024, MAX_MESSAGE_BYTES),
+    "stallRpm": ("stall_rpm", float, 0.0, MAX_RPM),
+    "underSpeedRpm": ("under_speed_rpm", float, 0.0, MAX_RPM),
+    "overSpeedRpm": ("over_speed_rpm", float, 0.0, MAX_RPM),
     "hysteresisPercent": ("hysteresis_percent", float, 0.0, 50.0),
     "raiseAfterSeconds": ("raise_after_s", float, 0.0, 3600.0),
     "clearAfterSeconds": ("clear_after_s", float, 0.0, 3600.0),

@@ -20,11 +20,11 @@ from typing import Any, Final
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fanwatch.core.deployment.recipe import MAX_RECIPE_BYTES
 from fanwatch.core.deployment.store import NEXT_PATCH
 from fanwatch.core.deployment.versions import Version
 from fanwatch.fleet.arns import component_arn
 from fanwatch.fleet.target import PublishTarget
+from fanwatch.limits import MAX_RECIPE_BYTES
 
 __all__ = ["BuiltComponent", "PublishError", "PublishPlan", "Publisher", "read_build"]
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from botocore.config import Config
 
-from fanwatch.core.runtime import DEFAULT_REGION  # the local core's region: both sides pretend the same
+from fanwatch.limits import DEFAULT_REGION  # the local core's region: both sides pretend the same
 
 __all__ = ["ACCOUNT", "CREDENTIALS", "DEFAULT_REGION", "AwsEndpoint"]
 

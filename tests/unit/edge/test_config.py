@@ -8,7 +8,6 @@ import pytest
 
 from fanwatch.demo.scenario import default_configuration
 from fanwatch.edge.config import (
-    IOT_CORE_MAX_PAYLOAD,
     ConfigError,
     FilterConfig,
     TachConfig,
@@ -16,6 +15,7 @@ from fanwatch.edge.config import (
     parse_filter_config,
     parse_tach_config,
 )
+from fanwatch.limits import MAX_MESSAGE_BYTES
 
 
 def test_the_recipe_defaults_are_valid_and_match_the_code_defaults() -> None:
@@ -23,7 +23,7 @@ def test_the_recipe_defaults_are_valid_and_match_the_code_defaults() -> None:
     assert tach == TachConfig()  # what the recipe says is what the code assumes
     flt = parse_filter_config(default_configuration("fanwatch.EdgeFilter"))
     assert flt == FilterConfig()
-    assert flt.max_message_bytes == IOT_CORE_MAX_PAYLOAD
+    assert flt.max_message_bytes == MAX_MESSAGE_BYTES
 
 
 def test_a_simulated_fleet_with_faults() -> None:

@@ -24,6 +24,7 @@ from typing import Any, Final
 import yaml
 
 from fanwatch.core.deployment.versions import Version
+from fanwatch.limits import recipe_size_problem
 
 __all__ = [
     "LIFECYCLE_STEPS",
@@ -44,8 +45,6 @@ __all__ = [
 
 #: Lifecycle steps the local core runs, in the nucleus' lower-case spelling.
 LIFECYCLE_STEPS: Final = ("bootstrap", "install", "startup", "run", "shutdown", "recover")
-#: Recipes larger than this are refused by GDK and the Greengrass service.
-MAX_RECIPE_BYTES: Final = 16_000
 
 _ARM_DETAILS: Final = frozenset({"armv6l", "armv7l", "armv8l", "armv6b", "armv7b", "armv8b"})
 _SIMPLE_LABEL: Final = re.compile(r"^[A-Za-z0-9]")
@@ -290,8 +289,9 @@ def read_recipe_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A recipe file (YAML or JSON) as a plain mapping, before validation."""
     file = Path(path)
     raw = file.read_bytes()
-    if len(raw) > MAX_RECIPE_BYTES:
-        raise RecipeError(f"{file}: {len(raw)} bytes; recipes are limited to {MAX_RECIPE_BYTES}")
+    too_large = recipe_size_problem(len(raw))
+    if too_large:
+        raise RecipeError(f"{file}: {too_large}")
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:

@@ -10,13 +10,12 @@ from awsiot.greengrasscoreipc import model
 
 from fanwatch.core.ipc.authz import MQTT_PROXY_SERVICE, NUCLEUS_COMPONENT
 from fanwatch.core.ipc.calls import Call, Handler, authorize
+from fanwatch.limits import MAX_MESSAGE_BYTES
 
-__all__ = ["HANDLERS", "MAX_MESSAGE_BYTES"]
+__all__ = ["HANDLERS"]
 
 PUBLISH = "aws.greengrass#PublishToIoTCore"
 SUBSCRIBE = "aws.greengrass#SubscribeToIoTCore"
-#: The nucleus' default ``mqtt.maxMessageSizeInBytes``, which is also IoT Core's payload limit.
-MAX_MESSAGE_BYTES = 128 * 1024
 
 
 def _topic(call: Call, topic: str | None, operation: str) -> str:
@@ -46,7 +45,7 @@ def _max_message_bytes(call: Call) -> int:
         configured = call.services.nucleus.config.get(NUCLEUS_COMPONENT, ["mqtt", "maxMessageSizeInBytes"])
         return int(configured)
     except (KeyError, TypeError, ValueError):
-        return MAX_MESSAGE_BYTES
+        return MAX_MESSAGE_BYTES  # the nucleus' default mqtt.maxMessageSizeInBytes
 
 
 async def publish_to_iot_core(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from fanwatch.limits import MAX_MESSAGE_BYTES, THING_NAME_RULE, is_thing_name
+
 __all__ = [
-    "MAX_MESSAGE_BYTES",
     "MAX_TOPIC_BYTES",
     "MqttRequestError",
     "check_message",
@@ -18,14 +19,11 @@ __all__ = [
     "check_topic_filter",
 ]
 
-#: IoT Core's (and the nucleus' default ``maxMessageSizeInBytes``) limit on one message's payload.
-MAX_MESSAGE_BYTES: Final = 128 * 1024
 #: IoT Core's limit on a topic, in UTF-8 bytes, not counting a ``$aws/rules/<rule>/`` prefix.
 MAX_TOPIC_BYTES: Final = 256
 #: IoT Core allows at most 7 forward slashes (8 levels) in a topic.
 MAX_SLASHES: Final = 7
 
-_THING_NAME: Final = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")  # AWS IoT's thing-name alphabet
 _BASIC_INGEST: Final = re.compile(r"^\$aws/rules/[^/]+/")
 
 
@@ -39,8 +37,8 @@ def check_thing_name(thing_name: str) -> str:
     The alphabet excludes ``/``, ``+`` and ``#`` on purpose: the broker's ACL substitutes the name
     into ``fanwatch/%u/#``, and a name holding a wildcard would widen one thing's rights to others.
     """
-    if not isinstance(thing_name, str) or not _THING_NAME.match(thing_name):
-        raise MqttRequestError(f"{thing_name!r} is not a valid AWS IoT thing name ([A-Za-z0-9:_-], 1 to 128)")
+    if not is_thing_name(thing_name):
+        raise MqttRequestError(f"{thing_name!r} is not a valid AWS IoT thing name ({THING_NAME_RULE})")
     return thing_name
 
 

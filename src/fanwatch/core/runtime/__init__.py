@@ -7,6 +7,6 @@ socket (:mod:`fanwatch.core.control`), and reaches IoT Core through an
 """
 
 from fanwatch.core.runtime.local_core import LocalCore
-from fanwatch.core.runtime.nucleus import DEFAULT_REGION, NUCLEUS_VERSION, nucleus_defaults
+from fanwatch.core.runtime.nucleus import NUCLEUS_VERSION, nucleus_defaults
 
-__all__ = ["DEFAULT_REGION", "NUCLEUS_VERSION", "LocalCore", "nucleus_defaults"]
+__all__ = ["NUCLEUS_VERSION", "LocalCore", "nucleus_defaults"]

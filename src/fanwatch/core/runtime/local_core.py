@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from fanwatch.core.config import ConfigStore
 from fanwatch.core.control import ControlServer
@@ -27,14 +26,13 @@ from fanwatch.core.layout import CoreLayout
 from fanwatch.core.ports import ComponentInfo, ComponentState, IoTCoreLink
 from fanwatch.core.runtime.core_log import CoreLog
 from fanwatch.core.runtime.deployer import Deployer
-from fanwatch.core.runtime.nucleus import DEFAULT_REGION, NUCLEUS_VERSION, nucleus_defaults
+from fanwatch.core.runtime.nucleus import NUCLEUS_VERSION, nucleus_defaults
 from fanwatch.core.runtime.persistence import CoreFiles
 from fanwatch.core.runtime.status import core_status
 from fanwatch.core.runtime.supervisor import Supervisor
+from fanwatch.limits import DEFAULT_REGION, THING_NAME_RULE, is_thing_name
 
 __all__ = ["LocalCore"]
-
-_THING_NAME: Final = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")
 
 
 class LocalCore:
@@ -60,8 +58,8 @@ class LocalCore:
         stable_seconds: float = 1.0,
         deployment_timeout: float = 900.0,
     ) -> None:
-        if not _THING_NAME.match(thing_name):
-            raise ValueError(f"{thing_name!r} is not a valid AWS IoT thing name ([A-Za-z0-9:_-], 1 to 128)")
+        if not is_thing_name(thing_name):
+            raise ValueError(f"{thing_name!r} is not a valid AWS IoT thing name ({THING_NAME_RULE})")
         self._thing_name = thing_name
         self.layout = CoreLayout(Path(root).absolute())
         self._iot = iot

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from fanwatch.core.mqtt.spooler import DEFAULT_MAX_SIZE_IN_BYTES
+from fanwatch.limits import DEFAULT_REGION
 
-__all__ = ["DEFAULT_REGION", "NUCLEUS_VERSION", "component_environment", "nucleus_defaults"]
+__all__ = ["NUCLEUS_VERSION", "component_environment", "nucleus_defaults"]
 
 #: The nucleus version the local core stands in for (recipes' dependency requirements are checked on it).
 NUCLEUS_VERSION: Final = "2.15.0"
-DEFAULT_REGION: Final = "us-east-1"
 
 
 def nucleus_defaults(region: str = DEFAULT_REGION) -> dict[str, Any]:

@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from fanwatch.limits import DEFAULT_MAX_RPM
+
 __all__ = ["Estimate", "RpmEstimator"]
 
 #: How far (in periods) an edge may sit from its pulse slot and still count as real.
@@ -49,7 +51,7 @@ class RpmEstimator:
         self,
         *,
         pulses_per_rev: int = 2,
-        max_rpm: float = 25_000.0,
+        max_rpm: float = DEFAULT_MAX_RPM,
         window_s: float = 1.0,
         stall_timeout_s: float = 2.0,
         min_edges: int = 8,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fanwatch.edge.clock import Clock
 from fanwatch.edge.tach.estimator import RpmEstimator
 from fanwatch.edge.tach.source import PulseSource
+from fanwatch.limits import DEFAULT_MAX_RPM
 from fanwatch.telemetry import Reading
 
 __all__ = ["Tachometer"]
@@ -23,7 +24,7 @@ class Tachometer:
         *,
         clock: Clock,
         pulses_per_rev: int = 2,
-        max_rpm: float = 25_000.0,
+        max_rpm: float = DEFAULT_MAX_RPM,
         window_s: float = 1.0,
         stall_timeout_s: float = 2.0,
         target_rpm: float | None = None,

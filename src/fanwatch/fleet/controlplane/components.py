@@ -25,10 +25,11 @@ from typing import Any, Final, Protocol
 
 import yaml
 
-from fanwatch.core.deployment.recipe import MAX_RECIPE_BYTES, RecipeError, parse_recipe
+from fanwatch.core.deployment.recipe import RecipeError, parse_recipe
 from fanwatch.core.deployment.versions import Version
 from fanwatch.fleet.arns import component_arn, component_version_arn
 from fanwatch.fleet.controlplane.restjson import ApiError
+from fanwatch.limits import MAX_RECIPE_BYTES
 
 __all__ = ["PUBLIC_ACCOUNT", "ArtifactReader", "ComponentRegistry", "ComponentVersion"]
 

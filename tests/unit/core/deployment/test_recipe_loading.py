@@ -216,5 +216,5 @@ def test_unreadable_or_oversized_files(tmp_path: Path) -> None:
         load_recipe(broken)
     big = tmp_path / "big.yaml"
     big.write_text("# " + "x" * 16_000)
-    with pytest.raises(RecipeError, match="limited to 16000"):
+    with pytest.raises(RecipeError, match="accepts at most 16,000"):
         load_recipe(big)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from fanwatch.core.mqtt.topics import (
-    MAX_MESSAGE_BYTES,
     MqttRequestError,
     check_message,
     check_thing_name,
     check_topic_filter,
 )
+from fanwatch.limits import MAX_MESSAGE_BYTES
 
 
 @pytest.mark.parametrize(
