@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fanwatch.core.control import ControlError, request
+from fanwatch.core.deployment.document import DeploymentStatus, FailurePolicy
 from fanwatch.core.deployment.versions import Version
 from fanwatch.core.layout import CoreLayout
 from fanwatch.limits import DEFAULT_REGION
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     run_cmd = commands.add_parser("run", help="run one local core per thing until interrupted")
-    _add_target(run_cmd, required=True)
+    _add_target(run_cmd, things="thing name (repeatable; or --things N)")
     run_cmd.add_argument("--things", type=int, metavar="N", help="N things named PREFIX001, PREFIX002, ...")
     run_cmd.add_argument("--prefix", default="fan-", help="thing name prefix for --things (default: fan-)")
     run_cmd.add_argument("--deployment", type=Path, metavar="FILE", help="deploy this document once started")
@@ -46,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_broker_arguments(run_cmd)
 
     deploy_cmd = commands.add_parser("deploy", help="apply a deployment to running cores")
-    _add_target(deploy_cmd, required=False)
+    _add_target(deploy_cmd, things="thing name (repeatable; default: every core running under --root)")
     deploy_cmd.add_argument("document", nargs="?", type=Path, help="deployment document (JSON)")
     deploy_cmd.add_argument(
         "--component",
@@ -65,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=POINTER",
         help="configurationUpdate RESET for NAME",
     )
-    deploy_cmd.add_argument("--failure-handling", choices=("ROLLBACK", "DO_NOTHING"), default=None)
+    deploy_cmd.add_argument("--failure-handling", choices=[p.value for p in FailurePolicy], default=None)
 
     status_cmd = commands.add_parser("status", help="components, states, effective configuration, stale keys")
     status_cmd.add_argument("--root", type=Path, required=True, help="folder holding one folder per thing")
@@ -73,9 +74,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status_cmd.add_argument("--json", action="store_true", help="print the full status as JSON")
 
 
-def _add_target(parser: argparse.ArgumentParser, *, required: bool) -> None:
+def _add_target(parser: argparse.ArgumentParser, *, things: str) -> None:
+    """--root, --thing (``things`` says what naming none means) and --build-dir."""
     parser.add_argument("--root", type=Path, required=True, help="folder holding one folder per thing")
-    parser.add_argument("--thing", action="append", default=[], help="thing name (repeatable)")
+    parser.add_argument("--thing", action="append", default=[], help=things)
     parser.add_argument(
         "--build-dir",
         action="append",
@@ -220,7 +222,7 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"{thing}: {result['deploymentId']}: {result['status']}" + (f" ({states})" if states else ""))
         if result["detail"]:
             print(f"  {result['detail']}")
-        failed += result["status"] != "SUCCESSFUL"
+        failed += result["status"] != DeploymentStatus.SUCCESSFUL
     return 1 if failed else 0
 
 

@@ -18,7 +18,7 @@ import stat
 import zipfile
 from pathlib import Path
 
-from fanwatch.core.deployment.recipe import Artifact
+from fanwatch.core.deployment.recipe import Artifact, Permission, Unarchive
 from fanwatch.core.layout import CoreLayout
 
 __all__ = ["ArtifactError", "file_mode", "install_artifacts"]
@@ -34,13 +34,13 @@ def file_mode(artifact: Artifact) -> int:
     """The mode bits an artifact file gets (owner write too, so the core can replace it later)."""
     read, execute = artifact.read, artifact.execute
     mode = stat.S_IRUSR | stat.S_IWUSR
-    if execute in {"OWNER", "ALL"}:
+    if execute != Permission.NONE:
         mode |= stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP
-    if read in {"OWNER", "ALL"}:
+    if read != Permission.NONE:
         mode |= stat.S_IRGRP
-    if read == "ALL" or execute == "ALL":
+    if Permission.ALL in (read, execute):
         mode |= stat.S_IROTH
-    if execute == "ALL":
+    if execute == Permission.ALL:
         mode |= stat.S_IXOTH
     return mode
 
@@ -110,7 +110,7 @@ def install_artifacts(
             shutil.copyfile(origin, copied)
         mode = file_mode(artifact)
         copied.chmod(mode)
-        if artifact.unarchive == "ZIP":
+        if artifact.unarchive == Unarchive.ZIP:
             stem = (
                 artifact.file_name[:-4] if artifact.file_name.lower().endswith(".zip") else artifact.file_name
             )

@@ -13,23 +13,41 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Final
 
 from fanwatch.core.deployment.configuration_update import ConfigurationUpdate
 from fanwatch.core.deployment.versions import Version
 
 __all__ = [
-    "FAILURE_POLICIES",
     "NUCLEUS",
     "ComponentRequest",
     "DeploymentDocument",
     "DeploymentError",
     "DeploymentResult",
+    "DeploymentStatus",
+    "FailurePolicy",
 ]
 
 #: The nucleus is built into the local core; deployments may configure it but never install it.
 NUCLEUS: Final = "aws.greengrass.Nucleus"
-FAILURE_POLICIES: Final = ("ROLLBACK", "DO_NOTHING")
+
+
+class FailurePolicy(StrEnum):
+    """What a core does when a deployment fails (``failureHandlingPolicy``)."""
+
+    ROLLBACK = "ROLLBACK"  # apply again what ran before
+    DO_NOTHING = "DO_NOTHING"  # leave the components as the failed deployment left them
+
+
+class DeploymentStatus(StrEnum):
+    """How a deployment ended, with the nucleus' names (``detailed-deployment-status``)."""
+
+    SUCCESSFUL = "SUCCESSFUL"
+    FAILED_NO_STATE_CHANGE = "FAILED_NO_STATE_CHANGE"  # refused before anything changed
+    FAILED_ROLLBACK_NOT_REQUESTED = "FAILED_ROLLBACK_NOT_REQUESTED"  # failed, policy DO_NOTHING
+    FAILED_ROLLBACK_COMPLETE = "FAILED_ROLLBACK_COMPLETE"  # failed, what ran before runs again
+    FAILED_UNABLE_TO_ROLLBACK = "FAILED_UNABLE_TO_ROLLBACK"  # failed, and so did the rollback
 
 
 class DeploymentError(ValueError):
@@ -47,7 +65,7 @@ class ComponentRequest:
 class DeploymentDocument:
     deployment_id: str
     components: Mapping[str, ComponentRequest]
-    failure_handling: str = "ROLLBACK"
+    failure_handling: FailurePolicy = FailurePolicy.ROLLBACK
     created: float = field(default_factory=time.time)
 
     @classmethod
@@ -82,12 +100,12 @@ class DeploymentDocument:
         if not isinstance(policies, Mapping):
             raise DeploymentError("deploymentPolicies: expected an object")
         policy = str(policies.get("failureHandlingPolicy") or data.get("failureHandlingPolicy") or "ROLLBACK")
-        if policy not in FAILURE_POLICIES:
+        if policy not in FailurePolicy.__members__:
             raise DeploymentError(f"failureHandlingPolicy: expected ROLLBACK or DO_NOTHING, got {policy!r}")
         deployment_id = (
             data.get("deploymentId") or data.get("deploymentName") or f"local-{secrets.token_hex(4)}"
         )
-        return cls(str(deployment_id), requests, policy)
+        return cls(str(deployment_id), requests, FailurePolicy(policy))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,13 +123,13 @@ class DeploymentResult:
     """How a deployment ended, with the nucleus' status names."""
 
     deployment_id: str
-    status: str  # SUCCESSFUL | FAILED_NO_STATE_CHANGE | FAILED_ROLLBACK_NOT_REQUESTED | ...
+    status: DeploymentStatus
     detail: str = ""
     states: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
-        return self.status == "SUCCESSFUL"
+        return self.status == DeploymentStatus.SUCCESSFUL
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,7 @@ from typing import Any
 
 from fanwatch.core.deployment.configuration_update import resolve_configuration
 from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError
-from fanwatch.core.deployment.recipe import Manifest, RecipeError
+from fanwatch.core.deployment.recipe import DependencyType, Manifest, RecipeError
 from fanwatch.core.deployment.store import ComponentStore, StoredComponent
 from fanwatch.core.deployment.versions import Requirement
 
@@ -40,7 +40,7 @@ class PlannedComponent:
         return self.stored.version
 
     @property
-    def dependencies(self) -> Mapping[str, str]:
+    def dependencies(self) -> Mapping[str, DependencyType]:
         """Dependency name -> HARD/SOFT, without the built-in nucleus."""
         return {n: d.dependency_type for n, d in self.stored.recipe.dependencies.items() if n != NUCLEUS}
 

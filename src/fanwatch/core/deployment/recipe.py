@@ -18,6 +18,7 @@ import platform as platform_module
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -30,11 +31,14 @@ __all__ = [
     "LIFECYCLE_STEPS",
     "Artifact",
     "Dependency",
+    "DependencyType",
     "Lifecycle",
     "Manifest",
+    "Permission",
     "Recipe",
     "RecipeError",
     "Step",
+    "Unarchive",
     "current_platform",
     "load_recipe",
     "parse_recipe",
@@ -178,12 +182,32 @@ def _parse_step(raw: object, where: str) -> Step:
     )
 
 
+class Unarchive(StrEnum):
+    """What the nucleus does with an artifact after download."""
+
+    NONE = "NONE"
+    ZIP = "ZIP"  # unpack into {artifacts:decompressedPath}/<zip name without .zip>/
+
+
+class Permission(StrEnum):
+    """Who may read (or execute) an artifact's files: nobody but the owner, the component's user, anyone."""
+
+    NONE = "NONE"
+    OWNER = "OWNER"
+    ALL = "ALL"
+
+
+class DependencyType(StrEnum):
+    HARD = "HARD"  # the depender restarts when the dependency stops, and waits for it to run
+    SOFT = "SOFT"  # only the start order
+
+
 @dataclass(frozen=True, slots=True)
 class Artifact:
     uri: str
-    unarchive: str = "NONE"  # NONE | ZIP
-    read: str = "OWNER"  # NONE | OWNER | ALL
-    execute: str = "NONE"
+    unarchive: Unarchive = Unarchive.NONE
+    read: Permission = Permission.OWNER
+    execute: Permission = Permission.NONE
     digest: str | None = None  # base64 of the file's hash, set by ``gdk component publish``
     algorithm: str = "SHA-256"
 
@@ -196,7 +220,7 @@ class Artifact:
 @dataclass(frozen=True, slots=True)
 class Dependency:
     version_requirement: str
-    dependency_type: str = "HARD"  # HARD | SOFT
+    dependency_type: DependencyType = DependencyType.HARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,9 +404,9 @@ def _parse_dependencies(raw: object, where: str) -> dict[str, Dependency]:
         if requirement is None:
             raise RecipeError(f"{here}.VersionRequirement: missing")
         kind = str(fields.get("DependencyType") or "HARD").upper()
-        if kind not in {"HARD", "SOFT"}:
+        if kind not in DependencyType.__members__:
             raise RecipeError(f"{here}.DependencyType: expected HARD or SOFT, got {kind!r}")
-        out[str(dep_name)] = Dependency(str(requirement), kind)
+        out[str(dep_name)] = Dependency(str(requirement), DependencyType(kind))
     return out
 
 
@@ -435,7 +459,7 @@ def _parse_artifact(raw: object, where: str) -> Artifact:
     if not isinstance(uri, str) or not uri.strip():
         raise RecipeError(f"{where}.URI: missing")
     unarchive = str(fields.get("Unarchive") or "NONE").upper()
-    if unarchive not in {"NONE", "ZIP"}:
+    if unarchive not in Unarchive.__members__:
         raise RecipeError(f"{where}.Unarchive: expected NONE or ZIP, got {unarchive!r}")
     permission = fields.get("Permission") or {}
     if not isinstance(permission, Mapping):
@@ -444,14 +468,14 @@ def _parse_artifact(raw: object, where: str) -> Artifact:
     read = str(perms.get("read") or "OWNER").upper()
     execute = str(perms.get("execute") or "NONE").upper()
     for label, value in (("Read", read), ("Execute", execute)):
-        if value not in {"NONE", "OWNER", "ALL"}:
+        if value not in Permission.__members__:
             raise RecipeError(f"{where}.Permission.{label}: expected NONE, OWNER or ALL, got {value!r}")
     digest = fields.get("Digest")
     return Artifact(
         uri=uri,
-        unarchive=unarchive,
-        read=read,
-        execute=execute,
+        unarchive=Unarchive(unarchive),
+        read=Permission(read),
+        execute=Permission(execute),
         digest=None if digest is None else str(digest),
         algorithm=str(fields.get("Algorithm") or "SHA-256").upper(),
     )

@@ -16,7 +16,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from fanwatch.core.config import ConfigStore
-from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError, DeploymentResult
+from fanwatch.core.deployment.document import (
+    NUCLEUS,
+    DeploymentDocument,
+    DeploymentError,
+    DeploymentResult,
+    DeploymentStatus,
+    FailurePolicy,
+)
 from fanwatch.core.deployment.plan import Plan, PlannedComponent, plan_deployment
 from fanwatch.core.deployment.recipe import RecipeError
 from fanwatch.core.deployment.store import ComponentStore
@@ -66,7 +73,9 @@ class Deployer:
                 try:
                     document = DeploymentDocument.parse(document)
                 except DeploymentError as exc:
-                    return self._finish(DeploymentResult("unknown", "FAILED_NO_STATE_CHANGE", str(exc)))
+                    return self._finish(
+                        DeploymentResult("unknown", DeploymentStatus.FAILED_NO_STATE_CHANGE, str(exc))
+                    )
             self._core_log.claim_current_task()  # the components it starts log into this core's log
             self._log.info("deployment %s: %s", document.deployment_id, json.dumps(document.to_dict()))
             supervisor = self._supervisor
@@ -77,7 +86,9 @@ class Deployer:
                 launches = supervisor.launches(plan)
             except (DeploymentError, RecipeError, OSError) as exc:
                 return self._finish(
-                    DeploymentResult(document.deployment_id, "FAILED_NO_STATE_CHANGE", str(exc))
+                    DeploymentResult(
+                        document.deployment_id, DeploymentStatus.FAILED_NO_STATE_CHANGE, str(exc)
+                    )
                 )
             previous = supervisor.snapshot(self.document)
             problem = await supervisor.apply(plan, launches)
@@ -85,11 +96,13 @@ class Deployer:
                 self.document = document
                 self.save()
                 return self._finish(
-                    DeploymentResult(document.deployment_id, "SUCCESSFUL", states=supervisor.states())
+                    DeploymentResult(
+                        document.deployment_id, DeploymentStatus.SUCCESSFUL, states=supervisor.states()
+                    )
                 )
             self._log.error("deployment %s failed: %s", document.deployment_id, problem)
-            if document.failure_handling == "DO_NOTHING":
-                status = "FAILED_ROLLBACK_NOT_REQUESTED"
+            if document.failure_handling == FailurePolicy.DO_NOTHING:
+                status = DeploymentStatus.FAILED_ROLLBACK_NOT_REQUESTED
                 return self._finish(
                     DeploymentResult(document.deployment_id, status, problem, supervisor.states())
                 )
@@ -97,9 +110,9 @@ class Deployer:
             rollback_problem = await supervisor.apply(previous, supervisor.launches(previous))
             if rollback_problem is None:
                 self.save()
-                status = "FAILED_ROLLBACK_COMPLETE"
+                status = DeploymentStatus.FAILED_ROLLBACK_COMPLETE
             else:
-                status = "FAILED_UNABLE_TO_ROLLBACK"
+                status = DeploymentStatus.FAILED_UNABLE_TO_ROLLBACK
                 problem = f"{problem}; rollback: {rollback_problem}"
             return self._finish(
                 DeploymentResult(document.deployment_id, status, problem, supervisor.states())

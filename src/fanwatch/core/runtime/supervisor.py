@@ -29,7 +29,7 @@ from fanwatch.core.deployment.artifacts import ArtifactError, install_artifacts
 from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError
 from fanwatch.core.deployment.interpolation import Interpolator
 from fanwatch.core.deployment.plan import Plan, PlannedComponent
-from fanwatch.core.deployment.recipe import Lifecycle, RecipeError
+from fanwatch.core.deployment.recipe import DependencyType, Lifecycle, RecipeError
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.lifecycle.service import Service, ServiceSpec
 from fanwatch.core.lifecycle.states import HEALTHY
@@ -148,7 +148,9 @@ class Supervisor:
                 ),
                 work_dir=self._layout.work_path(name),
                 log_path=self._layout.log_path(name),
-                hard_dependencies=frozenset(d for d, kind in planned.dependencies.items() if kind == "HARD"),
+                hard_dependencies=frozenset(
+                    d for d, kind in planned.dependencies.items() if kind == DependencyType.HARD
+                ),
                 unresolved=tuple(problems.get(name, ())),
             )
         return specs

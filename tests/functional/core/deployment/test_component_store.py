@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fanwatch.core.deployment.artifacts import ArtifactError, file_mode, install_artifacts
-from fanwatch.core.deployment.recipe import Artifact, RecipeError
+from fanwatch.core.deployment.recipe import Artifact, Permission, RecipeError, Unarchive
 from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.deployment.versions import Requirement
 from fanwatch.core.layout import CoreLayout
@@ -157,7 +157,7 @@ def test_install_copies_unzips_and_sets_permissions(tmp_path: Path) -> None:
     ],
 )
 def test_permission_modes(read: str, execute: str, mode: int) -> None:
-    assert file_mode(Artifact("s3://b/x", read=read, execute=execute)) == mode
+    assert file_mode(Artifact("s3://b/x", read=Permission(read), execute=Permission(execute))) == mode
 
 
 def test_missing_artifact_is_an_error(tmp_path: Path) -> None:
@@ -182,8 +182,12 @@ def test_zip_slip_and_corrupt_zips_are_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(tmp_path / "evil.zip", "w") as zipped:
         zipped.writestr("../../escaped.txt", "gotcha")
     with pytest.raises(ArtifactError, match="would land outside"):
-        install_artifacts("c", "1.0.0", (Artifact("s3://b/evil.zip", unarchive="ZIP"),), tmp_path, layout)
+        install_artifacts(
+            "c", "1.0.0", (Artifact("s3://b/evil.zip", unarchive=Unarchive.ZIP),), tmp_path, layout
+        )
     assert not (tmp_path / "core" / "escaped.txt").exists()
     (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
     with pytest.raises(ArtifactError, match="not a valid ZIP file"):
-        install_artifacts("c", "1.0.0", (Artifact("s3://b/junk.zip", unarchive="ZIP"),), tmp_path, layout)
+        install_artifacts(
+            "c", "1.0.0", (Artifact("s3://b/junk.zip", unarchive=Unarchive.ZIP),), tmp_path, layout
+        )
