@@ -482,11 +482,32 @@ def restore(bank: TreeBank, slots: list[int], states: list[ForestState]) -> None
         sample_index[first], minlength=len(rows)
     )
 
-    # the bounding boxes, bottom-up
+    _restore_boxes(bank, trees, leaves, slot_points[first])
+
+
+def _restore_boxes(bank: TreeBank, trees: IntArray, leaves: IntArray, points: F32Array) -> None:
+    """The trees' bounding boxes, bottom-up from the leaves' ``points``.
+
+    Why a scratch array: it holds every node's box, leaves included (the bank keeps only the
+    internal nodes'), so that each level is one gather of both children's boxes.
+    """
+    M = bank.M
+    position = np.full(bank.capacity * bank.T, -1, np.int64)
+    position[trees] = np.arange(len(trees))
+
+    def row(node: IntArray) -> IntArray:
+        return position[node // M] * M + node % M
+
+    scratch = np.empty((len(trees) * M, 2 * bank.D), np.float32)
+    scratch[row(leaves)] = np.concatenate([-points, points], 1)
+    inner_nodes = []
     for nodes in reversed(_levels(bank, trees)):
         inner = nodes[~bank.is_leaf(nodes)]
-        owner = bank.tree_of(inner)
-        bank.set_boxes(inner, owner, bank.boxes(bank.children(inner, owner), owner[:, None]).max(2).T)
+        scratch[row(inner)] = scratch.take(row(bank.children(inner, inner // M)), axis=0).max(1)
+        inner_nodes.append(inner)
+    if inner_nodes:
+        inner = np.concatenate(inner_nodes)
+        bank.set_boxes(inner, inner // M, scratch[row(inner)])
 
 
 def _restore_shapes(
