@@ -87,13 +87,13 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
     forests, starts, counts = np.unique(fs, return_index=True, return_counts=True)
     pos = np.arange(n) - np.repeat(starts, counts)
     seq = bank.seen[fs] + pos - cfg.warmup
-    q = _shingle(bank, x[order], forests, starts, counts)
+    shingles = _shingle(bank, x[order], forests, starts, counts)
     bank.seen[forests] += counts
     rows = np.flatnonzero(seq >= 0)
     events = sampler.decide(bank, fs[rows], rows, seq[rows])
     accepted = np.unique(events.row)
     store_row = np.zeros(n, np.int64)
-    store_row[accepted] = bank.store_points(q[accepted], seq[accepted])
+    store_row[accepted] = bank.store_points(shingles[accepted], seq[accepted])
 
     # every (ready point, tree) pair is scored in the round after the tree's earlier acceptances
     ready = np.flatnonzero((seq >= cfg.ready_after) & (seq > 0)) if scores else np.zeros(0, np.int64)
@@ -135,19 +135,19 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
         for j in range(rounds):
             pick = by_round[pair_bounds[j] : pair_bounds[j + 1]]
             more = extra[extra_bounds[j] : extra_bounds[j + 1]]
-            e = by_rank[event_bounds[j] : event_bounds[j + 1]]
-            g, slot, evicts, r = events.tree[e], events.slot[e], events.evicts[e], events.row[e]
+            now = by_rank[event_bounds[j] : event_bounds[j + 1]]  # the acceptances of this round
+            trees, slot, evicts, row = events.tree[now], events.slot[now], events.evicts[now], events.row[now]
             # the evicted points walk too: their paths name the boxes that shrink
             gone = np.flatnonzero(evicts)
-            walk_tree = np.concatenate([pair_tree[pick], events.tree[more], g[gone]])
+            walk_tree = np.concatenate([pair_tree[pick], events.tree[more], trees[gone]])
             walk_q = np.concatenate(
                 [
-                    q[np.concatenate([pair_row[pick], events.row[more]])],
-                    bank.points[bank.slot_row[g[gone], slot[gone]]],
+                    shingles[np.concatenate([pair_row[pick], events.row[more]])],
+                    bank.points[bank.slot_row[trees[gone], slot[gone]]],
                 ]
             )
-            column = walker[e]
-            evicted = np.zeros(len(e), np.int64)
+            column = walker[now]
+            evicted = np.zeros(len(now), np.int64)
             evicted[gone] = len(pick) + len(more) + np.arange(len(gone))
             live = bank.root[walk_tree] != EMPTY  # trees are empty only until their first insert
             if live.all():
@@ -160,13 +160,13 @@ def _process_block(bank: TreeBank, forest: IntArray, x: npt.NDArray[np.float32],
                 per_tree[pair_row[pick], pair_t[pick]] = tree.score(
                     bank, walk_tree[: len(pick)], walk_q[: len(pick)], walk
                 )
-            if not len(e):
+            if not len(now):
                 continue
             removal = None
             if len(gone):
-                removed = tree.delete(bank, g[gone], slot[gone], tree.Descent(walk, evicted[gone]))
-                removal = removed.spread(gone, len(e))
-            arrivals = tree.Arrivals(g, slot, store_row[r], seq[r], q[r])
+                removed = tree.delete(bank, trees[gone], slot[gone], tree.Descent(walk, evicted[gone]))
+                removal = removed.spread(gone, len(now))
+            arrivals = tree.Arrivals(trees, slot, store_row[row], seq[row], shingles[row])
             tree.insert(bank, arrivals, tree.Descent(walk, column, removal))
     bank.release_points(store_row[accepted])
     out = np.empty(n)
