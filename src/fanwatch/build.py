@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fanwatch.errors import FanwatchError
 from fanwatch.limits import recipe_size_problem
 
 __all__ = [
@@ -60,6 +61,7 @@ _OPERATIONS = {
 
 _EDGE_COMMON = (
     "src/fanwatch/__init__.py",
+    "src/fanwatch/errors.py",
     "src/fanwatch/limits.py",
     "src/fanwatch/telemetry.py",
     "src/fanwatch/edge/__init__.py",
@@ -80,7 +82,7 @@ _EDGE_COMMON = (
 )
 
 
-class BuildError(Exception):
+class BuildError(FanwatchError):
     """The component cannot be built; the message says what to fix."""
 
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fanwatch.errors import FanwatchError
+
 __all__ = ["ConfigCallback", "ConfigStore", "StaleUpdateError", "without_hidden_keys"]
 
 #: Receives (component, changed key path) once per changed or removed node.
@@ -35,7 +37,7 @@ def without_hidden_keys(value: Any) -> Any:
     return value
 
 
-class StaleUpdateError(Exception):
+class StaleUpdateError(FanwatchError):
     """The update's timestamp is older than the newest value under its key path (the nucleus'
     ``FailedUpdateConditionCheckError``). The parts that were newer have been applied; ``changed``
     lists them."""

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from fanwatch.core.ports import ControlledCore
 from fanwatch.core.unixsocket import listen_private
+from fanwatch.errors import FanwatchError
 
 __all__ = ["MAX_REQUEST_BYTES", "ControlError", "ControlServer", "request"]
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES: Final = 1024 * 1024
 
 
-class ControlError(Exception):
+class ControlError(FanwatchError):
     """The core could not be reached or refused the request."""
 
 

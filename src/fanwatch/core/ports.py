@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fanwatch.errors import FanwatchError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -89,11 +91,11 @@ class Subscription(Protocol):
     def close(self) -> Awaitable[None]: ...
 
 
-class SpoolFullError(Exception):
+class SpoolFullError(FanwatchError):
     """The spooler had no room even after evicting the oldest messages."""
 
 
-class OfflineError(Exception):
+class OfflineError(FanwatchError):
     """A QoS 0 message while offline and ``keepQos0WhenOffline`` is false: dropped, as the nucleus does."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, TypeVar
 
 from fanwatch.edge.tach.simfan import FAULT_KINDS, Fault
+from fanwatch.errors import FanwatchError
 from fanwatch.limits import DEFAULT_MAX_RPM, FAN_PATTERN, MAX_MESSAGE_BYTES, MAX_RPM
 
 __all__ = [
@@ -34,7 +35,7 @@ BACKENDS: Final = ("gpio", "simulated", "replay")
 _IGNORED: Final = frozenset({"accessControl"})  # the nucleus reads it; the component does not
 
 
-class ConfigError(ValueError):
+class ConfigError(FanwatchError, ValueError):
     """A configuration value is wrong; ``key`` is its path (``fans.fan0.pin``)."""
 
     def __init__(self, key: str, problem: str) -> None:

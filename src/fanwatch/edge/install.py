@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from fanwatch.errors import FanwatchError
+
 MIN_PYTHON = (3, 11)
 MODEL_FILE = Path("/proc/device-tree/model")
 #: GPIO library pins per board family (the rpi-lgpio shim provides the same RPi.GPIO module on a Pi 5)
@@ -29,7 +31,7 @@ GPIO_PINS = {
 STAMP = ".fanwatch-requirements"
 
 
-class InstallError(RuntimeError):
+class InstallError(FanwatchError, RuntimeError):
     """The Install step cannot go on; the message says what to do."""
 
 

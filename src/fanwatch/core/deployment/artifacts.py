@@ -20,13 +20,14 @@ from pathlib import Path
 
 from fanwatch.core.deployment.recipe import Artifact, Permission, Unarchive
 from fanwatch.core.layout import CoreLayout
+from fanwatch.errors import FanwatchError
 
 __all__ = ["ArtifactError", "file_mode", "install_artifacts"]
 
 _HASHES = {"SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512", "SHA-1": "sha1", "MD5": "md5"}
 
 
-class ArtifactError(Exception):
+class ArtifactError(FanwatchError):
     """An artifact is missing, corrupt or unsafe; the deployment that needs it fails."""
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from fanwatch.core.deployment.configuration_update import ConfigurationUpdate
 from fanwatch.core.deployment.versions import Version
+from fanwatch.errors import FanwatchError
 
 __all__ = [
     "NUCLEUS",
@@ -50,7 +51,7 @@ class DeploymentStatus(StrEnum):
     FAILED_UNABLE_TO_ROLLBACK = "FAILED_UNABLE_TO_ROLLBACK"  # failed, and so did the rollback
 
 
-class DeploymentError(ValueError):
+class DeploymentError(FanwatchError, ValueError):
     """The document or its plan is invalid: nothing was changed."""
 
 

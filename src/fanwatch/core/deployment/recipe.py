@@ -25,6 +25,7 @@ from typing import Any, Final
 import yaml
 
 from fanwatch.core.deployment.versions import Version
+from fanwatch.errors import FanwatchError
 from fanwatch.limits import recipe_size_problem
 
 __all__ = [
@@ -55,7 +56,7 @@ _SIMPLE_LABEL: Final = re.compile(r"^[A-Za-z0-9]")
 _COMPONENT_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-class RecipeError(ValueError):
+class RecipeError(FanwatchError, ValueError):
     """A recipe that the nucleus would refuse; the message names the file and the field."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fanwatch.core.config import ConfigStore, without_hidden_keys
+from fanwatch.errors import FanwatchError
 
 __all__ = [
     "ANY",
@@ -80,7 +81,7 @@ REGISTERED_OPERATIONS: Mapping[str, frozenset[str]] = {
 }
 
 
-class NotAuthorizedError(Exception):
+class NotAuthorizedError(FanwatchError):
     """The caller holds no policy that allows the operation on the resource."""
 
 

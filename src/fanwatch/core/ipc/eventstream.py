@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
+from fanwatch.errors import FanwatchError
+
 __all__ = [
     "PRELUDE_BYTES",
     "FrameDecoder",
@@ -60,7 +62,7 @@ _INT_FORMATS = {
 }
 
 
-class FrameError(ValueError):
+class FrameError(FanwatchError, ValueError):
     """The bytes are not a well-formed event-stream message; the stream cannot be trusted past them."""
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from fanwatch.errors import FanwatchError
+
 __all__ = [
     "InvalidTopicError",
     "LocalMessage",
@@ -34,7 +36,7 @@ class ReceiveMode(StrEnum):
     RECEIVE_MESSAGES_FROM_OTHERS = "RECEIVE_MESSAGES_FROM_OTHERS"
 
 
-class InvalidTopicError(ValueError):
+class InvalidTopicError(FanwatchError, ValueError):
     """A topic the nucleus refuses (the message is the nucleus' own)."""
 
 

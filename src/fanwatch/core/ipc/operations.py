@@ -11,6 +11,7 @@ from awsiot.greengrasscoreipc import model
 from fanwatch.core.ipc import cli, configstore, lifecycle, mqttproxy, pubsub
 from fanwatch.core.ipc.calls import Call, Handler
 from fanwatch.core.ipc.shapes import MODEL_OPERATIONS, read_request
+from fanwatch.errors import FanwatchError
 
 __all__ = ["HANDLERS", "UnknownOperationError", "perform"]
 
@@ -23,7 +24,7 @@ HANDLERS: Mapping[str, Handler] = {
 }
 
 
-class UnknownOperationError(Exception):
+class UnknownOperationError(FanwatchError):
     """An operation name that is not in the Greengrass IPC model at all."""
 
     def payload(self) -> bytes:

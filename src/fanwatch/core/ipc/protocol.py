@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum, IntFlag
 
 from fanwatch.core.ipc.eventstream import Header, HeaderType, Message
+from fanwatch.errors import FanwatchError
 
 __all__ = [
     "CONTENT_TYPE",
@@ -53,7 +54,7 @@ class MessageFlag(IntFlag):
     TERMINATE_STREAM = 2
 
 
-class ProtocolViolation(Exception):
+class ProtocolViolation(FanwatchError):
     """The peer broke the RPC protocol: answer with a PROTOCOL_ERROR and close the connection."""
 
     MISSING_FIELDS = (

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from fanwatch.core.deployment.recipe import Lifecycle, Step
+from fanwatch.errors import FanwatchError
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -44,7 +45,7 @@ TERMINATE_GRACE_SECONDS: Final = 5.0
 _SKIPIF: Final = re.compile(r"(exists|onpath) +(.+)")
 
 
-class StepFailedError(Exception):
+class StepFailedError(FanwatchError):
     """A step could not start, had an invalid Skipif or timed out."""
 
 

@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import ClassVar, Self
 
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
+from fanwatch.errors import FanwatchError
 
 __all__ = ["OBSERVER", "BrokerError", "LocalBroker", "free_port"]
 
@@ -28,7 +29,7 @@ __all__ = ["OBSERVER", "BrokerError", "LocalBroker", "free_port"]
 OBSERVER = "fanwatch.observer"
 
 
-class BrokerError(RuntimeError):
+class BrokerError(FanwatchError, RuntimeError):
     """A broker that is not installed, would not start (its log's last lines say why) or is not running."""
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from fanwatch.errors import FanwatchError
 from fanwatch.limits import MAX_MESSAGE_BYTES, THING_NAME_RULE, is_thing_name
 
 __all__ = [
@@ -27,7 +28,7 @@ MAX_SLASHES: Final = 7
 _BASIC_INGEST: Final = re.compile(r"^\$aws/rules/[^/]+/")
 
 
-class MqttRequestError(ValueError):
+class MqttRequestError(FanwatchError, ValueError):
     """A publish or subscribe that IoT Core would refuse (bad topic, oversized payload, bad QoS)."""
 
 

@@ -22,13 +22,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from fanwatch.errors import FanwatchError
+
 __all__ = ["GpioPreflightError", "GpioPulseSource", "Host", "preflight"]
 
 #: BCM numbers of the user GPIOs on the 40-pin header.
 BCM_PINS = range(2, 28)
 
 
-class GpioPreflightError(RuntimeError):
+class GpioPreflightError(FanwatchError, RuntimeError):
     """The GPIO backend cannot run here; the message says why and what to do."""
 
 

@@ -18,12 +18,13 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from fanwatch.errors import FanwatchError
 from fanwatch.telemetry import ContractError, parse_ts
 
 __all__ = ["CsvReplay", "ReplayError"]
 
 
-class ReplayError(ValueError):
+class ReplayError(FanwatchError, ValueError):
     """The recording cannot be replayed; the message names the file, line and column."""
 
 
