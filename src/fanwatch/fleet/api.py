@@ -141,6 +141,15 @@ class FleetApi:
             for d in page["coreDevices"]
         }
 
+    def job_statuses(self, job_id: str) -> dict[str, str]:
+        """thing -> its execution's status, for every device the deployment's job reached (one listing)."""
+        paginator = self.iot.get_paginator("list_job_executions_for_job")
+        return {
+            summary["thingArn"].rsplit("/", 1)[-1]: summary["jobExecutionSummary"]["status"]
+            for page in paginator.paginate(jobId=job_id)
+            for summary in page.get("executionSummaries", [])
+        }
+
     def effective(self, thing: str) -> list[dict[str, Any]]:
         """The device's deployment jobs, newest first (empty for a device that never reported)."""
         try:

@@ -246,10 +246,14 @@ class Deployer:
         reasons: dict[str, str] = {}
         known = self.api.health(group_arn)
         health = {thing: known.get(thing, "UNKNOWN") for thing in things}
+        deployment = self.api.deployment(deployment_id)
+        reached = self.api.job_statuses(deployment["iotJobId"])  # two listings, however large the fleet
         for thing in things:
-            entry = next((e for e in self.api.effective(thing) if e["deploymentId"] == deployment_id), None)
-            jobs[thing] = entry["coreDeviceExecutionStatus"] if entry else "WAITING"
-            if jobs[thing] in _FAILED or health[thing] == "UNHEALTHY":
+            jobs[thing] = reached.get(thing, "WAITING")
+            if jobs[thing] in _FAILED or health[thing] == "UNHEALTHY":  # the few that need the details
+                entry = next(
+                    (e for e in self.api.effective(thing) if e["deploymentId"] == deployment_id), None
+                )
                 broken = [
                     f"{c['componentName']} {c['componentVersion']} {c['lifecycleState']}"
                     for c in self.api.installed(thing)
@@ -257,8 +261,7 @@ class Deployer:
                 ]
                 reason = (entry or {}).get("reason", "")
                 reasons[thing] = "; ".join(x for x in (reason, ", ".join(broken)) if x)
-        status = self.api.deployment(deployment_id)["deploymentStatus"]
-        return StageReport(jobs, health, reasons, status)
+        return StageReport(jobs, health, reasons, deployment["deploymentStatus"])
 
     def _follow_group(
         self, deployment_id: str, group: str, group_arn: str, members: Sequence[str], timeout: float

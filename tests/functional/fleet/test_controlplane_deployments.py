@@ -305,3 +305,33 @@ def test_a_device_that_joins_the_group_later_gets_its_deployment(aws) -> None:
     aws.add_group("line-1", ["fan-003"], parent="fleet")  # child groups are in the parent's fleet
     (queued,) = aws.jobs.get_pending_job_executions(thingName="fan-003")["queuedJobs"]
     assert queued["jobId"] == deployment["iotJobId"]
+
+
+def test_the_iot_api_lists_a_deployments_job_executions_and_moto_keeps_the_rest(aws) -> None:
+    """ListJobExecutionsForJob (one paged call for a whole fleet) is served here; every other ``iot``
+    operation, the registry's, still reaches moto on the same endpoint."""
+    group = aws.add_group("fleet", ["fan-001", "fan-002", "fan-003"])
+    deployment = _deploy(aws, group)
+    job = deployment["iotJobId"]
+    started = aws.jobs.start_next_pending_job_execution(thingName="fan-002")["execution"]
+    aws.jobs.update_job_execution(thingName="fan-002", jobId=started["jobId"], status="SUCCEEDED")
+    listed = aws.iot.list_job_executions_for_job(jobId=job)["executionSummaries"]
+    assert {s["thingArn"].rsplit("/", 1)[-1]: s["jobExecutionSummary"]["status"] for s in listed} == {
+        "fan-001": "QUEUED",
+        "fan-002": "SUCCEEDED",
+        "fan-003": "QUEUED",
+    }
+    assert all(s["thingArn"] == aws.thing_arn(s["thingArn"].rsplit("/", 1)[-1]) for s in listed)
+    succeeded = aws.iot.list_job_executions_for_job(jobId=job, status="SUCCEEDED")["executionSummaries"]
+    assert len(succeeded) == 1
+    pages = list(
+        aws.iot.get_paginator("list_job_executions_for_job").paginate(
+            jobId=job, PaginationConfig={"PageSize": 2}
+        )
+    )
+    assert [len(p["executionSummaries"]) for p in pages] == [2, 1]
+    response = _error(aws.iot.list_job_executions_for_job, jobId="no-such-job")
+    assert response["Error"]["Code"] == "ResourceNotFoundException"
+    response = _error(aws.iot.list_job_executions_for_job, jobId=job, maxResults=251)
+    assert response["Error"]["Code"] == "InvalidRequestException"
+    assert aws.iot.describe_thing(thingName="fan-001")["thingName"] == "fan-001"  # moto's, as before

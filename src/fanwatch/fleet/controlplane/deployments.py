@@ -334,6 +334,17 @@ class DeploymentBook:
             ]
         return sorted(found, key=lambda pair: pair[0].created, reverse=True)
 
+    def executions_for_job(self, job_id: str) -> list[Execution]:
+        """The job's executions that reached their device (IoT's ListJobExecutionsForJob)."""
+        self.tick()
+        with self._lock:
+            for deployment in self._deployments.values():
+                if deployment.job_id == job_id:
+                    return sorted(
+                        (e for e in deployment.executions.values() if e.notified), key=lambda e: e.thing
+                    )
+        raise ApiError("ResourceNotFoundException", f"Job {job_id} does not exist")
+
     # -- the jobs data plane (devices) ------------------------------------------------------------------
 
     def pending(

@@ -106,10 +106,14 @@ def _route(operation: OperationModel) -> _Route:
 class RestJsonService:
     """One AWS service's rest-json API from its botocore model, with handlers for some operations."""
 
-    def __init__(self, model: ServiceModel, *, validation_error: str, internal_error: str) -> None:
+    def __init__(
+        self, model: ServiceModel, *, validation_error: str, internal_error: str, partial: bool = False
+    ) -> None:
         if model.protocol != "rest-json":
             raise ValueError(f"{model.service_name} speaks {model.protocol}, not rest-json")
         self.model = model
+        #: serves only its handled operations; the others go to whoever serves the rest (moto)
+        self.partial = partial
         self._validation_error = validation_error  # the shape a constraint failure is reported with
         self._internal_error = internal_error
         self._handlers: dict[str, Handler] = {}
@@ -148,6 +152,14 @@ class RestJsonService:
                     yield shape
 
     # -- one request --------------------------------------------------------------------------------
+
+    def serves(self, request: HttpRequest) -> bool:
+        """Whether the request is for an operation this service has a handler for."""
+        try:
+            operation, _ = self._match(request)
+        except ApiError:
+            return False
+        return operation.name in self._handlers
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request_id = secrets.token_hex(16)

@@ -9,8 +9,8 @@ come from the stand-in's :class:`~fanwatch.standin.endpoint.AwsEndpoint`, as for
     with LocalControlPlane() as plane:
         os.environ.update(plane.environment())     # then: gdk component publish, fanwatch fleet ...
 
-State lives in memory and ends with the process. moto keeps its state per process, so one
-control plane (or one stand-in) per process.
+State lives in memory. moto keeps its state per process, so one control plane (or one stand-in) at a
+time per process; each starts from nothing.
 """
 
 from __future__ import annotations
@@ -78,9 +78,11 @@ class LocalControlPlane:
         self.stop()
 
     def start(self) -> None:
+        """Serve, from nothing: moto's state is per process, so what an earlier stand-in of this
+        process left (things, groups, buckets) is cleared, as the embedded stand-in clears it."""
         self.server.start()
         self.endpoint = AwsEndpoint(self.server.url, self.region)
-        self._new_state()
+        self.reset()
         log.info("local Greengrass control plane on %s (account %s, %s)", self.url, self.account, self.region)
 
     def _new_state(self) -> None:

@@ -78,6 +78,12 @@ class ControlPlane:
             validation_error="InvalidRequestException",
             internal_error="ServiceUnavailableException",
         )
+        self.iot = RestJsonService(
+            load_service_model("iot"),
+            validation_error="InvalidRequestException",
+            internal_error="ServiceUnavailableException",
+            partial=True,  # the registry (things, groups) is moto's
+        )
         self.iot_data = RestJsonService(
             load_service_model("iot-data"),
             validation_error="InvalidRequestException",
@@ -109,10 +115,11 @@ class ControlPlane:
             }
         )
         self.iot_data.add_handlers({"Publish": self.publish})
+        self.iot.add_handlers({"ListJobExecutionsForJob": self.list_job_executions_for_job})
 
     @property
     def services(self) -> list[RestJsonService]:
-        return [self.greengrass, self.jobs, self.iot_data]
+        return [self.greengrass, self.jobs, self.iot_data, self.iot]
 
     # -- components ---------------------------------------------------------------------------------
 
@@ -280,6 +287,27 @@ class ControlPlane:
         return {
             "execution": _execution(deployment, execution, document=bool(params.get("includeJobDocument")))
         }
+
+    def list_job_executions_for_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        """How far a deployment's job got, in one paged listing (what a rollout of thousands polls)."""
+        region, account = self.deployments.region, self.deployments.account
+        summaries = [
+            {
+                "thingArn": f"arn:aws:iot:{region}:{account}:thing/{e.thing}",
+                "jobExecutionSummary": {
+                    "status": e.status.value,
+                    "queuedAt": dt.datetime.fromtimestamp(e.queued_at, dt.UTC),
+                    "lastUpdatedAt": dt.datetime.fromtimestamp(e.updated_at or e.queued_at, dt.UTC),
+                    "executionNumber": 1,
+                    **(
+                        {"startedAt": dt.datetime.fromtimestamp(e.started_at, dt.UTC)} if e.started_at else {}
+                    ),
+                },
+            }
+            for e in self.deployments.executions_for_job(params["jobId"])
+            if params.get("status") in (None, e.status.value)
+        ]
+        return _paged("executionSummaries", summaries, params)
 
     def publish(self, params: dict[str, Any]) -> dict[str, Any]:
         self.devices.receive(params["topic"], params.get("payload") or b"")

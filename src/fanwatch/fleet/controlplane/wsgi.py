@@ -4,11 +4,14 @@ A boto3 client signs each request with its service's signing name (``greengrass`
 ``greengrassv2``, ``iot-jobs-data``, ``iotdata``...) in the ``Authorization`` header's credential
 scope. That is how a single ``AWS_ENDPOINT_URL`` can serve every client of an unchanged tool such as
 the GDK CLI: requests for a service we serve go to its :class:`~.restjson.RestJsonService`, the rest
-(S3, STS, the IoT registry) to the fallback WSGI application, moto's server.
+(S3, STS, the IoT registry) to the fallback WSGI application, moto's server. A *partial* service
+(``iot``, of which we serve only the jobs behind deployments) keeps the operations it handles and passes
+every other request on to the fallback.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -60,10 +63,7 @@ class ServiceDispatcher:
         headers = _headers(environ)
         service = self.services.get(signing_name(headers) or "")
         if service is None:
-            if self.fallback is not None:
-                return self.fallback(environ, start_response)
-            start_response("404 Not Found", [("Content-Type", "application/json")])
-            return [b'{"message": "no service here for this request"}']
+            return self._fall_back(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         request = HttpRequest(
@@ -73,9 +73,17 @@ class ServiceDispatcher:
             headers=headers,
             body=body,
         )
+        if service.partial and not service.serves(request):
+            environ["wsgi.input"] = io.BytesIO(body)  # the fallback reads the body again
+            return self._fall_back(environ, start_response)
         response = service(request)
         response.headers["Content-Length"] = str(len(response.body))
-        start_response(
-            f"{response.status} {_REASONS.get(response.status, 'Status')}", list(response.headers.items())
-        )
+        reason = _REASONS.get(response.status, "Status")
+        start_response(f"{response.status} {reason}", list(response.headers.items()))
         return [response.body]
+
+    def _fall_back(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if self.fallback is not None:
+            return self.fallback(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"message": "no service here for this request"}']
