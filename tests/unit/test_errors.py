@@ -14,8 +14,15 @@ from fanwatch.edge.config import ConfigError, parse_tach_config
 from fanwatch.errors import FanwatchError
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-#: The parts whose exceptions share the root (the cloud, rcf, fleet, demo and stand-in follow).
-ROOTED = ("fanwatch/core", "fanwatch/edge", "fanwatch/build.py", "fanwatch/limits.py", "fanwatch/errors.py")
+#: The parts whose exceptions share the root (the cloud, rcf, demo and stand-in follow).
+ROOTED = (
+    "fanwatch/core",
+    "fanwatch/edge",
+    "fanwatch/fleet",
+    "fanwatch/build.py",
+    "fanwatch/limits.py",
+    "fanwatch/errors.py",
+)
 
 
 def _exception_classes() -> list[tuple[str, str]]:

@@ -11,12 +11,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fanwatch.errors import FanwatchError
 from fanwatch.fleet.arns import component_version_arn
 
 __all__ = ["FleetApi", "FleetError"]
 
 
-class FleetError(RuntimeError):
+class FleetError(FanwatchError):
     """A fleet command cannot go on; nothing was changed unless the message says so."""
 
 

@@ -136,14 +136,11 @@ def _session() -> Any:
 def run(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from fanwatch.fleet.api import FleetError
-    from fanwatch.fleet.deployment_file import DeploymentFileError
-    from fanwatch.fleet.publish import PublishError
-    from fanwatch.fleet.target import TargetError
+    from fanwatch.errors import FanwatchError
 
     try:
         return int(_ACTIONS[args.action](args))
-    except (FleetError, DeploymentFileError, PublishError, TargetError, ValueError) as exc:
+    except (FanwatchError, ValueError) as exc:  # bad input: nothing was changed
         print(f"fanwatch fleet {args.action}: {exc}", file=sys.stderr)
         return 2
     except (ClientError, BotoCoreError) as exc:

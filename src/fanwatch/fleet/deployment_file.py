@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from fanwatch.errors import FanwatchError
 from fanwatch.fleet.controlplane.restjson import load_service_model
 from fanwatch.fleet.controlplane.shapes import check
 
@@ -67,7 +68,7 @@ _KEYS: Final = {"deploymentName", "components", "deploymentPolicies", "iotJobCon
 _PLACEHOLDER_TARGET: Final = "arn:aws:iot:us-east-1:000000000000:thinggroup/placeholder"
 
 
-class DeploymentFileError(ValueError):
+class DeploymentFileError(FanwatchError, ValueError):
     """The file is not a deployment AWS would accept; the message names the file and each problem."""
 
 

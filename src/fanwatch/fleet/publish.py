@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.core.deployment.store import NEXT_PATCH
 from fanwatch.core.deployment.versions import Version
+from fanwatch.errors import FanwatchError
 from fanwatch.fleet.arns import component_arn
 from fanwatch.fleet.target import PublishTarget
 from fanwatch.limits import MAX_RECIPE_BYTES
@@ -32,7 +33,7 @@ __all__ = ["BuiltComponent", "PublishError", "PublishPlan", "Publisher", "read_b
 _PLACEHOLDERS: Final = ("BUCKET_NAME", "COMPONENT_NAME", "COMPONENT_VERSION")
 
 
-class PublishError(RuntimeError):
+class PublishError(FanwatchError):
     """Nothing was uploaded or created; the message lists every problem found."""
 
 

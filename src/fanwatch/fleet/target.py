@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fanwatch.errors import FanwatchError
 from fanwatch.fleet.names import DEFAULT_STACK, artifacts_bucket
 
 __all__ = ["BUCKET_VARIABLE", "STACK_VARIABLE", "PublishTarget", "TargetError", "resolve_target"]
@@ -28,7 +29,7 @@ STACK_VARIABLE: Final = "FANWATCH_STACK"
 _OUTPUT: Final = "ArtifactsBucket"
 
 
-class TargetError(RuntimeError):
+class TargetError(FanwatchError):
     """No region, or no way to tell the bucket; the message says what to set."""
 
 

@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, unquote
 from botocore.loaders import Loader
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 
+from fanwatch.errors import FanwatchError
 from fanwatch.fleet.controlplane.shapes import Problem, check
 
 __all__ = ["ApiError", "Handler", "HttpRequest", "HttpResponse", "RestJsonService", "load_service_model"]
@@ -47,7 +48,7 @@ def load_service_model(service_name: str) -> ServiceModel:
     return ServiceModel(Loader().load_service_model(service_name, "service-2"), service_name)
 
 
-class ApiError(Exception):
+class ApiError(FanwatchError):
     """An error the service answers with: one of the model's error shapes, by name."""
 
     def __init__(self, code: str, message: str, **members: Any) -> None:

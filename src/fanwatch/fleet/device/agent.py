@@ -36,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fanwatch.core.deployment import NUCLEUS, Requirement, Version
 from fanwatch.core.ports import ComponentState
 from fanwatch.core.runtime import NUCLEUS_VERSION, LocalCore
+from fanwatch.errors import FanwatchError
 from fanwatch.fleet.arns import TargetArn, component_arn, component_version_arn
 from fanwatch.fleet.controlplane.devices import FLEET_STATUS_TOPIC
 from fanwatch.fleet.timescale import TimeScale
@@ -63,7 +64,7 @@ class AgentClients:
     account: str
 
 
-class DeploymentFailure(Exception):
+class DeploymentFailure(FanwatchError):
     """A deployment the device could not apply; ``status`` is the nucleus' detailed status."""
 
     def __init__(self, status: str, cause: str, errors: list[str] | None = None) -> None:
