@@ -139,26 +139,36 @@ CORE_MAY_IMPORT: dict[str, set[str]] = {
     },
 }
 
-#: Top-level packages and the fanwatch packages they must never import: the edge runs on a Pi
-#: without the local core, the cloud in Lambda without either, the forest and the telemetry contract
-#: under all of them.
+#: Top-level packages and the fanwatch packages they must never import (docs/architecture.md): the
+#: edge runs on a Pi without the local core, the cloud in Lambda without either, the forest and the
+#: telemetry contract under all of them, the build under a bare python3; and none of these libraries
+#: imports the applications built on them (the stand-in, the fleet tools, the demo).
+_APPLICATIONS = {"fanwatch.standin", "fanwatch.fleet", "fanwatch.demo"}
 MUST_NOT_IMPORT: dict[str, set[str]] = {
-    "fanwatch.core": {"fanwatch.edge", "fanwatch.cloud", "fanwatch.rcf", "fanwatch.demo", "fanwatch.build"},
-    "fanwatch.edge": {"fanwatch.core", "fanwatch.cloud", "fanwatch.rcf", "fanwatch.demo", "fanwatch.build"},
-    "fanwatch.cloud": {"fanwatch.core", "fanwatch.edge", "fanwatch.demo", "fanwatch.build"},
+    "fanwatch.core": {"fanwatch.edge", "fanwatch.cloud", "fanwatch.rcf", "fanwatch.build", *_APPLICATIONS},
+    "fanwatch.edge": {"fanwatch.core", "fanwatch.cloud", "fanwatch.rcf", "fanwatch.build", *_APPLICATIONS},
+    "fanwatch.cloud": {"fanwatch.core", "fanwatch.edge", "fanwatch.build", *_APPLICATIONS},
     "fanwatch.rcf": {
         "fanwatch.core",
         "fanwatch.edge",
         "fanwatch.cloud",
-        "fanwatch.demo",
         "fanwatch.telemetry",
+        *_APPLICATIONS,
     },
     "fanwatch.telemetry": {
         "fanwatch.core",
         "fanwatch.edge",
         "fanwatch.cloud",
         "fanwatch.rcf",
-        "fanwatch.demo",
+        *_APPLICATIONS,
+    },
+    "fanwatch.build": {
+        "fanwatch.core",
+        "fanwatch.edge",
+        "fanwatch.cloud",
+        "fanwatch.rcf",
+        "fanwatch.telemetry",
+        *_APPLICATIONS,
     },
 }
 
