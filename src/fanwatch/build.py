@@ -52,7 +52,7 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[2]
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zip, byte for byte
-_S3 = re.compile(r"^s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/([A-Za-z0-9_.-]+)$")
+_S3 = re.compile(r"s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/([A-Za-z0-9_.-]+)")
 _RUN = re.compile(r"^exec \{work:path\}/venv/bin/python ")
 _OPERATIONS = {
     "aws.greengrass.ipc.pubsub": {"aws.greengrass#PublishToTopic", "aws.greengrass#SubscribeToTopic"},
@@ -273,7 +273,7 @@ def check_recipe(recipe: Mapping[str, Any], text: str) -> list[str]:
                 f"Manifests[{i}].Lifecycle.Install needs a Timeout of at least 600 s to build wheels"
             )
         for artifact in _get(manifest, "Artifacts", []):
-            if not _S3.match(str(_get(artifact, "URI", ""))):
+            if not _S3.fullmatch(str(_get(artifact, "URI", ""))):
                 problems.append(
                     f"Manifests[{i}]: artifact URI {_get(artifact, 'URI')!r} is not in gdk's form"
                 )

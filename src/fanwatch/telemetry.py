@@ -6,7 +6,10 @@ consumers can accept old producers; telemetry in the original design's flat form
 (``TIME``, ``FANID``, ``FREQ``, ``RPM``) is read as the legacy version.
 
 Every parse error is a :class:`ContractError` whose message starts with the offending field's path,
-so a dead-letter record says exactly what was wrong.
+so a dead-letter record says exactly what was wrong, and nothing else escapes a parser, whatever the
+bytes: a device that sends poison must cost one dead letter, never a stalled shard. The guard is
+general: :func:`load_message` bounds the JSON itself (size, integer literals), and each field reader
+checks type and range before any conversion that could fail (``float()``, ``datetime``, ``repr``).
 """
 
 from __future__ import annotations
@@ -22,13 +25,18 @@ from typing import Any, Final
 __all__ = [
     "ALERT_KINDS",
     "ALERT_SCHEMA",
+    "BOOT_PATTERN",
+    "FAN_PATTERN",
     "LAKE_COLUMNS",
     "LEGACY_SCHEMA",
     "MAX_PAYLOAD_BYTES",
     "MAX_READINGS",
+    "MAX_RPM",
+    "MAX_SEQ",
     "QUALITY_FLAGS",
     "STATUS_SCHEMA",
     "TELEMETRY_SCHEMA",
+    "THING_PATTERN",
     "Alert",
     "ContractError",
     "LakeColumn",
@@ -36,12 +44,18 @@ __all__ = [
     "Status",
     "Telemetry",
     "encode",
+    "excerpt",
     "format_ts",
     "lake_rows",
+    "load_message",
     "parse_alert",
     "parse_status",
     "parse_telemetry",
     "parse_ts",
+    "read_free_text",
+    "read_integer",
+    "read_number",
+    "read_text",
     "topic_for",
 ]
 
@@ -73,11 +87,22 @@ QUALITY_FLAGS: Final = frozenset(
 #: Kinds of alert the edge raises without waiting for the cloud.
 ALERT_KINDS: Final = frozenset({"stall", "under_speed", "over_speed", "sensor_lost"})
 
-_THING = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")  # AWS IoT thing-name alphabet
-_FAN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_BOOT = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_VERSION = re.compile(r"^\S{1,64}$")
-_MAX_SEQ = 2**53 - 1  # exact in JSON numbers and in Parquet int64 alike
+# Patterns are matched whole (``fullmatch``): ``$`` would also accept a trailing newline.
+THING_PATTERN: Final = re.compile(r"[A-Za-z0-9:_-]{1,128}")  # AWS IoT thing-name alphabet
+FAN_PATTERN: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+BOOT_PATTERN: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
+_VERSION = re.compile(r"\S{1,64}")
+MAX_SEQ: Final = 2**53 - 1  # exact in JSON numbers and in Parquet int64 alike
+#: Digits an integer literal may have (int64 has 19). A longer one is read as a float, so the field's
+#: own range check refuses it with its path, before Python's int parser (4,300-digit limit) or a later
+#: float() (OverflowError past ~309 digits) could fail on it.
+_MAX_INT_DIGITS: Final = 19
+#: Length of a free-text field's key (a component or counter name).
+_MAX_KEY: Final = 128
+#: The plausible span of a timestamp; also bounds legacy epoch seconds before any conversion.
+_EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+_LATEST: Final = datetime(2201, 1, 1, tzinfo=UTC)
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")  # valid in a JSON escape, not in UTF-8
 
 
 class ContractError(ValueError):
@@ -104,29 +129,49 @@ def parse_ts(value: object, path: str, *, assume_utc: bool = False) -> datetime:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ContractError(path, f"expected an ISO 8601 UTC timestamp, got {_describe(value)}")
     if isinstance(value, int | float):
-        if not assume_utc or not math.isfinite(value):
+        if not assume_utc:
             raise ContractError(path, f"expected an ISO 8601 UTC timestamp, got {_describe(value)}")
+        # compared before any conversion: NaN fails too, and 1e20 or -2**63 never reach datetime
+        if not _EARLIEST.timestamp() <= value < _LATEST.timestamp():
+            raise ContractError(path, f"epoch seconds out of range: {excerpt(value)}")
         ts = datetime.fromtimestamp(float(value), UTC)
     else:
         try:
             ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ContractError(path, f"not an ISO 8601 timestamp: {value!r}") from None
+            raise ContractError(path, f"not an ISO 8601 timestamp: {excerpt(value)}") from None
         if ts.tzinfo is None:
             if not assume_utc:
-                raise ContractError(path, f"timestamp has no time zone (use Z for UTC): {value!r}")
+                raise ContractError(path, f"timestamp has no time zone (use Z for UTC): {excerpt(value)}")
             ts = ts.replace(tzinfo=UTC)
-    if not 2000 <= ts.year <= 2200:
-        raise ContractError(path, f"timestamp out of range: {value!r}")
+    if not _EARLIEST.year <= ts.year < _LATEST.year:
+        raise ContractError(path, f"timestamp out of range: {excerpt(value)}")
     return ts.astimezone(UTC)
 
 
-# --- field readers ------------------------------------------------------------------------------
+# --- field readers (other contracts, like the cloud's anomalies, build on them) ----------------
+
+
+def excerpt(value: object) -> str:
+    """A short rendering of any value: never the whole of a huge or deeply nested one."""
+    if isinstance(value, str):
+        return repr(value[:40]) + ("…" if len(value) > 40 else "")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    if isinstance(value, int | float | None):
+        return repr(value)
+    if isinstance(value, Mapping | list | tuple):
+        return f"of {len(value)} item(s)"
+    return ""
+
+
+def _listed(values: set[str] | frozenset[str]) -> str:
+    shown = ", ".join(excerpt(v) for v in sorted(values)[:3])
+    return f"{shown}, … ({len(values)} in all)" if len(values) > 3 else shown
 
 
 def _describe(value: object) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:40] + '…' if len(text) > 40 else text}"
+    return f"{type(value).__name__} {excerpt(value)}".rstrip()
 
 
 def _mapping(value: object, path: str) -> Mapping[str, Any]:
@@ -141,42 +186,63 @@ def _required(obj: Mapping[str, Any], key: str, path: str) -> Any:
     return obj[key]
 
 
-def _number(value: object, path: str, *, low: float, high: float) -> float:
+def read_number(value: object, path: str, *, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ContractError(path, f"expected a number, got {_describe(value)}")
-    number = float(value)
-    if not math.isfinite(number):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ContractError(path, f"expected a finite number, got {value!r}")
-    if not low <= number <= high:
-        raise ContractError(path, f"{number:g} is out of range [{low:g}, {high:g}]")
-    return number
+    if not low <= value <= high:  # before float(): a huge int would overflow it
+        raise ContractError(path, f"{excerpt(value)} is out of range [{low:g}, {high:g}]")
+    return float(value)
 
 
-def _integer(value: object, path: str, *, low: int, high: int) -> int:
+def read_integer(value: object, path: str, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
             raise ContractError(path, f"expected an integer, got {_describe(value)}")
     if not low <= value <= high:
-        raise ContractError(path, f"{value} is out of range [{low}, {high}]")
+        raise ContractError(path, f"{excerpt(value)} is out of range [{low}, {high}]")
     return value
 
 
-def _text(value: object, path: str, pattern: re.Pattern[str]) -> str:
+def read_text(value: object, path: str, pattern: re.Pattern[str]) -> str:
     if not isinstance(value, str):
         raise ContractError(path, f"expected a string, got {_describe(value)}")
-    if not pattern.match(value):
-        raise ContractError(path, f"{value[:80]!r} does not match {pattern.pattern}")
+    if not pattern.fullmatch(value):
+        raise ContractError(path, f"{excerpt(value)} does not match {pattern.pattern}")
+    return value
+
+
+def read_free_text(value: object, path: str, *, limit: int | None = None) -> str:
+    """Text without a pattern (a label, a detail): a string that any UTF-8 consumer can take."""
+    if not isinstance(value, str):
+        raise ContractError(path, f"expected a string, got {_describe(value)}")
+    if limit is not None and len(value) > limit:
+        raise ContractError(path, f"{len(value):,} characters; at most {limit:,}")
+    if not value.isascii() and _UNPAIRED_SURROGATE.search(value):
+        raise ContractError(path, "contains an unpaired UTF-16 surrogate, which is not text")
     return value
 
 
 def _optional_number(obj: Mapping[str, Any], key: str, path: str, *, low: float, high: float) -> float | None:
     value = obj.get(key)
-    return None if value is None else _number(value, f"{path}{key}", low=low, high=high)
+    return None if value is None else read_number(value, f"{path}{key}", low=low, high=high)
 
 
-def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+def _int_literal(text: str) -> int | float:
+    """An integer literal, or (past :data:`_MAX_INT_DIGITS`) a float that every range refuses."""
+    return int(text) if len(text) - text.startswith("-") <= _MAX_INT_DIGITS else float(text)
+
+
+def load_message(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
+    """The JSON object a message is, decoded within bounds; a mapping is taken as it is.
+
+    Bounded: the size (IoT Core's limit), integer literals (see :data:`_MAX_INT_DIGITS`) and, through
+    the decoder's recursion guard, nesting. ``NaN`` and ``Infinity``, which are not JSON, decode as
+    floats that every number field refuses with its path.
+    """
     if isinstance(payload, Mapping):
         return payload
     if len(payload) > MAX_PAYLOAD_BYTES:
@@ -184,7 +250,7 @@ def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
             "$", f"{len(payload):,} bytes is over IoT Core's {MAX_PAYLOAD_BYTES:,}-byte message limit"
         )
     try:
-        data = json.loads(payload)
+        data = json.loads(payload, parse_int=_int_literal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError("$", f"not valid JSON ({exc})") from None
     except RecursionError:
@@ -195,10 +261,12 @@ def _load(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
 def _sender(data: Mapping[str, Any], schema: str, thing: str | None) -> str:
     """Check the message's schema and return the thing it names, refusing one that is not its sender."""
     if data.get("schema") != schema:
-        raise ContractError("schema", f"unsupported schema {data.get('schema')!r} (expected {schema!r})")
-    named = _text(_required(data, "thing", ""), "thing", _THING)
+        raise ContractError(
+            "schema", f"unsupported schema {excerpt(data.get('schema'))} (expected {schema!r})"
+        )
+    named = read_text(_required(data, "thing", ""), "thing", THING_PATTERN)
     if thing is not None and named != thing:
-        raise ContractError("thing", f"message names {named!r} but arrived from {thing!r}")
+        raise ContractError("thing", f"message names {named!r} but arrived from {excerpt(thing)}")
     return named
 
 
@@ -211,7 +279,7 @@ def topic_for(kind: str, thing: str) -> str:
     """The MQTT topic a device publishes ``kind`` (telemetry, alerts, status) on."""
     if kind not in {"telemetry", "alerts", "status"}:
         raise ValueError(f"unknown topic kind {kind!r}")
-    return f"fanwatch/{_text(thing, 'thing', _THING)}/{kind}"
+    return f"fanwatch/{read_text(thing, 'thing', THING_PATTERN)}/{kind}"
 
 
 # --- telemetry ----------------------------------------------------------------------------------
@@ -234,7 +302,7 @@ class Reading:
     def __post_init__(self) -> None:
         unknown = self.flags - QUALITY_FLAGS
         if unknown:
-            raise ContractError("flags", f"unknown quality flag(s) {sorted(unknown)}")
+            raise ContractError("flags", f"unknown quality flag(s) {_listed(unknown)}")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -260,16 +328,16 @@ class Reading:
             raise ContractError(f"{p}flags", f"expected a list of strings, got {_describe(flags)}")
         unknown = set(flags) - QUALITY_FLAGS
         if unknown:
-            raise ContractError(f"{p}flags", f"unknown quality flag(s) {sorted(unknown)}")
+            raise ContractError(f"{p}flags", f"unknown quality flag(s) {_listed(unknown)}")
         label = data.get("label")
-        if label is not None and not isinstance(label, str):
-            raise ContractError(f"{p}label", f"expected a string, got {_describe(label)}")
+        if label is not None:
+            label = read_free_text(label, f"{p}label")
         return cls(
             ts=parse_ts(_required(data, "ts", p), f"{p}ts"),
-            rpm=_number(_required(data, "rpm", p), f"{p}rpm", low=0.0, high=MAX_RPM),
-            hz=_number(_required(data, "hz", p), f"{p}hz", low=0.0, high=MAX_RPM),
-            pulses=_integer(_required(data, "pulses", p), f"{p}pulses", low=0, high=10_000_000),
-            window_s=_number(_required(data, "window_s", p), f"{p}window_s", low=1e-3, high=3600.0),
+            rpm=read_number(_required(data, "rpm", p), f"{p}rpm", low=0.0, high=MAX_RPM),
+            hz=read_number(_required(data, "hz", p), f"{p}hz", low=0.0, high=MAX_RPM),
+            pulses=read_integer(_required(data, "pulses", p), f"{p}pulses", low=0, high=10_000_000),
+            window_s=read_number(_required(data, "window_s", p), f"{p}window_s", low=1e-3, high=3600.0),
             flags=frozenset(flags),
             target_rpm=_optional_number(data, "target_rpm", p, low=0.0, high=MAX_RPM),
             temp_c=_optional_number(data, "temp_c", p, low=-60.0, high=200.0),
@@ -322,7 +390,7 @@ def parse_telemetry(payload: bytes | str | Mapping[str, Any], *, thing: str | No
     ``thing`` is the device the message arrived from (the topic's thing name): a versioned message
     that names another thing is refused; a legacy message, which names none, takes it.
     """
-    data = _load(payload)
+    data = load_message(payload)
     schema = data.get("schema")
     if schema is None and "RPM" in data:
         return _parse_legacy(data, thing)
@@ -334,9 +402,9 @@ def parse_telemetry(payload: bytes | str | Mapping[str, Any], *, thing: str | No
         raise ContractError("readings", f"{len(readings)} readings; expected 1 to {MAX_READINGS}")
     return Telemetry(
         thing=msg_thing,
-        fan=_text(_required(data, "fan", ""), "fan", _FAN),
-        boot=_text(_required(data, "boot", ""), "boot", _BOOT),
-        seq=_integer(_required(data, "seq", ""), "seq", low=0, high=_MAX_SEQ),
+        fan=read_text(_required(data, "fan", ""), "fan", FAN_PATTERN),
+        boot=read_text(_required(data, "boot", ""), "boot", BOOT_PATTERN),
+        seq=read_integer(_required(data, "seq", ""), "seq", low=0, high=MAX_SEQ),
         sent=parse_ts(_required(data, "sent", ""), "sent"),
         readings=tuple(Reading.from_dict(r, f"readings[{i}]") for i, r in enumerate(readings)),
     )
@@ -344,14 +412,17 @@ def parse_telemetry(payload: bytes | str | Mapping[str, Any], *, thing: str | No
 
 def _parse_legacy(data: Mapping[str, Any], thing: str | None) -> Telemetry:
     """The original design's flat message: ``{"TIME", "FANID", "FREQ", "RPM"}``, one reading."""
-    fan = _text(str(_required(data, "FANID", "")), "FANID", _FAN)
+    fan_id = _required(data, "FANID", "")
+    if isinstance(fan_id, int) and not isinstance(fan_id, bool):  # the original design numbered fans
+        fan_id = str(read_integer(fan_id, "FANID", low=0, high=MAX_SEQ))
+    fan = read_text(fan_id, "FANID", FAN_PATTERN)
     ts = parse_ts(_required(data, "TIME", ""), "TIME", assume_utc=True)
-    rpm = _number(_required(data, "RPM", ""), "RPM", low=0.0, high=MAX_RPM)
+    rpm = read_number(_required(data, "RPM", ""), "RPM", low=0.0, high=MAX_RPM)
     freq = data.get("FREQ")
-    hz = rpm / 60.0 if freq is None else _number(freq, "FREQ", low=0.0, high=MAX_RPM)
+    hz = rpm / 60.0 if freq is None else read_number(freq, "FREQ", low=0.0, high=MAX_RPM)
     reading = Reading(ts=ts, rpm=rpm, hz=hz, pulses=0, window_s=1.0, flags=frozenset({"estimated"}))
     return Telemetry(
-        thing=_text(thing if thing is not None else fan, "thing", _THING),
+        thing=read_text(thing if thing is not None else fan, "thing", THING_PATTERN),
         fan=fan,
         boot=None,
         seq=None,
@@ -382,9 +453,9 @@ class Alert:
 
     def __post_init__(self) -> None:
         if self.kind not in ALERT_KINDS:
-            raise ContractError("kind", f"unknown alert kind {self.kind!r}")
+            raise ContractError("kind", f"unknown alert kind {excerpt(self.kind)}")
         if self.state not in {"raised", "cleared"}:
-            raise ContractError("state", f"expected 'raised' or 'cleared', got {self.state!r}")
+            raise ContractError("state", f"expected 'raised' or 'cleared', got {excerpt(self.state)}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -403,22 +474,20 @@ class Alert:
 
 
 def parse_alert(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Alert:
-    data = _load(payload)
+    data = load_message(payload)
     msg_thing = _sender(data, ALERT_SCHEMA, thing)
     kind = _required(data, "kind", "")
     state = _required(data, "state", "")
-    detail = data.get("detail", "")
-    if not isinstance(detail, str):
-        raise ContractError("detail", f"expected a string, got {_describe(detail)}")
+    detail = read_free_text(data.get("detail", ""), "detail")
     return Alert(
         thing=msg_thing,
-        fan=_text(_required(data, "fan", ""), "fan", _FAN),
-        boot=_text(_required(data, "boot", ""), "boot", _BOOT),
-        seq=_integer(_required(data, "seq", ""), "seq", low=0, high=_MAX_SEQ),
+        fan=read_text(_required(data, "fan", ""), "fan", FAN_PATTERN),
+        boot=read_text(_required(data, "boot", ""), "boot", BOOT_PATTERN),
+        seq=read_integer(_required(data, "seq", ""), "seq", low=0, high=MAX_SEQ),
         kind=kind if isinstance(kind, str) else _describe(kind),
         state=state if isinstance(state, str) else _describe(state),
         ts=parse_ts(_required(data, "ts", ""), "ts"),
-        rpm=_number(_required(data, "rpm", ""), "rpm", low=0.0, high=MAX_RPM),
+        rpm=read_number(_required(data, "rpm", ""), "rpm", low=0.0, high=MAX_RPM),
         since=parse_ts(_required(data, "since", ""), "since"),
         detail=detail[:500],
     )
@@ -453,22 +522,28 @@ class Status:
 
 
 def parse_status(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Status:
-    data = _load(payload)
+    data = load_message(payload)
     msg_thing = _sender(data, STATUS_SCHEMA, thing)
     components = _mapping(_required(data, "components", ""), "components")
     counters = _mapping(_required(data, "counters", ""), "counters")
-    digest = _required(data, "config_digest", "")
-    if not isinstance(digest, str):
-        raise ContractError("config_digest", f"expected a string, got {_describe(digest)}")
+    digest = read_free_text(_required(data, "config_digest", ""), "config_digest", limit=128)
     last = data.get("last_reading")
     return Status(
         thing=msg_thing,
-        boot=_text(_required(data, "boot", ""), "boot", _BOOT),
+        boot=read_text(_required(data, "boot", ""), "boot", BOOT_PATTERN),
         ts=parse_ts(_required(data, "ts", ""), "ts"),
-        uptime_s=_number(_required(data, "uptime_s", ""), "uptime_s", low=0.0, high=1e10),
-        components={str(k): _text(v, f"components.{k}", _VERSION) for k, v in components.items()},
+        uptime_s=read_number(_required(data, "uptime_s", ""), "uptime_s", low=0.0, high=1e10),
+        components={
+            read_free_text(name, "components", limit=_MAX_KEY): read_text(v, f"components.{name}", _VERSION)
+            for name, v in components.items()
+        },
         config_digest=digest,
-        counters={str(k): _integer(v, f"counters.{k}", low=0, high=_MAX_SEQ) for k, v in counters.items()},
+        counters={
+            read_free_text(name, "counters", limit=_MAX_KEY): read_integer(
+                v, f"counters.{name}", low=0, high=MAX_SEQ
+            )
+            for name, v in counters.items()
+        },
         last_reading=None if last is None else Reading.from_dict(last, "last_reading"),
     )
 

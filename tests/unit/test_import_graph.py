@@ -122,7 +122,7 @@ CORE_MAY_IMPORT: dict[str, set[str]] = {
     "fanwatch.core.config": set(),
     "fanwatch.core.layout": set(),
     "fanwatch.core.unixsocket": set(),
-    "fanwatch.core.deployment": {"fanwatch.core.layout"},
+    "fanwatch.core.deployment": {"fanwatch.core.layout", "fanwatch.core.config"},
     "fanwatch.core.lifecycle": {"fanwatch.core.ports", "fanwatch.core.deployment"},
     "fanwatch.core.ipc": {"fanwatch.core.ports", "fanwatch.core.config", "fanwatch.core.unixsocket"},
     "fanwatch.core.mqtt": {"fanwatch.core.ports"},

@@ -40,6 +40,7 @@ import numpy as np
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.cloud.events import Anomaly, encode_anomaly
 from fanwatch.cloud.observability import publish
@@ -261,8 +262,14 @@ class Detector:
             if key not in states:
                 try:
                     states[key] = copy.deepcopy(self._state(key))
-                except Exception:
-                    break  # its record will fail with this error, and every record after it
+                except (BotoCoreError, ClientError) as exc:
+                    # The pass stops, said so: this record fails with the same error in its turn (a
+                    # retry can fix that) and the records after it with it; those before still go.
+                    logger.warning(
+                        "fan state unreadable; batch scoring stops", extra={"fan": key, "error": str(exc)}
+                    )
+                    self._batch.counts["scoring_stopped"] += 1
+                    break
             _, fresh = _triage(message, states[key])
             if not fresh:
                 continue

@@ -9,6 +9,7 @@ is the lake's table of these events, generated into Glue like the readings table
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,12 +17,22 @@ from typing import Any, Final
 
 from fanwatch.telemetry import (
     ALERT_SCHEMA,
+    BOOT_PATTERN,
+    FAN_PATTERN,
+    MAX_RPM,
+    MAX_SEQ,
+    THING_PATTERN,
     Alert,
     ContractError,
     LakeColumn,
+    excerpt,
     format_ts,
+    load_message,
     parse_alert,
     parse_ts,
+    read_integer,
+    read_number,
+    read_text,
 )
 
 __all__ = [
@@ -42,6 +53,7 @@ ANOMALY_SCHEMA: Final = "fanwatch.anomaly/1"
 #: ``rcf``: the forest scored a reading above the fan's threshold; ``gap``: messages never arrived.
 ANOMALY_KINDS: Final = frozenset({"rcf", "gap"})
 SEVERITIES: Final = ("info", "warning", "critical")
+_WORD: Final = re.compile(r"[a-z_]{1,32}")  # a kind or a severity, checked against its set after
 
 #: Severity of each edge alert kind when raised (a cleared alert is always ``info``).
 _ALERT_SEVERITY: Final = {
@@ -103,52 +115,45 @@ def encode_anomaly(anomaly: Anomaly) -> bytes:
     return json.dumps(anomaly.to_dict(), separators=(",", ":"), allow_nan=False).encode()
 
 
-def _field(
-    data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, optional: bool = False
-) -> Any:
-    value = data.get(key)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ContractError(key, f"expected {getattr(kind, '__name__', 'a value')}, got {value!r:.60}")
-    return value
+#: Highest score or threshold accepted; the forest's scores stay far below (about 8 at most).
+_MAX_SCORE: Final = 1e6
 
 
 def parse_anomaly(data: Mapping[str, Any]) -> Anomaly:
+    """An anomaly from its JSON object, checked with the same field readers as the device's messages."""
     if data.get("schema") != ANOMALY_SCHEMA:
         schema = data.get("schema")
-        raise ContractError("schema", f"unsupported schema {schema!r} (expected {ANOMALY_SCHEMA!r})")
-    number = (int, float)
+        raise ContractError("schema", f"unsupported schema {excerpt(schema)} (expected {ANOMALY_SCHEMA!r})")
+    typical = data.get("typical_rpm")
+    boot = data.get("boot")
+    seq = data.get("seq")
     return Anomaly(
-        thing=_field(data, "thing", str),
-        fan=_field(data, "fan", str),
-        kind=_field(data, "kind", str),
-        severity=_field(data, "severity", str),
+        thing=read_text(data.get("thing"), "thing", THING_PATTERN),
+        fan=read_text(data.get("fan"), "fan", FAN_PATTERN),
+        kind=read_text(data.get("kind"), "kind", _WORD),
+        severity=read_text(data.get("severity"), "severity", _WORD),
         ts=parse_ts(data.get("ts"), "ts"),
         since=parse_ts(data.get("since"), "since"),
-        rpm=float(_field(data, "rpm", number)),
-        score=float(_field(data, "score", number)),
-        threshold=float(_field(data, "threshold", number)),
-        typical_rpm=_field(data, "typical_rpm", number, optional=True),
-        missing=_field(data, "missing", int),
-        boot=_field(data, "boot", str, optional=True),
-        seq=_field(data, "seq", int, optional=True),
+        rpm=read_number(data.get("rpm"), "rpm", low=0.0, high=MAX_RPM),
+        score=read_number(data.get("score"), "score", low=0.0, high=_MAX_SCORE),
+        threshold=read_number(data.get("threshold"), "threshold", low=0.0, high=_MAX_SCORE),
+        typical_rpm=None if typical is None else read_number(typical, "typical_rpm", low=0.0, high=MAX_RPM),
+        missing=read_integer(data.get("missing"), "missing", low=0, high=MAX_SEQ),
+        boot=None if boot is None else read_text(boot, "boot", BOOT_PATTERN),
+        seq=None if seq is None else read_integer(seq, "seq", low=0, high=MAX_SEQ),
     )
 
 
-def parse_event(payload: bytes | str, *, thing: str | None = None) -> Event:
+def parse_event(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Event:
     """Read an anomaly or an edge alert; ``thing`` is the stream's partition key (the sender)."""
-    try:
-        data = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError("$", f"not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ContractError("$", f"expected an object, got {type(data).__name__}")
+    data = load_message(payload)
     if data.get("schema") == ALERT_SCHEMA:
         return parse_alert(data, thing=thing)
     anomaly = parse_anomaly(data)
     if thing is not None and anomaly.thing != thing:
-        raise ContractError("thing", f"anomaly names {anomaly.thing!r} but its partition key is {thing!r}")
+        raise ContractError(
+            "thing", f"anomaly names {anomaly.thing!r} but its partition key is {excerpt(thing)}"
+        )
     return anomaly
 
 

@@ -22,7 +22,15 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from fanwatch.cloud.events import EVENT_COLUMNS, event_row, parse_event
-from fanwatch.telemetry import LAKE_COLUMNS, ContractError, LakeColumn, format_ts, lake_rows, parse_telemetry
+from fanwatch.telemetry import (
+    LAKE_COLUMNS,
+    ContractError,
+    LakeColumn,
+    format_ts,
+    lake_rows,
+    load_message,
+    parse_telemetry,
+)
 
 __all__ = ["PARTITION_KEYS", "glue_columns", "lambda_handler", "transform", "transform_record"]
 
@@ -49,13 +57,10 @@ def _documents(rows: Iterable[Mapping[str, Any]], columns: tuple[LakeColumn, ...
 
 def transform_record(data: bytes, partition_key: str | None) -> tuple[bytes, dict[str, str]]:
     """Lake rows and partition keys for one stream message; :class:`ContractError` when it is bad."""
-    try:
-        head = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ContractError("$", f"not valid JSON ({exc})") from None
-    schema = head.get("schema") if isinstance(head, dict) else None
+    head = load_message(data)
+    schema = head.get("schema")
     if isinstance(schema, str) and not schema.startswith("fanwatch.telemetry/"):
-        event = parse_event(data, thing=partition_key)
+        event = parse_event(head, thing=partition_key)
         return _documents([event_row(event)], EVENT_COLUMNS), {
             "dt": event.ts.date().isoformat(),
             "thing": event.thing,
@@ -67,6 +72,13 @@ def transform_record(data: bytes, partition_key: str | None) -> tuple[bytes, dic
     }
 
 
+def _decoded(data: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:  # ValueError: characters outside ASCII
+        raise ContractError("$", f"data is not valid base64 ({exc})") from None
+
+
 def transform(event: Mapping[str, Any]) -> dict[str, Any]:
     """The Firehose data-transformation response for one invocation."""
     out = []
@@ -74,9 +86,8 @@ def transform(event: Mapping[str, Any]) -> dict[str, Any]:
     for record in event["records"]:
         partition_key = (record.get("kinesisRecordMetadata") or {}).get("partitionKey")
         try:
-            data = base64.b64decode(record["data"], validate=True)
-            rows, keys = transform_record(data, partition_key)
-        except (binascii.Error, ValueError) as exc:  # ContractError is a ValueError
+            rows, keys = transform_record(_decoded(record["data"]), partition_key)
+        except ContractError as exc:
             failed += 1
             logger.warning(
                 "record left to the error prefix", extra={"reason": str(exc), "record_id": record["recordId"]}

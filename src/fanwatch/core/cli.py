@@ -141,10 +141,13 @@ def _platform(pairs: Sequence[str]) -> dict[str, str]:
 async def _run(args: argparse.Namespace) -> int:
     from fanwatch.core.fleet import Fleet
     from fanwatch.core.links import broker_links
+    from fanwatch.core.runtime.core_log import LINE_FORMAT, EscapingFormatter
 
     things = _thing_names(args)
     document = json.loads(args.deployment.read_text()) if args.deployment else None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(levelname)s] %(name)s: %(message)s")
+    console = logging.StreamHandler()
+    console.setFormatter(EscapingFormatter(LINE_FORMAT))  # a topic with a newline forges no line here either
+    logging.basicConfig(level=logging.INFO, handlers=[console])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,6 +10,10 @@ mappings are interior nodes.
 
 Subscribers are called after the change, outside the store's lock, in the writer's thread: an asyncio
 subscriber must hand the call over to its loop itself.
+
+Every value is bounded (:func:`check_bounds`: depth and size) before any part of it is stored: the
+nucleus sets no such limit, and a component once stored a value nested ~600 levels deep through
+UpdateConfiguration, after which every read, save and deployment failed with RecursionError.
 """
 
 from __future__ import annotations
@@ -19,11 +23,56 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from fanwatch.errors import FanwatchError
 
-__all__ = ["ConfigCallback", "ConfigStore", "StaleUpdateError", "without_hidden_keys"]
+__all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_DEPTH",
+    "ConfigCallback",
+    "ConfigStore",
+    "ConfigurationTooLarge",
+    "StaleUpdateError",
+    "check_bounds",
+    "without_hidden_keys",
+]
+
+#: Deepest nesting of a component's configuration (objects and lists, counted from the component's
+#: root). Real configurations are a handful of levels deep; the bound keeps every recursive walk of
+#: the store (reads, saves, deployments) far inside Python's recursion limit.
+MAX_CONFIG_DEPTH: Final = 32
+#: Largest value one write may store, counted as the length of its JSON text (without building it).
+MAX_CONFIG_BYTES: Final = 1_000_000
+
+
+class ConfigurationTooLarge(FanwatchError, ValueError):
+    """A configuration value nested too deeply or too large to store; nothing of it was stored."""
+
+
+def check_bounds(value: Any, *, depth: int = 0, where: str = "configuration") -> None:
+    """Refuse ``value`` (as it would sit ``depth`` levels below a component's root) when it is nested
+    deeper than :data:`MAX_CONFIG_DEPTH` or larger than :data:`MAX_CONFIG_BYTES`. Iterative: a value
+    too deep for recursion is measured without recursing."""
+    size = 0
+    stack: list[tuple[Any, int]] = [(value, depth)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, Mapping | list | tuple):
+            if level >= MAX_CONFIG_DEPTH:
+                raise ConfigurationTooLarge(f"{where}: nested deeper than {MAX_CONFIG_DEPTH} levels")
+            size += 2 + len(node)
+            children = node.items() if isinstance(node, Mapping) else enumerate(node)
+            for key, child in children:
+                size += len(key) + 3 if isinstance(key, str) else 0
+                stack.append((child, level + 1))
+        elif isinstance(node, str):
+            size += len(node) + 2
+        else:
+            size += 8  # a number, true, false or null: bounded without converting a huge int to text
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigurationTooLarge(f"{where}: larger than {MAX_CONFIG_BYTES:,} bytes of JSON")
+
 
 #: Receives (component, changed key path) once per changed or removed node.
 ConfigCallback = Callable[[str, list[str]], None]
@@ -153,6 +202,7 @@ class ConfigStore:
 
         Keys missing from ``tree`` are removed; subscribers hear of every path that changed.
         """
+        check_bounds(tree, where=f"{component} configuration")
         when = self._clock() if timestamp is None else timestamp
         with self._lock:
             root = self._roots.setdefault(component, _Branch(component, when))
@@ -172,11 +222,13 @@ class ConfigStore:
 
         A key path that does not exist yet is created and written with the current time, whatever
         ``timestamp`` says, as the nucleus does. A leaf at ``key_path`` becomes an interior node.
-        Raises KeyError for an unknown component, ValueError when the path runs through a leaf, and
+        Raises KeyError for an unknown component, ValueError when the path runs through a leaf or the
+        value is out of bounds (:class:`ConfigurationTooLarge`, before anything is stored), and
         StaleUpdateError when ``timestamp`` is older than the newest value under ``key_path``.
         """
         if not isinstance(value, Mapping):
             raise ValueError("the value to merge must be a mapping")
+        check_bounds(value, depth=len(key_path), where=f"{component} configuration")
         now = self._clock()
         changed: list[list[str]] = []
         with self._lock:

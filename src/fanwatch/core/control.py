@@ -80,8 +80,8 @@ class ControlServer:
     async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
             message = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return {"ok": False, "error": f"not a JSON request: {exc}"}
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a huge integer, deep nesting
+            return {"ok": False, "error": f"not a JSON request: {str(exc)[:200]}"}
         if not isinstance(message, Mapping):
             return {"ok": False, "error": "a request is a JSON object with an 'op'"}
         operation = message.get("op")

@@ -24,6 +24,7 @@ from typing import Any
 
 from fanwatch.core.deployment.document import DeploymentDocument, DeploymentError, DeploymentResult
 from fanwatch.core.deployment.store import ComponentStore
+from fanwatch.core.layout import root_lock
 from fanwatch.core.ports import IoTCoreLink
 from fanwatch.core.runtime import LocalCore
 from fanwatch.limits import DEFAULT_REGION
@@ -62,7 +63,7 @@ class Fleet:
         }
         self.things = list(things)
         self.cores: dict[str, LocalCore] = {}
-        self._stack = contextlib.AsyncExitStack()
+        self._stacks: dict[str, contextlib.AsyncExitStack] = {}  # per thing: lock, link, core
 
     @staticmethod
     def names(count: int, prefix: str = "fan-") -> list[str]:
@@ -83,22 +84,28 @@ class Fleet:
         try:
             for thing in self.things:
                 root = self.root / thing
-                link = await self._stack.enter_async_context(self._links(thing, root))
+                stack = self._stacks[thing] = contextlib.AsyncExitStack()
+                stack.enter_context(root_lock(root))  # before the link opens the root's Disk spool
+                link = await stack.enter_async_context(self._links(thing, root))
                 store = ComponentStore()
                 for folder in self._build_dirs:
                     store.add_build(folder)
                 core = LocalCore(thing, root, iot=link, store=store, **self._settings)
                 self.cores[thing] = core
-                self._stack.push_async_callback(core.stop)  # before its link closes
+                stack.push_async_callback(core.stop)  # before its link closes
             await asyncio.gather(*(core.start() for core in self.cores.values()))
         except BaseException:
             await self.stop()
             raise
 
     async def stop(self) -> None:
-        """Stop every core, then close every link."""
-        stopping, self._stack = self._stack, contextlib.AsyncExitStack()
-        await stopping.aclose()
+        """Stop every core, each then closing its link, all at once: one after another, stopping a
+        fleet while the broker was down took the sum of every link's wait."""
+        stacks, self._stacks = self._stacks, {}
+        results = await asyncio.gather(*(stack.aclose() for stack in stacks.values()), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
 
     async def deploy(
         self, document: object, *, things: Sequence[str] | None = None

@@ -9,14 +9,18 @@ stand-in (deployments, effective configuration, its sockets) lives under ``local
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-__all__ = ["CoreLayout", "short_socket_path"]
+__all__ = ["CoreLayout", "CoreRootInUse", "UnsafeSocketFolder", "root_lock", "short_socket_path"]
 
 #: ``sun_path`` holds 108 bytes including the terminating NUL on Linux (104 on macOS).
 MAX_SOCKET_PATH: Final = 100
@@ -32,10 +36,60 @@ def short_socket_path(wanted: Path) -> Path:
     if len(os.fsencode(wanted)) <= MAX_SOCKET_PATH:
         return wanted
     digest = hashlib.sha256(os.fsencode(wanted)).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / f"fw-{os.getuid()}"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    folder.chmod(0o700)
+    folder = _private_folder(Path(tempfile.gettempdir()) / f"fw-{os.getuid()}")
     return folder / f"{digest}.{wanted.name}"
+
+
+class UnsafeSocketFolder(PermissionError):
+    """The fallback socket folder exists but another user could reach or own it: refused, not fixed."""
+
+
+def _private_folder(folder: Path) -> Path:
+    """``folder``, created for this user alone (0700), or accepted only if it already is exactly that.
+
+    The temp folder is shared by every local user, so the name can be taken first: a folder someone
+    else created (or left open, or a symlink) is refused, never chmod-ed into use, as OpenSSH and
+    systemd treat runtime folders. Otherwise its owner could swap the sockets and read SVCUIDs.
+    """
+    try:
+        folder.mkdir(mode=0o700)
+        folder.chmod(0o700)  # ours, just made: undo whatever the umask took away
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeSocketFolder(f"{folder} is not a folder (a symlink?): refusing to put sockets there")
+    if info.st_uid != os.getuid():
+        raise UnsafeSocketFolder(
+            f"{folder} belongs to uid {info.st_uid}, not to this user (uid {os.getuid()}): refusing to put "
+            "sockets there; remove it, or give the core a shorter root"
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        raise UnsafeSocketFolder(
+            f"{folder} has mode {stat.S_IMODE(info.st_mode):04o}, not 0700: refusing to put sockets there"
+        )
+    return folder
+
+
+class CoreRootInUse(RuntimeError):
+    """Another core runs on this root folder already (it holds the root's lock)."""
+
+
+@contextlib.contextmanager
+def root_lock(root: Path) -> Iterator[None]:
+    """Hold the lock of a core's root for as long as a core runs there: two cores on one root share
+    the Disk spool and the state files, and every publish of one failed on the other's rows."""
+    folder = root / "local"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "core.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CoreRootInUse(f"another core runs on {root} already: stop it first") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass(frozen=True, slots=True)

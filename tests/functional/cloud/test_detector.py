@@ -328,3 +328,51 @@ def test_a_fan_whose_readings_start_carrying_a_target_moves_to_its_own_forest(
         ]["state"]["S"]
     )
     assert state["target"] == 1500.0
+
+
+def test_poison_records_are_dead_lettered_alone_while_the_rest_of_the_batch_flows(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    events_dir: Path,
+) -> None:
+    """Issue 14: a poison record once failed its whole batch (and, retried, held the shard)."""
+    poison = [
+        c for c in json.loads((events_dir / "mqtt" / "poison.json").read_text()) if c["kind"] == "telemetry"
+    ]
+    rpms = _fan(10 * len(poison))
+    records = []
+    for i, case in enumerate(poison):
+        good = _message(i, rpms[10 * i : 10 * (i + 1)])
+        for data, key in ((good, "pi-lab-01"), (case["payload"].encode(), "pi-1")):
+            records.append(
+                kinesis_record(
+                    data,
+                    partition_key=key,
+                    sequence_number=f"{len(records):056d}",
+                    arrival=T0.timestamp(),
+                    stream_arn=ARN,
+                )
+            )
+    detector = make_detector()
+    assert detector.handle(kinesis_event(records)) == {"batchItemFailures": []}
+    counts = detector.last_counts
+    assert (counts["messages"], counts["readings"], counts["gaps"]) == (len(poison), 10 * len(poison), 0)
+    letters = aws.dead_letters()
+    assert [letter["reason"].split(":")[0] for letter in letters] == [c["field"] for c in poison]
+    assert [letter["sequenceNumber"] for letter in letters] == [
+        r["kinesis"]["sequenceNumber"] for r in records[1::2]
+    ]
+
+
+def test_when_fan_state_cannot_be_read_the_scoring_pass_says_it_stops_and_the_records_retry(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    detector = make_detector()
+    aws.client("dynamodb").delete_table(TableName=aws.fan_state_table)
+    event = _batch([b"{not json", _message(0, _fan(10)), _message(1, _fan(10))], 0)
+    response = detector.handle(event)
+    assert _failed(response) == [r["kinesis"]["sequenceNumber"] for r in event["Records"][1:]]
+    assert (detector.last_counts["dead_letters"], detector.last_counts["scoring_stopped"]) == (1, 1)
+    assert "fan state unreadable; batch scoring stops" in caplog.text

@@ -150,3 +150,25 @@ def test_a_notification_that_cannot_be_sent_is_retried_not_held_back(
     assert make_notifier(clock=clock).handle(event) == {"batchItemFailures": []}
     (note,) = aws.notifications()
     assert "held back" not in note["Message"]
+
+
+def test_poison_events_are_dead_lettered_alone_while_the_rest_of_the_batch_is_notified(
+    aws: Any, make_notifier: Callable[..., Notifier], events_dir: Path
+) -> None:
+    """Issue 14: a poison alert once came back as a batch item failure, retried for ever."""
+    cases = json.loads((events_dir / "mqtt" / "poison.json").read_text())
+    poison = [c for c in cases if c["kind"] in {"alert", "event"}]
+    payloads: list[bytes] = []
+    for i, case in enumerate(poison):
+        payloads += [_stall(i, at=T0 + timedelta(seconds=i)), case["payload"].encode()]
+    event = _event(payloads)
+    for record in event["Records"][1::2]:  # the poison names pi-1
+        record["kinesis"]["partitionKey"] = "pi-1"
+    notifier = make_notifier(clock=Clock())
+    assert notifier.handle(event) == {"batchItemFailures": []}
+    assert (notifier.counts["notifications"], notifier.counts["held_back"]) == (1, len(poison) - 1)
+    assert notifier.counts["dead_letters"] == len(poison)
+    letters = aws.dead_letters()
+    assert [letter["reason"].split(":")[0] for letter in letters] == [c["field"] for c in poison]
+    assert {letter["source"] for letter in letters} == {"notifier"}
+    assert len(aws.notifications()) == 1

@@ -60,3 +60,23 @@ def test_glue_columns_are_generated_from_the_contract() -> None:
     columns = glue_columns(LAKE_COLUMNS)
     assert [c["Name"] for c in columns] == [c.name for c in LAKE_COLUMNS]
     assert {"Name": "flags", "Type": "array<string>", "Comment": "quality flags"} in columns
+
+
+def test_a_poison_record_alone_is_left_to_the_error_prefix(
+    load_event: Callable[[str], Any],
+) -> None:
+    """Issue 14: one poison record once failed the whole Firehose invocation."""
+    template = load_event("firehose/telemetry_transform.json")["records"][0]
+    poison = [c for c in load_event("mqtt/poison.json") if c["kind"] != "status"]
+    records = []
+    for i, case in enumerate(poison):
+        for tag, data in (("good", base64.b64decode(template["data"])), ("poison", case["payload"].encode())):
+            record = json.loads(json.dumps(template))
+            record["recordId"] = f"{tag}-{i}"
+            record["data"] = base64.b64encode(data).decode()
+            record["kinesisRecordMetadata"]["partitionKey"] = "pi-lab-01" if tag == "good" else "pi-1"
+            records.append(record)
+    out = transform({**load_event("firehose/telemetry_transform.json"), "records": records})["records"]
+    assert [(r["recordId"], r["result"]) for r in out] == [
+        (r["recordId"], "Ok" if r["recordId"].startswith("good") else "ProcessingFailed") for r in records
+    ]

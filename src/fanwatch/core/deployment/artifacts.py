@@ -17,12 +17,25 @@ import shutil
 import stat
 import zipfile
 from pathlib import Path
+from typing import Final
 
 from fanwatch.core.deployment.recipe import Artifact, Permission, Unarchive
 from fanwatch.core.layout import CoreLayout
 from fanwatch.errors import FanwatchError
 
-__all__ = ["ArtifactError", "file_mode", "install_artifacts"]
+__all__ = [
+    "MAX_UNZIPPED_BYTES",
+    "MAX_ZIP_ENTRIES",
+    "ArtifactError",
+    "check_artifacts",
+    "file_mode",
+    "install_artifacts",
+]
+
+#: Most a ZIP artifact may expand to, and its most entries: a 2 MB archive once expanded to 2 GB
+#: while the core's IPC stood still. Python's ZipFile never writes more than an entry's declared size.
+MAX_UNZIPPED_BYTES: Final = 512 * 1024 * 1024
+MAX_ZIP_ENTRIES: Final = 10_000
 
 _HASHES = {"SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512", "SHA-1": "sha1", "MD5": "md5"}
 
@@ -57,16 +70,29 @@ def _digest(path: Path, algorithm: str) -> str:
     return base64.b64encode(hasher.digest()).decode()
 
 
-def _unzip(archive: Path, into: Path) -> None:
+def _check_zip(zipped: zipfile.ZipFile, name: str, into: Path) -> None:
+    """Refuse an archive before a byte of it is written: too many entries, too large expanded, an
+    entry that would land outside ``into``, or a symbolic link. Each entry's output is bounded by
+    its declared size (Python's ZipFile never writes more), so the declared total is a real bound."""
+    entries = zipped.infolist()
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise ArtifactError(f"{name}: {len(entries):,} entries; at most {MAX_ZIP_ENTRIES:,}")
+    expanded = sum(entry.file_size for entry in entries)
+    if expanded > MAX_UNZIPPED_BYTES:
+        raise ArtifactError(f"{name}: expands to {expanded:,} bytes; at most {MAX_UNZIPPED_BYTES:,}")
     target = into.resolve()
+    for entry in entries:
+        destination = (target / entry.filename).resolve()
+        if destination != target and target not in destination.parents:
+            raise ArtifactError(f"{name}: entry {entry.filename!r} would land outside {into}")
+        if stat.S_ISLNK(entry.external_attr >> 16):
+            raise ArtifactError(f"{name}: entry {entry.filename!r} is a symbolic link")
+
+
+def _unzip(archive: Path, into: Path) -> None:
     try:
         with zipfile.ZipFile(archive) as zipped:
-            for entry in zipped.infolist():
-                destination = (target / entry.filename).resolve()
-                if destination != target and target not in destination.parents:
-                    raise ArtifactError(f"{archive.name}: entry {entry.filename!r} would land outside {into}")
-                if stat.S_ISLNK(entry.external_attr >> 16):
-                    raise ArtifactError(f"{archive.name}: entry {entry.filename!r} is a symbolic link")
+            _check_zip(zipped, archive.name, into)
             shutil.rmtree(into, ignore_errors=True)
             into.mkdir(parents=True)
             zipped.extractall(into)
@@ -84,16 +110,23 @@ def _set_modes(path: Path, mode: int) -> None:
         path.chmod(mode)
 
 
-def install_artifacts(
+def _unpacked(artifact: Artifact, component: str, version: str, layout: CoreLayout) -> Path:
+    """Where a ZIP artifact is unpacked: its name without ``.zip``, as the nucleus does."""
+    name = artifact.file_name
+    stem = name[:-4] if name.lower().endswith(".zip") else name
+    return layout.unarchived_path(component, version) / stem
+
+
+def check_artifacts(
     component: str, version: str, artifacts: tuple[Artifact, ...], source: Path | None, layout: CoreLayout
 ) -> None:
-    """Copy, verify and unpack a component version's artifacts from ``source`` into the core."""
+    """Everything :func:`install_artifacts` would refuse, found without changing anything: present,
+    matching its Digest, a ZIP within bounds. A deployment checks every component this way before it
+    stops any running one."""
     if not artifacts:
         return
     if source is None or not source.is_dir():
         raise ArtifactError(f"{component} {version}: no artifact folder (expected {source})")
-    destination = layout.artifact_path(component, version)
-    destination.mkdir(parents=True, exist_ok=True)
     for artifact in artifacts:
         origin = source / artifact.file_name
         if not origin.is_file():
@@ -104,6 +137,25 @@ def install_artifacts(
             raise ArtifactError(
                 f"{component} {version}: {artifact.file_name} does not match its recipe Digest"
             )
+        if artifact.unarchive == Unarchive.ZIP:
+            try:
+                with zipfile.ZipFile(origin) as zipped:
+                    _check_zip(zipped, artifact.file_name, _unpacked(artifact, component, version, layout))
+            except zipfile.BadZipFile as exc:
+                raise ArtifactError(f"{artifact.file_name}: not a valid ZIP file ({exc})") from None
+
+
+def install_artifacts(
+    component: str, version: str, artifacts: tuple[Artifact, ...], source: Path | None, layout: CoreLayout
+) -> None:
+    """Copy, verify and unpack a component version's artifacts from ``source`` into the core."""
+    check_artifacts(component, version, artifacts, source, layout)
+    if not artifacts or source is None:
+        return
+    destination = layout.artifact_path(component, version)
+    destination.mkdir(parents=True, exist_ok=True)
+    for artifact in artifacts:
+        origin = source / artifact.file_name
         copied = destination / artifact.file_name
         if copied.resolve() != origin.resolve():  # the core's own store is a source too (a restart)
             if copied.exists():
@@ -112,9 +164,6 @@ def install_artifacts(
         mode = file_mode(artifact)
         copied.chmod(mode)
         if artifact.unarchive == Unarchive.ZIP:
-            stem = (
-                artifact.file_name[:-4] if artifact.file_name.lower().endswith(".zip") else artifact.file_name
-            )
-            unpacked = layout.unarchived_path(component, version) / stem
+            unpacked = _unpacked(artifact, component, version, layout)
             _unzip(copied, unpacked)
             _set_modes(unpacked, mode)

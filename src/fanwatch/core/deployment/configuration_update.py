@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fanwatch.core.config import check_bounds
+
 __all__ = ["ConfigurationUpdate", "parse_pointer", "pointer_for", "resolve_configuration", "stale_keys"]
 
 
@@ -65,8 +67,12 @@ class ConfigurationUpdate:
                 merge = json.loads(merge)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{where}.merge: not valid JSON ({exc})") from None
+            except RecursionError:
+                raise ValueError(f"{where}.merge: nested too deeply") from None
         if merge is not None and not isinstance(merge, Mapping):
             raise ValueError(f"{where}.merge: expected a JSON object, got {type(merge).__name__}")
+        if merge is not None:
+            check_bounds(merge, where=f"{where}.merge")  # before the deployment touches anything
         reset = fields.get("reset") or []
         if not isinstance(reset, list):
             raise ValueError(f"{where}.reset: expected a list of JSON pointers")

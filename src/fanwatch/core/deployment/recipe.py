@@ -24,12 +24,14 @@ from typing import Any, Final
 
 import yaml
 
+from fanwatch.core.config import ConfigurationTooLarge, check_bounds
 from fanwatch.core.deployment.versions import Version
 from fanwatch.errors import FanwatchError
-from fanwatch.limits import recipe_size_problem
+from fanwatch.limits import MAX_RECIPE_BYTES, recipe_size_problem
 
 __all__ = [
     "LIFECYCLE_STEPS",
+    "NEXT_PATCH",
     "Artifact",
     "Dependency",
     "DependencyType",
@@ -40,6 +42,7 @@ __all__ = [
     "RecipeError",
     "Step",
     "Unarchive",
+    "component_identity",
     "current_platform",
     "load_recipe",
     "parse_recipe",
@@ -50,10 +53,12 @@ __all__ = [
 
 #: Lifecycle steps the local core runs, in the nucleus' lower-case spelling.
 LIFECYCLE_STEPS: Final = ("bootstrap", "install", "startup", "run", "shutdown", "recover")
+#: The ComponentVersion that gdk leaves for ``gdk component publish`` to number.
+NEXT_PATCH: Final = "NEXT_PATCH"
 
 _ARM_DETAILS: Final = frozenset({"armv6l", "armv7l", "armv8l", "armv6b", "armv7b", "armv8b"})
 _SIMPLE_LABEL: Final = re.compile(r"^[A-Za-z0-9]")
-_COMPONENT_NAME: Final = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_COMPONENT_NAME: Final = re.compile(r"[A-Za-z0-9._-]{1,128}")  # and not "." or ".."
 
 
 class RecipeError(FanwatchError, ValueError):
@@ -310,20 +315,71 @@ def _label_matches(name: str, label: str | None, template: object) -> bool:
 # -- loading -------------------------------------------------------------------------------------
 
 
+#: libyaml's loader where PyYAML has it (ten times faster), else the pure-Python one: both safe.
+_SAFE_LOADER: Final[type[Any]] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _refuse_aliases(raw: bytes, file: Path) -> None:
+    """No aliases: a 668-byte "billion laughs" of nested aliases once expanded to gigabytes when the
+    core hashed and saved the recipe. Anchors alone are harmless; no recipe needs an alias. Checked
+    on the event stream, before anything is built."""
+    for event in yaml.parse(raw, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise RecipeError(f"{file}: aliases (*{event.anchor}) are not allowed in a recipe")
+
+
 def read_recipe_document(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A recipe file (YAML or JSON) as a plain mapping, before validation."""
+    """A recipe file (YAML or JSON) as a plain mapping, bounded before anything else reads it: size
+    (before parsing), no aliases, and depth (:func:`~fanwatch.core.config.check_bounds`)."""
     file = Path(path)
-    raw = file.read_bytes()
+    with file.open("rb") as handle:  # never more than the limit, however large the file
+        raw = handle.read(MAX_RECIPE_BYTES + 1)
     too_large = recipe_size_problem(len(raw))
     if too_large:
         raise RecipeError(f"{file}: {too_large}")
     try:
-        data = yaml.safe_load(raw)
+        _refuse_aliases(raw, file)  # a RecipeError of its own
+        data = yaml.load(raw, Loader=_SAFE_LOADER)  # a safe loader; aliases were refused above
     except yaml.YAMLError as exc:
         raise RecipeError(f"{file}: not valid YAML or JSON ({exc})") from None
+    except RecursionError:
+        raise RecipeError(f"{file}: nested too deeply") from None
+    except RecipeError:
+        raise
+    except ValueError as exc:  # an integer past Python's int-to-str limit
+        raise RecipeError(f"{file}: not a readable recipe ({str(exc)[:80]})") from None
     if not isinstance(data, Mapping):
         raise RecipeError(f"{file}: expected a mapping at the top, got {type(data).__name__}")
+    try:
+        check_bounds(data, where=str(file))
+    except ConfigurationTooLarge as exc:
+        raise RecipeError(str(exc)) from None
     return dict(data)
+
+
+def _shown(value: object) -> str:
+    """A value for an error message: a string's first 60 characters, else only its type."""
+    if isinstance(value, str):
+        return repr(value[:60]) + ("…" if len(value) > 60 else "")
+    return type(value).__name__
+
+
+def component_identity(document: Mapping[str, Any], source: str) -> tuple[str, str]:
+    """The recipe's component name and version as written (a semantic version or ``NEXT_PATCH``),
+    checked before either becomes part of a path: a version like ``/`` once made the core hash the
+    whole file system, a name like ``..`` ran in the core's root."""
+    name = recipe_field(document, "ComponentName")
+    if not isinstance(name, str) or not _COMPONENT_NAME.fullmatch(name) or not name.strip("."):
+        raise RecipeError(f"{source}: ComponentName: expected a component name, got {_shown(name)}")
+    version = recipe_field(document, "ComponentVersion")
+    if version != NEXT_PATCH:
+        try:
+            Version.parse(version if isinstance(version, str) else str(type(version)))
+        except ValueError:
+            raise RecipeError(
+                f"{source}: ComponentVersion: {_shown(version)} is not a semantic version"
+            ) from None
+    return name, str(version)
 
 
 def load_recipe(path: str | os.PathLike[str]) -> Recipe:
@@ -346,14 +402,9 @@ def with_version(document: Mapping[str, Any], version: str) -> dict[str, Any]:
 def parse_recipe(data: object, *, source: str = "recipe") -> Recipe:
     """Validate a recipe document and keep what the local core needs."""
     top = _canonical(data, _RECIPE_KEYS, source)
-    name = top.get("ComponentName")
-    if not isinstance(name, str) or not _COMPONENT_NAME.match(name):
-        raise RecipeError(f"{source}: ComponentName: expected a component name, got {name!r}")
-    version = str(top.get("ComponentVersion", ""))
-    try:
-        Version.parse(version)
-    except ValueError:
-        raise RecipeError(f"{source}: ComponentVersion: {version!r} is not a semantic version") from None
+    name, version = component_identity(top, source)
+    if version == NEXT_PATCH:
+        raise RecipeError(f"{source}: ComponentVersion: {version!r} is not a semantic version")
     where = f"{source} ({name} {version})"
     configuration = top.get("ComponentConfiguration") or {}
     if not isinstance(configuration, Mapping):

@@ -26,13 +26,14 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from fanwatch.core.deployment.recipe import (
+    NEXT_PATCH,
     Recipe,
+    component_identity,
     parse_recipe,
     read_recipe_document,
-    recipe_field,
     with_version,
 )
 from fanwatch.core.deployment.versions import Requirement, Version
@@ -40,8 +41,6 @@ from fanwatch.core.deployment.versions import Requirement, Version
 __all__ = ["NEXT_PATCH", "ComponentStore", "StoredComponent"]
 
 log = logging.getLogger(__name__)
-
-NEXT_PATCH: Final = "NEXT_PATCH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +103,23 @@ class ComponentStore:
         return self.add(folder / "recipes", folder / "artifacts")
 
     def refresh(self) -> list[StoredComponent]:
-        """Read every source again: a rebuild shows up (a changed NEXT_PATCH build as the next version)."""
-        return [c for recipes, artifacts in list(self._sources) for c in self.add(recipes, artifacts)]
+        """Read every source again: a rebuild shows up (a changed NEXT_PATCH build as the next version).
+
+        A source whose folder is gone (a build folder moved away) is skipped with a warning, and what
+        it offered is forgotten until it comes back: installed copies serve meanwhile, and deployments
+        that need none of it go on.
+        """
+        found: list[StoredComponent] = []
+        for recipes, artifacts in list(self._sources):
+            if not recipes.is_dir():
+                gone = [key for key, c in self._components.items() if Path(c.recipe.source).parent == recipes]
+                for key in gone:
+                    del self._components[key]
+                    self._numbered.discard(key)
+                log.warning("component source %s is missing: skipped until it comes back", recipes)
+                continue
+            found += self.add(recipes, artifacts)
+        return found
 
     def add_installed(self, recipes: Path, artifacts: Path) -> list[StoredComponent]:
         """Index a core's own packages (recipes and artifacts it installed), below every source.
@@ -206,8 +220,7 @@ def _read(recipes: Path, artifacts: Path | None) -> Iterator[_Read]:
         if file.suffix.lower() not in {".yaml", ".yml", ".json"} or not file.is_file():
             continue
         document = read_recipe_document(file)
-        name = str(recipe_field(document, "ComponentName"))
-        literal = str(recipe_field(document, "ComponentVersion"))
+        name, literal = component_identity(document, str(file))  # before either becomes a path
         folder = None if artifacts is None else artifacts / name / literal
         yield _Read(file, document, name, literal, folder, _fingerprint(document, folder))
 

@@ -14,14 +14,14 @@ from typing import Final
 __all__ = ["Requirement", "Version"]
 
 _SEMVER: Final = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
     r"(?:-((?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 _PARTIAL: Final = re.compile(
-    r"^v?(\d+|[xX*])(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+\S*)?$"
+    r"v?(\d+|[xX*])(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+\S*)?"
 )
-_COMPARATOR: Final = re.compile(r"^(>=|<=|>|<|=|\^|~>?|)\s*(\S+)$")
+_COMPARATOR: Final = re.compile(r"(>=|<=|>|<|=|\^|~>?|)\s*(\S+)")
 
 
 @total_ordering
@@ -34,7 +34,7 @@ class Version:
 
     @classmethod
     def parse(cls, text: str) -> Version:
-        match = _SEMVER.match(text.strip())
+        match = _SEMVER.fullmatch(text)  # whole: no space, no trailing newline
         if not match:
             raise ValueError(f"{text!r} is not a semantic version (MAJOR.MINOR.PATCH)")
         pre = match.group(4)
@@ -104,14 +104,14 @@ class Requirement:
             raise ValueError(f"cannot read version requirement {self.text!r}")
         bounds: list[_Bound] = []
         for token in tokens:
-            match = _COMPARATOR.match(token.strip())
+            match = _COMPARATOR.fullmatch(token.strip())
             if not match:
                 raise ValueError(f"cannot read version requirement {self.text!r}")
             bounds.extend(self._expand(match.group(1), match.group(2)))
         return bounds
 
     def _expand(self, op: str, text: str) -> list[_Bound]:
-        match = _PARTIAL.match(text)
+        match = _PARTIAL.fullmatch(text)
         if not match:
             raise ValueError(f"cannot read version {text!r} in requirement {self.text!r}")
         parts = [None if p is None or p in "xX*" else int(p) for p in match.group(1, 2, 3)]

@@ -35,6 +35,7 @@ from fanwatch.core.ipc.protocol import (
     ProtocolViolation,
     rpc_message,
 )
+from fanwatch.core.ipc.refusals import Peer, RefusalLog
 from fanwatch.core.ipc.shapes import is_streaming, model_name, to_json
 
 __all__ = ["Connection"]
@@ -42,6 +43,9 @@ __all__ = ["Connection"]
 log = logging.getLogger("fanwatch.core.ipc")
 
 _READ_CHUNK = 64 * 1024
+#: How long a new connection may take to send CONNECT: the awsiotsdk client sends it at once. Without
+#: a deadline, idle connections were held open until the core ran out of file descriptors.
+CONNECT_DEADLINE_SECONDS = 10.0
 _SETTLE_SECONDS = 5.0
 _REFUSED_LINGER_SECONDS = 2.0
 _JSON = Header.string(CONTENT_TYPE, CONTENT_TYPE_JSON)
@@ -118,7 +122,11 @@ class Connection:
         *,
         max_frame_bytes: int,
         max_unsent_bytes: int,
+        peer: Peer,
+        refusals: RefusalLog,
     ) -> None:
+        self.peer = peer
+        self.refusals = refusals
         self._reader = reader
         self._writer = writer
         self.services = services
@@ -139,9 +147,18 @@ class Connection:
         return self.component or "an unauthenticated client"
 
     async def serve(self) -> None:
+        deadline = self.loop.time() + CONNECT_DEADLINE_SECONDS  # read at run time: tests shorten it
         try:
             while not self._closing:
-                chunk = await self._reader.read(_READ_CHUNK)
+                if self._connect_seen:
+                    chunk = await self._reader.read(_READ_CHUNK)
+                else:
+                    try:
+                        async with asyncio.timeout_at(deadline):
+                            chunk = await self._reader.read(_READ_CHUNK)
+                    except TimeoutError:
+                        self.refusals.note("no CONNECT within the deadline", self.peer)
+                        break
                 if not chunk:
                     break
                 for message in self._decoder.feed(chunk):
@@ -380,7 +397,7 @@ async def _logged(awaitable: Awaitable[None], what: str) -> None:
 def _auth_token(payload: bytes) -> str | None:
     try:
         document = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the decoder's recursion limit
         return None
     token = document.get("authToken") if isinstance(document, dict) else None
     return token if isinstance(token, str) and token else None

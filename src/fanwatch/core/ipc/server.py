@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
 
@@ -16,6 +17,7 @@ from fanwatch.core.ipc.authz import Authorizer
 from fanwatch.core.ipc.calls import Services
 from fanwatch.core.ipc.connection import Connection
 from fanwatch.core.ipc.local_pubsub import LocalPubSub
+from fanwatch.core.ipc.refusals import RefusalLog, peer_of
 from fanwatch.core.ports import Nucleus
 from fanwatch.core.unixsocket import listen_private
 
@@ -29,6 +31,11 @@ MAX_SOCKET_PATH_BYTES = 107
 DEFAULT_MAX_FRAME_BYTES = 256 * 1024
 #: Bytes queued for a client that does not read before its connection is dropped.
 DEFAULT_MAX_UNSENT_BYTES = 8 * 1024 * 1024
+#: Connections one process may hold (a component needs one or two), and all of them together: far
+#: below a process's usual 1,024 file descriptors, so the core keeps some for itself. Past either,
+#: a new connection is closed at once (20,077 idle connections once starved the core of descriptors).
+DEFAULT_MAX_CONNECTIONS_PER_PEER = 32
+DEFAULT_MAX_CONNECTIONS = 256
 
 
 class IPCServer:
@@ -45,6 +52,8 @@ class IPCServer:
         *,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_unsent_bytes: int = DEFAULT_MAX_UNSENT_BYTES,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_connections_per_peer: int = DEFAULT_MAX_CONNECTIONS_PER_PEER,
         pubsub: LocalPubSub | None = None,
     ) -> None:
         self.socket_path = Path(socket_path)
@@ -61,8 +70,12 @@ class IPCServer:
         )
         self._max_frame_bytes = max_frame_bytes
         self._max_unsent_bytes = max_unsent_bytes
+        self._max_connections = max_connections
+        self._max_per_peer = max_connections_per_peer
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Connection] = set()
+        self._per_peer: Counter[int] = Counter()  # open connections by peer pid
+        self.refusals = RefusalLog(log)
 
     @property
     def connections(self) -> int:
@@ -95,15 +108,32 @@ class IPCServer:
         await self.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = peer_of(writer.get_extra_info("socket"))
+        if len(self._connections) >= self._max_connections:
+            refusal = f"{self._max_connections} connections are open, the most this core serves"
+        elif self._per_peer[peer.pid] >= self._max_per_peer:
+            refusal = f"it holds {self._max_per_peer} connections already, the most one process may"
+        else:
+            refusal = None
+        if refusal is not None:
+            self.refusals.note(refusal, peer)
+            writer.transport.abort()
+            return
         connection = Connection(
             reader,
             writer,
             self._services,
             max_frame_bytes=self._max_frame_bytes,
             max_unsent_bytes=self._max_unsent_bytes,
+            peer=peer,
+            refusals=self.refusals,
         )
         self._connections.add(connection)
+        self._per_peer[peer.pid] += 1
         try:
             await connection.serve()
         finally:
             self._connections.discard(connection)
+            self._per_peer[peer.pid] -= 1
+            if not self._per_peer[peer.pid]:
+                del self._per_peer[peer.pid]

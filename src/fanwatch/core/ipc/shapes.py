@@ -44,7 +44,15 @@ def read_request(operation: str, payload: bytes) -> rpc.Shape:
         request = request_type._from_payload(document)
         _refuse_loose_base64(document, request)
         return request
-    except (ValueError, TypeError, AttributeError, OverflowError, OSError, binascii.Error) as exc:
+    except (
+        ValueError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        OSError,
+        RecursionError,
+        binascii.Error,
+    ) as exc:
         raise model.InvalidArgumentsError(
             message=f"{operation}: the request payload is not a valid {request_type._model_name()}: {exc}"
         ) from exc

@@ -29,7 +29,7 @@ __all__ = ["CertificateAuthority"]
 
 _VALID_FOR: Final = datetime.timedelta(days=365)
 _CLOCK_SKEW: Final = datetime.timedelta(hours=1)
-_IDENTITY: Final = re.compile(r"^[A-Za-z0-9:_.-]{1,128}$")
+_IDENTITY: Final = re.compile(r"[A-Za-z0-9:_.-]{1,128}")
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -132,7 +132,7 @@ class CertificateAuthority:
     def issue_client(self, identity: str) -> KeyPair:
         """A client certificate whose CN is ``identity``: a thing name, or a service identity holding a
         dot (``fanwatch.observer``), which no thing name can contain. Issued once, then reused."""
-        if not _IDENTITY.match(identity):
+        if not _IDENTITY.fullmatch(identity) or not identity.strip("."):
             check_thing_name(identity)  # explains what a valid name looks like
         clients = self.directory / "clients"  # apart from the server's files, whatever a thing is called
         pair = KeyPair(clients / f"{identity}.cert.pem", clients / f"{identity}.private.key")

@@ -37,6 +37,8 @@ from fanwatch.core.ports import MessageHandler, OfflineError
 __all__ = ["MqttIoTCoreLink", "SubscriptionRefusedError"]
 
 log = logging.getLogger(__name__)
+#: How long closing an offline link waits for the client's DISCONNECT to settle.
+_OFFLINE_DISCONNECT_S = 2.0
 
 
 class SubscriptionRefusedError(MqttRequestError):
@@ -181,18 +183,28 @@ class MqttIoTCoreLink:
         if self._closed:
             return
         self._closed = True
+        # offline, there is no session to end: waiting for DISCONNECT's answer would only sit out the
+        # operation timeout (30 s a core, one after another, while the broker was down)
+        disconnect_wait = self._operation_timeout_s if self._ready.is_set() else _OFFLINE_DISCONNECT_S
         self._ready.clear()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(
-                asyncio.wrap_future(self._connection.disconnect()), self._operation_timeout_s
-            )
+            await asyncio.wait_for(asyncio.wrap_future(self._connection.disconnect()), disconnect_wait)
         left = len(self.spooler)
+        persistent = self.spooler.persistent
         self.spooler.close()
-        log.info("%s: link closed, %d messages left in the spooler", self.thing_name, left)
+        if left and not persistent:
+            log.warning(
+                "%s: link closed: %d message(s) still in the Memory spooler are LOST "
+                "(a Disk spooler keeps them across restarts)",
+                self.thing_name,
+                left,
+            )
+        else:
+            log.info("%s: link closed, %d message(s) kept in the Disk spooler", self.thing_name, left)
 
     async def _connect_first(self) -> None:
         delay = float(self._reconnect[0])

@@ -173,6 +173,11 @@ class Spooler:
         return len(self._index)
 
     @property
+    def persistent(self) -> bool:
+        """Whether what it holds outlives the process (Disk), or is lost when it closes (Memory)."""
+        return not isinstance(self._storage, MemoryStorage)
+
+    @property
     def size_in_bytes(self) -> int:
         return self._size
 

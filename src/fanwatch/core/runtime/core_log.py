@@ -8,10 +8,28 @@ context variable that its servers' and components' tasks inherit from the task t
 from __future__ import annotations
 
 import logging
+import re
 from contextvars import ContextVar
 from pathlib import Path
 
-__all__ = ["CoreLog"]
+__all__ = ["LINE_FORMAT", "CoreLog", "EscapingFormatter"]
+
+#: How the core's log lines look, in its greengrass.log and on the console of ``fanwatch core run``.
+LINE_FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+class EscapingFormatter(logging.Formatter):
+    """One record, one line: control characters in a message are written escaped (``\\n``, ``\\x1b``).
+
+    Messages carry strings that clients chose (topics, component names, tokens refused): a topic
+    holding a newline once forged whole log lines. A traceback the core itself adds stays as it is.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], record.message)
+        return super().formatMessage(record)
+
 
 #: The thing whose core the running task belongs to.
 _current_thing: ContextVar[str | None] = ContextVar("fanwatch_core_thing", default=None)
@@ -43,7 +61,7 @@ class CoreLog:
     def open(self) -> None:
         self.claim_current_task()
         handler = logging.FileHandler(self._path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(name)s: %(message)s"))
+        handler.setFormatter(EscapingFormatter(LINE_FORMAT))
         handler.addFilter(_ThisCore(self._thing_name, self._logger.name))
         handler.setLevel(logging.INFO)
         parent = logging.getLogger("fanwatch.core")

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fanwatch.core.config import ConfigStore
+from fanwatch.core.deployment.artifacts import ArtifactError
 from fanwatch.core.deployment.document import (
     NUCLEUS,
     DeploymentDocument,
@@ -84,7 +85,9 @@ class Deployer:
                 self._store.refresh()
                 plan = self._plan(document)
                 launches = supervisor.launches(plan)
-            except (DeploymentError, RecipeError, OSError) as exc:
+                for planned in plan.components.values():  # nothing is stopped before all of it checks out
+                    supervisor.check_install(planned)
+            except (DeploymentError, RecipeError, ArtifactError, OSError) as exc:
                 return self._finish(
                     DeploymentResult(
                         document.deployment_id, DeploymentStatus.FAILED_NO_STATE_CHANGE, str(exc)

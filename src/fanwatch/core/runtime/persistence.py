@@ -34,7 +34,7 @@ class CoreFiles:
             saved = json.loads(path.read_text())
         except FileNotFoundError:
             return {}
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, RecursionError) as exc:  # a file too deep to read, too
             self._log.error("cannot read %s (%s): starting with no components", path, exc)
             return {}
         return saved if isinstance(saved, dict) else {}

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from fanwatch.core.config import ConfigStore
-from fanwatch.core.deployment.artifacts import ArtifactError, install_artifacts
+from fanwatch.core.deployment.artifacts import ArtifactError, check_artifacts, install_artifacts
 from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError
 from fanwatch.core.deployment.interpolation import Interpolator
 from fanwatch.core.deployment.plan import Plan, PlannedComponent
@@ -209,6 +209,14 @@ class Supervisor:
             service.start()
         self.running = {name: self.running[name] for name in plan.components if name in self.running}
         return await self._wait_settled()
+
+    def check_install(self, planned: PlannedComponent) -> None:
+        """What installing ``planned`` would refuse (ArtifactError), found before anything changes."""
+        stored = planned.stored
+        if self.installed.get(f"{stored.name}@{stored.version}") != stored.fingerprint:
+            check_artifacts(
+                stored.name, stored.version, planned.manifest.artifacts, stored.artifacts, self._layout
+            )
 
     def _install(self, planned: PlannedComponent) -> None:
         """Artifacts and the recipe into the core's own store, unless this exact build is already there."""

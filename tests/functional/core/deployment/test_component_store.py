@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import stat
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from fanwatch.core.deployment import artifacts
 from fanwatch.core.deployment.artifacts import ArtifactError, file_mode, install_artifacts
 from fanwatch.core.deployment.recipe import Artifact, Permission, RecipeError, Unarchive
 from fanwatch.core.deployment.store import ComponentStore
@@ -191,3 +193,43 @@ def test_zip_slip_and_corrupt_zips_are_refused(tmp_path: Path) -> None:
         install_artifacts(
             "c", "1.0.0", (Artifact("s3://b/junk.zip", unarchive=Unarchive.ZIP),), tmp_path, layout
         )
+
+
+def test_a_recipe_version_that_is_a_path_is_refused_before_any_file_there_is_read(tmp_path: Path) -> None:
+    """Issue 14: ComponentVersion "/..." made the core hash a folder outside the build (3 GB) first."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.bin").write_bytes(b"not yours")
+    folder = build(tmp_path / "b", "1.0.0")
+    (folder / "recipes" / "app-1.0.0.yaml").write_text(RECIPE.format(version=str(outside)))
+    opened: list[str] = []
+
+    def watch(event: str, args: tuple[object, ...]) -> None:
+        if event == "open" and str(args[0]).startswith(str(outside)):
+            opened.append(str(args[0]))
+
+    sys.addaudithook(watch)
+    with pytest.raises(RecipeError, match="is not a semantic version"):
+        ComponentStore().add_build(folder)
+    assert opened == []
+
+
+@pytest.mark.parametrize(("entries", "size"), [(101, 10), (1, 2_000_000)], ids=["entries", "expanded size"])
+def test_a_zip_that_expands_past_the_caps_is_refused_before_unpacking(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entries: int, size: int
+) -> None:
+    """Issue 14: a 2 MB ZIP expanded to 2 GB while the core's IPC stood still (caps made small here)."""
+    monkeypatch.setattr(artifacts, "MAX_ZIP_ENTRIES", 100, raising=False)
+    monkeypatch.setattr(artifacts, "MAX_UNZIPPED_BYTES", 1_000_000, raising=False)
+    with zipfile.ZipFile(tmp_path / "bomb.zip", "w", zipfile.ZIP_DEFLATED) as zipped:
+        for i in range(entries):
+            zipped.writestr(f"f{i}", b"\0" * size)
+    assert (tmp_path / "bomb.zip").stat().st_size < 20_000
+    layout = CoreLayout(tmp_path / "core")
+    with pytest.raises(
+        ArtifactError, match=r"entries; at most 100|expands to 2,000,000 bytes; at most 1,000,000"
+    ):
+        install_artifacts(
+            "c", "1.0.0", (Artifact("s3://b/bomb.zip", unarchive=Unarchive.ZIP),), tmp_path, layout
+        )
+    assert not layout.unarchived_path("c", "1.0.0").exists()

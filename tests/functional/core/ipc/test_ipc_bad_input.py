@@ -20,9 +20,11 @@ import pytest
 from awsiot.greengrasscoreipc import model
 
 from fanwatch.core.ipc import DEFAULT_MAX_FRAME_BYTES, IPCServer
+from fanwatch.core.ipc import connection as connection_module
 from fanwatch.core.ipc.eventstream import FrameDecoder, FrameError, Header, Message, encode
 from fanwatch.core.ipc.local_pubsub import LocalMessage
 from fanwatch.core.ipc.protocol import MessageFlag, MessageType, rpc_message
+from fanwatch.core.ipc.server import DEFAULT_MAX_CONNECTIONS_PER_PEER
 
 COMPONENT = "fanwatch.Tachometer"
 CONFIG = {
@@ -408,4 +410,34 @@ def test_a_bad_connect_is_acknowledged_without_acceptance(
     assert not int(ack.header(":message-flags")) & MessageFlag.CONNECTION_ACCEPTED  # type: ignore[arg-type]
     assert f"refused a connection: {reason}" in caplog.text
     client.close()
+    assert_still_serving(core, token)
+
+
+def test_a_connection_that_never_sends_connect_is_closed_at_the_deadline(
+    core: Any, token: str, raw: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: such connections stayed open for ever, until the core ran out of file descriptors."""
+    monkeypatch.setattr(connection_module, "CONNECT_DEADLINE_SECONDS", 0.3, raising=False)
+    caplog.set_level(logging.WARNING, "fanwatch.core.ipc")
+    started = time.monotonic()
+    assert raw().until_closed() == []
+    assert time.monotonic() - started < WAIT / 2
+    assert "no CONNECT within the deadline" in caplog.text
+    assert_still_serving(core, token)
+
+
+def test_connections_past_the_per_process_cap_are_closed_and_logged_once(
+    core: Any, token: str, raw: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: 20,077 idle connections starved the core; every refusal was a log line."""
+    caplog.set_level(logging.WARNING, "fanwatch.core.ipc")
+    held = [raw() for _ in range(DEFAULT_MAX_CONNECTIONS_PER_PEER)]
+    extra = [raw() for _ in range(10)]
+    for client in extra:
+        assert client.until_closed() == []
+    lines = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
+    assert len(lines) == 1 and f"holds {DEFAULT_MAX_CONNECTIONS_PER_PEER} connections already" in lines[0]
+    assert core.server.refusals.total[next(iter(core.server.refusals.total))] == 10
+    for client in held:
+        client.close()
     assert_still_serving(core, token)

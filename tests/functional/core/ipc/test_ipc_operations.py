@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import queue
 import time
@@ -435,3 +436,19 @@ def test_an_operation_the_core_does_not_serve_gets_the_nucleus_answer(
         unsupported.value.message == "Operation aws.greengrass#GetThingShadow is not supported by Greengrass"
     )
     assert tach.get_configuration(key_path=["pulsesPerRev"]).value == {"pulsesPerRev": 2}
+
+
+def test_a_configuration_value_nested_600_deep_is_refused_and_nothing_of_it_is_stored(
+    core: Any, tach: GreengrassCoreIPCClientV2
+) -> None:
+    """Issue 14: such a value was partly stored, then every read, save and deployment hit RecursionError."""
+    deep: dict[str, Any] = {"leaf": 1}
+    for _ in range(600):
+        deep = {"a": deep}
+    before = core.nucleus.config.get(TACH)
+    now = datetime.datetime.now(datetime.UTC)
+    with pytest.raises(model.InvalidArgumentsError) as refused:
+        tach.update_configuration(key_path=["fans"], timestamp=now, value_to_merge={"deep": deep})
+    assert "nested deeper than 32 levels" in (refused.value.message or "")
+    assert core.nucleus.config.get(TACH) == before
+    json.dumps(core.nucleus.config.get(TACH))  # what the core saves

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -362,3 +363,23 @@ async def test_a_disk_spool_survives_a_clean_restart_of_the_link(
         await asyncio.wait_for(again.flush(), 15)
         await received.wait_for(5)
     assert [seq(p) for p in received.payloads] == list(range(5))
+
+
+async def test_closing_offline_says_what_a_memory_spooler_loses_and_does_not_wait_out_the_timeout(
+    amqtt: AmqttBroker, until: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: the loss was logged at INFO without saying it was a loss, and closing an offline link
+    waited the whole 30 s operation timeout for a DISCONNECT that could not go out."""
+    caplog.set_level(logging.INFO, "fanwatch.core.mqtt")
+    link = MqttIoTCoreLink(THING, amqtt.endpoint_for(THING), reconnect_max_s=2)
+    await link.start()
+    await until(lambda: link.online, "connected")
+    await take_down(amqtt, link, until)
+    for n in range(3):
+        await link.publish(TELEMETRY, b"%d" % n, 1)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await link.close()
+    assert loop.time() - started < 15  # far below the 30 s operation timeout it used to sit out
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("3 message(s) still in the Memory spooler are LOST" in w for w in warnings), warnings

@@ -13,6 +13,7 @@ import pytest
 
 from fanwatch.core.control import MAX_REQUEST_BYTES, ControlError, request
 from fanwatch.core.fleet import Fleet
+from fanwatch.core.layout import CoreRootInUse
 from fanwatch.core.runtime import LocalCore
 
 pytestmark = pytest.mark.timeout(90)
@@ -56,8 +57,44 @@ async def test_a_fleet_runs_one_core_per_thing(
         assert fleet.status()["fan-001"]["components"][0]["state"] == "RUNNING"
         with pytest.raises(KeyError, match="fan-404"):
             await fleet.deploy(DOCUMENT, things=["fan-404"])
-    assert link_factory.closed == ["fan-002", "fan-001"]  # each link outlives its core
+    assert sorted(link_factory.closed) == ["fan-001", "fan-002"]  # each link outlives its core
     assert not (tmp_path / "fleet" / "fan-001" / "local" / "core.json").exists()
+
+
+@pytest.mark.asyncio
+async def test_a_second_core_on_the_same_root_is_refused(
+    tmp_path: Path, builds, recipe, link_factory
+) -> None:
+    """Issue 14: both ran, shared the Disk spool, and every publish failed on a UNIQUE constraint."""
+    builds.add(recipe(PROBE, "1.0.0"))
+    async with Fleet(tmp_path / "fleet", ["fan-001"], links=link_factory, build_dirs=[builds.folder]):
+        second = Fleet(tmp_path / "fleet", ["fan-001", "fan-002"], links=link_factory)
+        with pytest.raises(CoreRootInUse, match=r"another core runs on .*fan-001 already"):
+            await second.start()
+        assert link_factory.closed == []  # the second never opened fan-001's link (nor its spool)
+    async with Fleet(tmp_path / "fleet", ["fan-001"], links=link_factory):
+        pass  # free again once the first has stopped
+
+
+@pytest.mark.asyncio
+async def test_a_fleet_stops_its_cores_together(tmp_path: Path, link_factory) -> None:
+    """Issue 14: cores stopped one after another, each waiting out its link (54 s for 3)."""
+    spans: dict[str, list[float]] = {}
+    loop = asyncio.get_running_loop()
+
+    @contextlib.asynccontextmanager
+    async def slow_links(thing: str, root: Path):  # a link whose close takes a while, as offline ones do
+        async with link_factory(thing, root) as link:
+            yield link
+            spans[thing] = [loop.time()]
+            await asyncio.sleep(0.5)
+            spans[thing].append(loop.time())
+
+    fleet = Fleet(tmp_path / "fleet", Fleet.names(3), links=slow_links)
+    await fleet.start()
+    await fleet.stop()
+    assert len(spans) == 3
+    assert max(start for start, _ in spans.values()) < min(end for _, end in spans.values())  # overlapping
 
 
 def test_fleet_names() -> None:

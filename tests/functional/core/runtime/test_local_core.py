@@ -277,3 +277,39 @@ async def test_a_change_to_a_value_the_lifecycle_uses_restarts_the_component(
     log = core.layout.log_path(PROBE).read_text()
     assert "tag is v1" in log and "tag is v2" in log  # the script itself changed: a restart, as on a device
     assert log.count("STARTING -> RUNNING") == 2
+
+
+async def test_a_bad_artifact_is_found_before_any_running_component_is_stopped(
+    core: LocalCore, builds, recipe, events, until
+) -> None:
+    """Issue 14: the deployment stopped the running version first, then found the bad artifact and
+    rolled back; the docs say nothing is touched before the plan passes."""
+    builds.add(recipe(PROBE, "1.0.0"))
+    bad = recipe(PROBE, "2.0.0")
+    bad["Manifests"][0]["Artifacts"][0].update({"Digest": "AAAA", "Algorithm": "SHA-256"})
+    builds.add(bad)
+    core.add_sources([builds.folder])
+    assert (await core.deploy(deployment("1.0.0"))).succeeded
+    await until(lambda: [e for e in events(core, PROBE) if e["event"] == "started"])
+    result = await core.deploy(deployment("2.0.0"))
+    assert result.status == "FAILED_NO_STATE_CHANGE", result.detail
+    assert "does not match its recipe Digest" in result.detail
+    (probe,) = core.status()["components"]
+    assert (probe["version"], probe["state"]) == ("1.0.0", "RUNNING")
+    assert [e["event"] for e in events(core, PROBE)].count("started") == 1  # never stopped, never restarted
+
+
+async def test_a_build_folder_moved_away_is_skipped_with_a_warning(
+    core: LocalCore, builds, recipe, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: a source given once stayed required: every deployment failed until it came back."""
+    builds.add(recipe(PROBE, "1.0.0"))
+    other = type(builds)(tmp_path / "other-build")
+    other.add(recipe("test.Other", "1.0.0"))
+    core.add_sources([builds.folder, other.folder])
+    assert (await core.deploy(deployment("1.0.0"))).succeeded
+    other.folder.rename(tmp_path / "moved-away")
+    caplog.set_level(logging.WARNING)
+    result = await core.deploy(deployment("1.0.0", merge={"tag": "again"}))
+    assert result.succeeded, result.detail
+    assert any("other-build" in r.getMessage() and "missing" in r.getMessage() for r in caplog.records)

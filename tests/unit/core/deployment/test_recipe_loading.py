@@ -15,6 +15,7 @@ from fanwatch.core.deployment.recipe import (
     current_platform,
     load_recipe,
     parse_recipe,
+    read_recipe_document,
 )
 
 LINUX_AMD64 = {"os": "linux", "architecture": "amd64"}
@@ -218,3 +219,53 @@ def test_unreadable_or_oversized_files(tmp_path: Path) -> None:
     big.write_text("# " + "x" * 16_000)
     with pytest.raises(RecipeError, match="accepts at most 16,000"):
         load_recipe(big)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "message"),
+    [
+        ("com.example.Hello\n", "1.0.0", "ComponentName: expected a component name"),
+        ("..", "1.0.0", "ComponentName: expected a component name"),
+        (".", "1.0.0", "ComponentName: expected a component name"),
+        ("com.example.Hello", "1.0.0\n", "is not a semantic version"),
+        ("com.example.Hello", " 1.0.0", "is not a semantic version"),
+    ],
+)
+def test_names_and_versions_are_matched_whole(name: str, version: str, message: str) -> None:
+    """Issue 14: a trailing newline passed the `$` patterns, and `..` ran with the core root as work."""
+    with pytest.raises(RecipeError, match=message):
+        parse_recipe({"ComponentName": name, "ComponentVersion": version, "Manifests": [{}]})
+
+
+ALIAS_BOMB = """\
+ComponentName: com.example.Bomb
+ComponentVersion: 1.0.0
+a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+Manifests: [{}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (ALIAS_BOMB, r"aliases \(\*a\) are not allowed"),
+        ("ComponentName: " + "[" * 5000 + "]" * 5000, "nested too deeply|maximum nesting depth"),
+        ("ComponentName: " + "[" * 40 + "]" * 40, "nested deeper than 32 levels"),
+        ("ComponentVersion: " + "9" * 5000, "not a readable recipe"),
+    ],
+    ids=["alias bomb", "nested 5000 deep", "nested 40 deep", "5000-digit integer"],
+)
+def test_a_recipe_is_bounded_before_it_is_processed(tmp_path: Path, text: str, message: str) -> None:
+    """Issue 14: a 668-byte alias bomb took the core 2 minutes and 4.3 GB; deep nesting was RecursionError."""
+    file = tmp_path / "recipe.yaml"
+    file.write_text(text)
+    with pytest.raises(RecipeError, match=message):
+        read_recipe_document(file)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
-from fanwatch.core.config import ConfigStore, StaleUpdateError
+from fanwatch.core.config import ConfigStore, ConfigurationTooLarge, StaleUpdateError
 
 
 class Clock:
@@ -175,3 +176,38 @@ def test_callbacks_run_outside_the_lock_so_other_threads_can_read_meanwhile(stor
     store.subscribe("fan.Tach", [], read_from_another_thread)
     store.merge("fan.Tach", [], {"pin": 4})
     assert seen == [4]
+
+
+def _nested(depth: int) -> dict[str, object]:
+    value: dict[str, object] = {"leaf": 1}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("write", "problem"),
+    [
+        (lambda s: s.merge("fan.Tach", [], {"deep": _nested(600)}), "nested deeper than 32 levels"),
+        (lambda s: s.merge("fan.Tach", ["k"] * 31, {"x": {"y": 1}}), "nested deeper than 32 levels"),
+        (lambda s: s.merge("fan.Tach", [], {"big": ["x" * 1000] * 1100}), "larger than 1,000,000 bytes"),
+        (lambda s: s.set_tree("fan.Tach", {"deep": _nested(5000)}), "nested deeper than 32 levels"),
+        (
+            lambda s: s.merge(
+                "fan.Tach", [], {"deep": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
+            ),
+            "nested deeper than 32 levels",
+        ),
+    ],
+    ids=["600 deep", "deep key path", "over 1 MB", "5000 deep replace", "lists count too"],
+)
+def test_a_value_out_of_bounds_is_refused_before_any_of_it_is_stored(
+    store: ConfigStore, write: Any, problem: str
+) -> None:
+    """Issue 14: a value ~600 levels deep was partly stored, then every read failed with RecursionError."""
+    before = store.get("fan.Tach")
+    with pytest.raises(ConfigurationTooLarge, match=problem):
+        write(store)
+    assert store.get("fan.Tach") == before
+    store.merge("fan.Tach", [], {"fine": _nested(30)})  # and a deep-but-sane value still goes in
+    assert store.get("fan.Tach", ["fine", *["a"] * 29]) == {"leaf": 1}

@@ -78,3 +78,10 @@ def test_thing_names_aws_iot_accepts(name: str) -> None:
 def test_thing_names_that_could_widen_an_acl_are_refused(name: str) -> None:
     with pytest.raises(MqttRequestError, match="thing name"):
         check_thing_name(name)
+
+
+@pytest.mark.parametrize("name", ["pi-1\n", "pi-1\r\n", "\npi-1"])
+def test_a_thing_name_is_matched_whole(name: str) -> None:
+    """Issue 14: a trailing newline passed the `$` pattern."""
+    with pytest.raises(ValueError):
+        check_thing_name(name)
