@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from fanwatch.errors import FanwatchError
+
 __all__ = ["CoreLayout", "CoreRootInUse", "UnsafeSocketFolder", "root_lock", "short_socket_path"]
 
 #: ``sun_path`` holds 108 bytes including the terminating NUL on Linux (104 on macOS).
@@ -40,7 +42,7 @@ def short_socket_path(wanted: Path) -> Path:
     return folder / f"{digest}.{wanted.name}"
 
 
-class UnsafeSocketFolder(PermissionError):
+class UnsafeSocketFolder(FanwatchError, PermissionError):
     """The fallback socket folder exists but another user could reach or own it: refused, not fixed."""
 
 
@@ -71,7 +73,7 @@ def _private_folder(folder: Path) -> Path:
     return folder
 
 
-class CoreRootInUse(RuntimeError):
+class CoreRootInUse(FanwatchError, RuntimeError):
     """Another core runs on this root folder already (it holds the root's lock)."""
 
 

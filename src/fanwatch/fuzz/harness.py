@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from fanwatch.cloud.events import Anomaly, encode_anomaly, parse_event
+from fanwatch.errors import FanwatchError
 from fanwatch.fuzz.strategies import (
     THINGS,
     alert_message,
@@ -50,7 +51,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"
 
 
-class Escaped(AssertionError):
+class Escaped(FanwatchError, AssertionError):
     """The target broke its promise on this example (raised by a target's check)."""
 
 
