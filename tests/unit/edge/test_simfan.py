@@ -99,7 +99,7 @@ def test_hunting_oscillates_and_overspeed_overshoots() -> None:
 
 
 def test_faults_are_validated() -> None:
-    assert set(FAULT_KINDS) == {"stall", "bearing_wear", "dropout", "glitch", "hunting", "overspeed"}
+    assert set(FAULT_KINDS) == {"stall", "bearing_wear", "dropout", "glitch", "hunting", "overspeed", "stuck"}
     with pytest.raises(ValueError, match="fault kind 'smoke'"):
         Fault("smoke", 0)
     with pytest.raises(ValueError, match="start_s < end_s"):
@@ -122,3 +122,15 @@ def test_a_speed_controlled_fan_follows_its_setpoints_and_says_what_was_commande
     assert SimulatedFan(target_rpm=3000).target_at(5) is None  # not speed-controlled
     with pytest.raises(ValueError, match="setpoints"):
         SimulatedFan(setpoints=[(-1, 2000)])
+
+
+def test_a_stuck_fan_keeps_the_speed_it_had_while_its_controller_commands_another() -> None:
+    fan = SimulatedFan(
+        target_rpm=3000, setpoints=[(5, 2000), (35, 3000)], faults=[Fault("stuck", 30, 50)], seed=4
+    )
+    pulses = edges(fan, 60)
+    assert rate(pulses, 25, 30) == pytest.approx(2000, rel=0.02)  # it followed the first change
+    assert fan.target_at(40) == 3000  # told 3,000 at 35 s ...
+    assert rate(pulses, 40, 50) == pytest.approx(2000, rel=0.02)  # ... it stays at 2,000
+    assert fan.label_at(40) == "stuck"
+    assert rate(pulses, 56, 60) == pytest.approx(3000, rel=0.02)  # the fault over, it follows again

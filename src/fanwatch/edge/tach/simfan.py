@@ -10,7 +10,9 @@ the physics or the signal over a time span and label the readings taken while th
 * ``dropout``: the tach signal goes missing in bursts while the rotor keeps turning;
 * ``glitch``: electrical noise adds spurious short pulses;
 * ``hunting``: the speed oscillates around the target (a control loop that hunts);
-* ``overspeed``: the fan runs well above its target.
+* ``overspeed``: the fan runs well above its target;
+* ``stuck``: the controller's commands no longer reach the motor: the rotor keeps the speed commanded
+  when the fault began (a speed-controlled fan that does not follow its next setpoint).
 
 A speed-controlled fan is given ``setpoints``: (simulation seconds, rpm) at which its controller
 commands a new target; the rotor follows through its inertia, faults act on the commanded speed, and
@@ -31,7 +33,7 @@ from typing import Final
 
 __all__ = ["FAULT_KINDS", "Fault", "SimulatedFan"]
 
-FAULT_KINDS: Final = ("stall", "bearing_wear", "dropout", "glitch", "hunting", "overspeed")
+FAULT_KINDS: Final = ("stall", "bearing_wear", "dropout", "glitch", "hunting", "overspeed", "stuck")
 
 _STEP_S: Final = 0.01  # integration grid: fixed, so results do not depend on how callers chunk time
 _LOOKAHEAD_S: Final = 0.05  # edges are generated this far ahead so jitter never reorders them across calls
@@ -132,7 +134,8 @@ class SimulatedFan:
     def _commanded_rev_s(self, t: float) -> float:
         """The speed the motor drives towards at ``t``, after speed-changing faults."""
         s = self._elapsed(t)
-        rpm = self._command(t)
+        stuck = self._active("stuck", t)
+        rpm = self._command(t if stuck is None else self._t0 + stuck.start_s)
         for f in self.faults:
             if not f.active(s):
                 continue
