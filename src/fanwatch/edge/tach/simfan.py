@@ -98,6 +98,8 @@ class SimulatedFan:
         self.jitter_s = jitter_s
         self.period_jitter = period_jitter
         self.faults = tuple(faults)
+        # per kind, looked up several times per 10 ms step: kinds without a fault cost a dict lookup
+        self._faults_of = {kind: tuple(f for f in self.faults if f.kind == kind) for kind in FAULT_KINDS}
         self.setpoints = tuple(sorted((float(at), float(rpm)) for at, rpm in setpoints))
         if any(at < 0 or rpm < 0 for at, rpm in self.setpoints):
             raise ValueError("setpoints need a time >= 0 and an rpm >= 0")
@@ -148,8 +150,11 @@ class SimulatedFan:
         return rpm / 60.0
 
     def _active(self, kind: str, t: float) -> Fault | None:
-        s = self._elapsed(t)
-        return next((f for f in self.faults if f.kind == kind and f.active(s)), None)
+        s = t - self._t0
+        for f in self._faults_of[kind]:
+            if f.start_s <= s < f.end_s:
+                return f
+        return None
 
     def _period_jitter(self, t: float) -> float:
         wear = self._active("bearing_wear", t)
