@@ -85,7 +85,7 @@ QUALITY_FLAGS: Final = frozenset(
 )
 
 #: Kinds of alert the edge raises without waiting for the cloud.
-ALERT_KINDS: Final = frozenset({"stall", "under_speed", "over_speed", "sensor_lost"})
+ALERT_KINDS: Final = frozenset({"stall", "under_speed", "over_speed", "sensor_lost", "noisy_signal"})
 
 # Patterns are matched whole (``fullmatch``): ``$`` would also accept a trailing newline.
 THING_PATTERN: Final = re.compile(r"[A-Za-z0-9:_-]{1,128}")  # AWS IoT thing-name alphabet

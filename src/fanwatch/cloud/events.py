@@ -59,6 +59,7 @@ _WORD: Final = re.compile(r"[a-z_]{1,32}")  # a kind or a severity, checked agai
 _ALERT_SEVERITY: Final = {
     "stall": "critical",
     "sensor_lost": "warning",
+    "noisy_signal": "warning",
     "under_speed": "warning",
     "over_speed": "warning",
 }
@@ -169,7 +170,7 @@ EVENT_COLUMNS: Final[tuple[LakeColumn, ...]] = (
     LakeColumn("source", "string", "edge (raised on the device) or cloud (the detector)"),
     LakeColumn("thing", "string", "IoT thing name of the device"),
     LakeColumn("fan", "string", "fan id on the device"),
-    LakeColumn("kind", "string", "stall, under_speed, over_speed, sensor_lost, rcf or gap"),
+    LakeColumn("kind", "string", "stall, under_speed, over_speed, sensor_lost, noisy_signal, rcf or gap"),
     LakeColumn("state", "string", "raised or cleared"),
     LakeColumn("severity", "string", "info, warning or critical"),
     LakeColumn("ts", "timestamp", "when it was seen (UTC)"),

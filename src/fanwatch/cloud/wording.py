@@ -19,12 +19,14 @@ _ALERT_RAISED = {
     "under_speed": "is running too slowly",
     "over_speed": "is running too fast",
     "sensor_lost": "has lost its tachometer signal",
+    "noisy_signal": "has a noisy tachometer signal (check the wiring)",
 }
 _ALERT_CLEARED = {
     "stall": "is turning again",
     "under_speed": "is back up to speed",
     "over_speed": "is back down to its normal speed",
     "sensor_lost": "has its tachometer signal back",
+    "noisy_signal": "has a clean tachometer signal again",
 }
 
 

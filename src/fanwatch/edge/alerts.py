@@ -4,13 +4,23 @@ A value that flaps around a threshold raises nothing until it stays beyond it fo
 and once raised clears only after it has stayed on the good side of the hysteresis band for
 ``clear_after_s``; values inside the band keep the current state. So a flapping fan costs one alert,
 not one per reading.
+
+``noisy_signal`` watches the tach signal rather than the speed: the estimator rejects spurious pulses
+(``glitch``) and notices missing ones (``dropout``) and reads the speed right, so the speed alone
+shows nothing wrong while the wiring is. The alert is raised when at least ``noisy_percent`` of the
+readings of the last ``noisy_window_s`` carry one of those flags, and cleared below half of that.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["AlertTracker", "Hysteresis", "Transition"]
+#: The quality flags that say the tach signal itself is noisy (not the fan).
+NOISY_FLAGS: Final = frozenset({"glitch", "dropout"})
+
+__all__ = ["NOISY_FLAGS", "AlertTracker", "Hysteresis", "Transition"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +57,7 @@ class Hysteresis:
 
 
 class AlertTracker:
-    """Stall, under-speed and over-speed of one fan, evaluated on each (spike-filtered) reading."""
+    """Stall, under-speed, over-speed and a noisy signal of one fan, on each (spike-filtered) reading."""
 
     def __init__(
         self,
@@ -58,11 +68,14 @@ class AlertTracker:
         hysteresis_percent: float,
         raise_after_s: float,
         clear_after_s: float,
+        noisy_percent: float = 0.0,
+        noisy_window_s: float = 60.0,
     ) -> None:
         self._states = {
             kind: Hysteresis(raise_after_s=raise_after_s, clear_after_s=clear_after_s)
-            for kind in ("stall", "under_speed", "over_speed")
+            for kind in ("stall", "under_speed", "over_speed", "noisy_signal")
         }
+        self._recent: deque[tuple[float, bool]] = deque()  # (t, noisy) of the readings in the window
         self.reconfigure(
             stall_rpm=stall_rpm,
             under_speed_rpm=under_speed_rpm,
@@ -70,6 +83,8 @@ class AlertTracker:
             hysteresis_percent=hysteresis_percent,
             raise_after_s=raise_after_s,
             clear_after_s=clear_after_s,
+            noisy_percent=noisy_percent,
+            noisy_window_s=noisy_window_s,
         )
 
     def reconfigure(
@@ -81,12 +96,16 @@ class AlertTracker:
         hysteresis_percent: float,
         raise_after_s: float,
         clear_after_s: float,
+        noisy_percent: float = 0.0,
+        noisy_window_s: float = 60.0,
     ) -> None:
         """New thresholds; alerts already raised stay raised until they clear under the new ones."""
         self.stall_rpm = stall_rpm
         self.under_speed_rpm = under_speed_rpm
         self.over_speed_rpm = over_speed_rpm
         self.band = hysteresis_percent / 100.0
+        self.noisy_share = noisy_percent / 100.0
+        self.noisy_window_s = noisy_window_s
         for h in self._states.values():
             h.raise_after_s = raise_after_s
             h.clear_after_s = clear_after_s
@@ -94,7 +113,18 @@ class AlertTracker:
     def active(self) -> list[str]:
         return [kind for kind, h in self._states.items() if h.active]
 
-    def update(self, t: float, rpm: float, *, stalled: bool) -> list[Transition]:
+    def _noisy_share(self, t: float, noisy: bool) -> float | None:
+        """The share of noisy readings over the window up to ``t`` (None until the window is half full)."""
+        self._recent.append((t, noisy))
+        while self._recent and self._recent[0][0] <= t - self.noisy_window_s:
+            self._recent.popleft()
+        if self._recent[-1][0] - self._recent[0][0] < self.noisy_window_s / 2:
+            return None
+        return sum(n for _, n in self._recent) / len(self._recent)
+
+    def update(self, t: float, rpm: float, *, stalled: bool, noisy: bool = False) -> list[Transition]:
+        """``noisy``: the reading carries one of :data:`NOISY_FLAGS`."""
+        share = self._noisy_share(t, noisy)
         is_stall = stalled or rpm < self.stall_rpm
         checks = {
             "stall": (is_stall, not stalled and rpm >= self.stall_rpm * (1 + self.band)),
@@ -106,6 +136,11 @@ class AlertTracker:
             "over_speed": (
                 bool(self.over_speed_rpm) and rpm > self.over_speed_rpm,
                 not self.over_speed_rpm or rpm <= self.over_speed_rpm * (1 - self.band),
+            ),
+            # a stopped rotor gives no pulses to be noisy: a stall is not also a noisy signal
+            "noisy_signal": (
+                bool(self.noisy_share) and share is not None and not is_stall and share >= self.noisy_share,
+                not self.noisy_share or (share is not None and share < self.noisy_share / 2),
             ),
         }
         out = []

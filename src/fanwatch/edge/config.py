@@ -271,6 +271,9 @@ class FilterConfig:
     hysteresis_percent: float = 5.0
     raise_after_s: float = 3.0
     clear_after_s: float = 10.0
+    # noisy_signal: this share of a window's readings flagged glitch or dropout (0: off)
+    noisy_percent: float = 10.0
+    noisy_window_s: float = 60.0
     sensor_timeout_s: float = 15.0
     status_interval_s: float = 300.0
     queue_size: int = 10_000
@@ -293,6 +296,8 @@ _FILTER_KEYS = {
     "hysteresisPercent": ("hysteresis_percent", float, 0.0, 50.0),
     "raiseAfterSeconds": ("raise_after_s", float, 0.0, 3600.0),
     "clearAfterSeconds": ("clear_after_s", float, 0.0, 3600.0),
+    "noisyPercent": ("noisy_percent", float, 0.0, 100.0),
+    "noisyWindowSeconds": ("noisy_window_s", float, 1.0, 3600.0),
     "sensorTimeoutSeconds": ("sensor_timeout_s", float, 1.0, 3600.0),
     "statusIntervalSeconds": ("status_interval_s", float, 1.0, 86_400.0),
     "queueSize": ("queue_size", int, 10, 1_000_000),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fanwatch.edge.alerts import AlertTracker
+from fanwatch.edge.alerts import NOISY_FLAGS, AlertTracker
 from fanwatch.edge.batching import Batcher, DeadbandGate, pack
 from fanwatch.edge.clock import Clock
 from fanwatch.edge.config import FilterConfig
@@ -121,6 +121,8 @@ class EdgeFilter:
                 "hysteresis_percent": c.hysteresis_percent,
                 "raise_after_s": c.raise_after_s,
                 "clear_after_s": c.clear_after_s,
+                "noisy_percent": c.noisy_percent,
+                "noisy_window_s": c.noisy_window_s,
             },
         }
 
@@ -185,7 +187,9 @@ class EdgeFilter:
             reading = replace(reading, rpm=rpm, flags=reading.flags | {"spike"})
         fan.last_reading = reading
         out = []
-        transitions = fan.alerts.update(reading.ts.timestamp(), reading.rpm, stalled=stalled)
+        transitions = fan.alerts.update(
+            reading.ts.timestamp(), reading.rpm, stalled=stalled, noisy=bool(reading.flags & NOISY_FLAGS)
+        )
         for tr in transitions:
             since = datetime.fromtimestamp(tr.since, UTC)
             out += self._alert(fan_id, fan, tr.kind, tr.state, reading, since)
@@ -332,6 +336,8 @@ def _detail(kind: str, state: str, reading: Reading, config: FilterConfig) -> st
         "under_speed": f"below {config.under_speed_rpm:g} rpm",
         "over_speed": f"above {config.over_speed_rpm:g} rpm",
         "sensor_lost": f"no reading for {config.sensor_timeout_s:g} s",
+        "noisy_signal": f"{config.noisy_percent:g} % or more of the last {config.noisy_window_s:g} s of "
+        "readings with glitches or dropouts in the tach signal",
     }[kind]
     if state == "raised":
         return f"{condition} (rpm {reading.rpm:.0f})"

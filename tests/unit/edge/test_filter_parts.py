@@ -97,6 +97,41 @@ def test_stall_is_not_also_reported_as_under_speed_and_over_speed_is_separate() 
     assert tracker.active() == []
 
 
+def _noisy_tracker(**options: float) -> AlertTracker:
+    return AlertTracker(
+        stall_rpm=100,
+        under_speed_rpm=0,
+        over_speed_rpm=0,
+        hysteresis_percent=5,
+        raise_after_s=3,
+        clear_after_s=10,
+        **{"noisy_percent": 10, "noisy_window_s": 60, **options},
+    )
+
+
+def test_a_noisy_signal_is_raised_when_many_readings_carry_glitches_and_cleared_when_few_do() -> None:
+    tracker = _noisy_tracker()
+    events = []
+    for t in range(600):  # 1 Hz: clean, then every other reading glitched for 3 min, then clean
+        noisy = 120 <= t < 300 and t % 2 == 0
+        events += [(t, tr.kind, tr.state) for tr in tracker.update(t, 3000, stalled=False, noisy=noisy)]
+    assert [(k, s) for _, k, s in events] == [("noisy_signal", "raised"), ("noisy_signal", "cleared")]
+    (raised, _, _), (cleared, _, _) = events
+    assert 120 < raised < 135  # 10 % of a 60 s window: six noisy readings, then 3 s to raise
+    assert 330 < cleared < 375  # below 5 % once the window has moved past the noise, then 10 s
+
+
+def test_a_few_glitches_a_stall_or_the_alert_turned_off_raise_no_noisy_signal() -> None:
+    quiet = _noisy_tracker()
+    off = _noisy_tracker(noisy_percent=0)
+    stalled = _noisy_tracker()
+    for t in range(600):
+        assert quiet.update(t, 3000, stalled=False, noisy=t % 30 == 0) == []  # one in 30: 3 %
+        assert off.update(t, 3000, stalled=False, noisy=True) == []
+        kinds = {tr.kind for tr in stalled.update(t, 0, stalled=True, noisy=t % 2 == 0)}
+        assert "noisy_signal" not in kinds
+
+
 # --- deadband and heartbeat ---------------------------------------------------------------------
 
 
