@@ -55,13 +55,18 @@ __all__ = [
     "MIN_TARGET_RPM",
     "AnomalyStream",
     "Detector",
+    "ForestPoint",
     "Forests",
     "Inputs",
     "RetryLater",
+    "ScoredReading",
     "forest_input",
     "forest_key",
+    "forest_points",
+    "forest_values",
     "lambda_handler",
     "thresholder_for",
+    "typical_speed",
 ]
 
 logger = Logger(service="detector")
@@ -126,7 +131,20 @@ def forest_key(thing: str, fan: str, inputs: Inputs) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _Point:
+class ScoredReading:
+    """One reading as the detector graded it (what ``Detector(on_score=...)`` is told, for pictures)."""
+
+    thing: str
+    fan: str
+    reading: Reading
+    inputs: Inputs
+    score: float  # 0.0 while the fan's forest warms up
+    threshold: float
+    anomalous: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ForestPoint:
     """A reading as its fan's forest takes it."""
 
     reading: Reading
@@ -160,7 +178,9 @@ class Detector:
     again whenever it finds that another detector has processed one of its fans since (its resident
     models are stale). ``thresholder`` grades each fan's scores against that fan's statistics;
     ``settle_seconds`` is how long a speed-controlled fan may take to follow a commanded change;
-    forests are written to their store every ``checkpoint_seconds`` of ``clock``.
+    forests are written to their store every ``checkpoint_seconds`` of ``clock``; ``on_score``, if
+    given, is told every reading scored (a report or a benchmark draws them; a record that is retried
+    reports its readings again).
     """
 
     def __init__(
@@ -174,6 +194,7 @@ class Detector:
         settle_seconds: float = DetectorSettings().settle_seconds,
         checkpoint_seconds: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
+        on_score: Callable[[ScoredReading], None] | None = None,
     ) -> None:
         if not settle_seconds >= 0:
             raise ValueError(f"settle_seconds must be >= 0, got {settle_seconds!r}")
@@ -183,6 +204,7 @@ class Detector:
         self._anomalies = anomalies
         self._dead_letters = dead_letters
         self._thresholder = thresholder
+        self._on_score = on_score
         self._settle = timedelta(seconds=settle_seconds)
         self._checkpoint_seconds = checkpoint_seconds
         self._clock = clock
@@ -250,7 +272,7 @@ class Detector:
         # a retry brings the failed records back first; scores of records that went elsewhere go
         self._ahead = {n: a for n, a in self._ahead.items() if n in numbers}
         states: dict[str, FanState] = {}
-        owners: list[tuple[str, list[_Point]]] = []
+        owners: list[tuple[str, list[ForestPoint]]] = []
         for record in records:
             try:
                 message = parse_telemetry(record_bytes(record), thing=record.kinesis.partition_key)
@@ -273,14 +295,16 @@ class Detector:
             _, fresh = _triage(message, states[key])
             if not fresh:
                 continue
-            points = self._plan(message, fresh, states[key], Counter())
+            points = forest_points(
+                message.thing, message.fan, fresh, states[key], settle=self._settle, counts=Counter()
+            )
             states[key].last_scored = fresh[-1].ts
             if points and number not in self._ahead:
                 owners.append((number, points))
         if not owners:
             return
         points = [p for _, mine in owners for p in mine]
-        scores = self._forests.process([p.key for p in points], _values(points))
+        scores = self._forests.process([p.key for p in points], forest_values(points))
         at = 0
         for number, mine in owners:
             self._ahead[number] = _Ahead(tuple(p.reading.ts for p in mine), scores[at : at + len(mine)])
@@ -316,7 +340,9 @@ class Detector:
         if fresh:
             counts["readings"] += len(fresh)
             switches = counts["inputs_changed"]
-            points = self._plan(message, fresh, state, counts)
+            points = forest_points(
+                message.thing, message.fan, fresh, state, settle=self._settle, counts=counts
+            )
             if counts["inputs_changed"] > switches:
                 logger.info(
                     "readings started or stopped carrying a target: the fan's other forest takes over",
@@ -346,50 +372,37 @@ class Detector:
             self._batch.states[key] = state
         return state
 
-    def _plan(
-        self, message: Telemetry, fresh: list[Reading], state: FanState, counts: Counter[str]
-    ) -> list[_Point]:
-        """The forest points of ``fresh`` (readings of a fan settling after a commanded change have
-        none); ``state`` follows the fan's target and, when its kind of input changes, starts the
-        statistics of the other forest afresh."""
-        points = []
-        carried = None if state.last_scored is None else state.target is not None
-        for reading in fresh:
-            inputs, value = forest_input(reading)
-            target = reading.target_rpm
-            if carried is not None and carried != (target is not None):
-                counts["inputs_changed"] += 1
-                state.stats = ScoreStats()
-                state.settle_until = None
-            elif target is not None and state.target is not None and target != state.target:
-                state.settle_until = reading.ts + self._settle
-            carried = target is not None
-            state.target = target
-            if state.settle_until is not None and reading.ts < state.settle_until:
-                counts["settling"] += 1
-                continue
-            points.append(_Point(reading, inputs, forest_key(message.thing, message.fan, inputs), value))
-        return points
-
     def _grade(
-        self, message: Telemetry, points: list[_Point], state: FanState, ahead: _Ahead | None
+        self, message: Telemetry, points: list[ForestPoint], state: FanState, ahead: _Ahead | None
     ) -> list[Anomaly]:
         if not points:
             return []
         if ahead is not None and ahead.stamps == tuple(p.reading.ts for p in points):
             scores = ahead.scores
         else:  # the batch's pass could not see this record coming
-            scores = self._forests.process([p.key for p in points], _values(points))
+            scores = self._forests.process([p.key for p in points], forest_values(points))
         counts = self._batch.counts
-        worst: tuple[float, float, _Point] | None = None
+        worst: tuple[float, float, ForestPoint] | None = None
         for point, score in zip(points, scores.tolist(), strict=True):
+            grade = self._thresholder.grade(score, state.stats)
+            if self._on_score is not None:
+                self._on_score(
+                    ScoredReading(
+                        thing=message.thing,
+                        fan=message.fan,
+                        reading=point.reading,
+                        inputs=point.inputs,
+                        score=score,
+                        threshold=grade.threshold,
+                        anomalous=grade.anomalous,
+                    )
+                )
             if score <= 0.0:  # the forest is still filling its samples and does not score yet
                 counts["warming_up"] += 1
                 continue
-            grade = self._thresholder.grade(score, state.stats)
             if not grade.anomalous:
                 state.anomaly_since = None
-                state.typical_rpm = _typical(state.typical_rpm, point.reading.rpm)
+                state.typical_rpm = typical_speed(state.typical_rpm, point.reading.rpm)
                 continue
             state.anomaly_since = state.anomaly_since or point.reading.ts
             if worst is None or score / grade.threshold > worst[0] / worst[1]:
@@ -457,12 +470,49 @@ def _key(message: Telemetry) -> str:
     return f"{message.thing}/{message.fan}"
 
 
-def _values(points: list[_Point]) -> np.ndarray:
+def forest_points(
+    thing: str,
+    fan: str,
+    readings: Sequence[Reading],
+    state: FanState,
+    *,
+    settle: timedelta,
+    counts: Counter[str],
+) -> list[ForestPoint]:
+    """What the fan's forests take of its new ``readings`` (in order, none scored before).
+
+    A speed-controlled fan's readings within ``settle`` of a change of its target have no point
+    (``counts["settling"]``). ``state`` follows the fan's target; when its readings start or stop
+    carrying one (``counts["inputs_changed"]``), the fan's score statistics start afresh, as the
+    other forest takes over.
+    """
+    points = []
+    carried = None if state.last_scored is None else state.target is not None
+    for reading in readings:
+        inputs, value = forest_input(reading)
+        target = reading.target_rpm
+        if carried is not None and carried != (target is not None):
+            counts["inputs_changed"] += 1
+            state.stats = ScoreStats()
+            state.settle_until = None
+        elif target is not None and state.target is not None and target != state.target:
+            state.settle_until = reading.ts + settle
+        carried = target is not None
+        state.target = target
+        if state.settle_until is not None and reading.ts < state.settle_until:
+            counts["settling"] += 1
+            continue
+        points.append(ForestPoint(reading, inputs, forest_key(thing, fan, inputs), value))
+    return points
+
+
+def forest_values(points: Sequence[ForestPoint]) -> np.ndarray:
     """The forests' input rows of ``points``, one value each."""
     return np.array([[p.value] for p in points], dtype=np.float64)
 
 
-def _typical(typical: float | None, rpm: float) -> float:
+def typical_speed(typical: float | None, rpm: float) -> float:
+    """A fan's usual speed, followed as a slow moving average of the readings graded normal."""
     return rpm if typical is None else typical + _TYPICAL_ALPHA * (rpm - typical)
 
 

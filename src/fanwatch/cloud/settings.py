@@ -36,8 +36,9 @@ class DetectorSettings:
 
     score_floor: float = 2.8  # the lowest score ever graded anomalous
     score_sigmas: float = 3.0  # standard deviations above a fan's mean normal score
-    # readings this long after a speed-controlled fan's target changed are not scored (it is moving)
-    settle_seconds: float = 30.0
+    # readings this long after a speed-controlled fan's target changed are not scored (it is moving):
+    # five time constants of a fan that takes up to 12 s to change speed
+    settle_seconds: float = 60.0
     checkpoint_minutes: float = 15.0
     shingle_size: int = 4
     num_trees: int = 100
