@@ -22,7 +22,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from fanwatch.cloud.events import EVENT_COLUMNS
-from fanwatch.cloud.lake import PARTITION_KEYS, glue_columns
+from fanwatch.cloud.lake import EVENTS_TABLE, PARTITION_KEYS, READINGS_TABLE, glue_columns
 from fanwatch.telemetry import LAKE_COLUMNS, LakeColumn
 from fanwatch_stack import grants
 from fanwatch_stack.data import DataPlane
@@ -109,16 +109,19 @@ class Lake(Construct):
             ),
         )
         self.readings = self._table(
-            "Readings", "readings", LAKE_COLUMNS, "One row per tachometer reading, as the devices sent them"
+            "Readings",
+            READINGS_TABLE,
+            LAKE_COLUMNS,
+            "One row per tachometer reading, as the devices sent them",
         )
         self.events = self._table(
-            "Events", "events", EVENT_COLUMNS, "One row per anomaly (cloud detector) or alert (edge)"
+            "Events", EVENTS_TABLE, EVENT_COLUMNS, "One row per anomaly (cloud detector) or alert (edge)"
         )
         self.readings_delivery = self._delivery(
-            "ReadingsDelivery", f"{prefix}-readings", data.telemetry, self.readings, "readings"
+            "ReadingsDelivery", f"{prefix}-readings", data.telemetry, self.readings, READINGS_TABLE
         )
         self.events_delivery = self._delivery(
-            "EventsDelivery", f"{prefix}-events", data.anomalies, self.events, "events"
+            "EventsDelivery", f"{prefix}-events", data.anomalies, self.events, EVENTS_TABLE
         )
 
         self.workgroup = athena.CfnWorkGroup(

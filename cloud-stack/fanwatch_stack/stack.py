@@ -73,6 +73,11 @@ class FanwatchCloudStack(Stack):
             "OperationsTopic": (self.data.operations.topic_arn, "Subscribe here for pipeline alarms"),
             "DeadLetterQueue": (self.data.dead_letters.queue_url, "Rejected records, with the reason"),
             "LakeBucket": (self.data.lake.bucket_name, "Parquet lake (readings/, events/, errors/)"),
+            "ModelBucket": (self.data.models.bucket_name, "Forest checkpoints (fanwatch detector backfill)"),
+            "FanStateTable": (
+                self.data.fan_state.table_name,
+                "Per-fan detector state (fanwatch detector backfill)",
+            ),
             "AthenaWorkGroup": (self.lake.workgroup.ref, "Athena workgroup with the named queries"),
             "Dashboard": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
         }

@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "fanwatch.standin.lake_cli",
         "query the local lake with DuckDB (the stack's Athena queries too)",
     ),
+    "detector": ("fanwatch.cloud.cli", "operate the cloud detector: backfill forests from the lake"),
 }
 
 

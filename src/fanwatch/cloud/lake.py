@@ -32,12 +32,23 @@ from fanwatch.telemetry import (
     parse_telemetry,
 )
 
-__all__ = ["PARTITION_KEYS", "glue_columns", "lambda_handler", "transform", "transform_record"]
+__all__ = [
+    "EVENTS_TABLE",
+    "PARTITION_KEYS",
+    "READINGS_TABLE",
+    "glue_columns",
+    "lambda_handler",
+    "transform",
+    "transform_record",
+]
 
 logger = Logger(service="lake")
 
 #: Partition keys of both lake tables, in the order of the S3 prefix.
 PARTITION_KEYS: Final = ("dt", "thing")
+#: The lake's tables, each under its own prefix of the bucket: ``readings/dt=<day>/thing=<thing>/``.
+READINGS_TABLE: Final = "readings"
+EVENTS_TABLE: Final = "events"
 
 
 def glue_columns(columns: Iterable[LakeColumn]) -> list[dict[str, str]]:

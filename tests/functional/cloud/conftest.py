@@ -141,6 +141,12 @@ FOREST_OPTIONS: dict[str, Any] = {"shingle_size": 4, "num_trees": 40, "sample_si
 
 
 @pytest.fixture
+def forest_options() -> dict[str, Any]:
+    """The shape of the forests ``make_detector``'s detectors keep (small, for speed)."""
+    return dict(FOREST_OPTIONS)
+
+
+@pytest.fixture
 def make_detector(aws: Aws) -> Callable[..., Detector]:
     """A detector wired to the stand-in, as one Lambda container would build it."""
 
