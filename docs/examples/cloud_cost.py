@@ -54,6 +54,9 @@ class Assumptions:
     fans: int = 1000
     fans_per_device: int = 2
     batch_seconds: int = 60  # a telemetry message carries this many 1 Hz readings
+    # readings a message carries, if not every reading of its batch_seconds (an edge deadband)
+    readings_per_message: float | None = None
+    basic_ingest: bool = False  # devices publish telemetry to $aws/rules/...: no IoT messaging charge
     bytes_per_reading: int = 110  # one reading in the JSON message
     parquet_bytes_per_reading: float = 12.0  # in the lake, after Snappy
     provisioned_shards: int = 0  # 0: on-demand streams (the default), else shards per stream
@@ -74,8 +77,18 @@ class Assumptions:
         return self.fans * SECONDS / self.batch_seconds
 
     @property
+    def per_message(self) -> float:
+        """Readings in one telemetry message."""
+        return self.batch_seconds if self.readings_per_message is None else self.readings_per_message
+
+    @property
+    def readings(self) -> float:
+        """Readings the fleet sends in a month."""
+        return self.messages * self.per_message
+
+    @property
     def message_kb(self) -> float:
-        return (150 + self.batch_seconds * self.bytes_per_reading) / 1000
+        return (150 + self.per_message * self.bytes_per_reading) / 1000
 
 
 @dataclass(frozen=True)
@@ -90,11 +103,14 @@ def estimate(a: Assumptions, prices: dict[str, float] = PRICES) -> list[Line]:
     p = prices
     gb = a.messages * a.message_kb / 1e6
     units_5kb = math.ceil(a.message_kb / 5)
-    readings = a.fans * SECONDS
+    readings = a.readings
+    messaging = 0.0 if a.basic_ingest else a.messages * units_5kb * p["iot_message_5kb"]
     lines = [
         Line("IoT Core", "connectivity", a.devices * HOURS * 60 * p["iot_connect_minute"]),
         Line(
-            "IoT Core", f"messages ({units_5kb} x 5 KB each)", a.messages * units_5kb * p["iot_message_5kb"]
+            "IoT Core",
+            "messages: none, Basic Ingest" if a.basic_ingest else f"messages ({units_5kb} x 5 KB each)",
+            messaging,
         ),
         Line(
             "IoT Core", "rules triggered and Kinesis actions", a.messages * (p["iot_rule"] + p["iot_action"])
