@@ -1,6 +1,7 @@
 """What the fanwatch cloud stack costs per month, worked out line by line from stated assumptions.
 
-Run ``python docs/examples/cloud_cost.py`` (add ``--fans 5000 --batch-seconds 10 --provisioned``…);
+Run ``python docs/examples/cloud_cost.py`` (add ``--fans 5000 --batch-seconds 10 --provisioned 1
+--basic-ingest``…);
 docs/cloud.md shows its output for 1,000 fans. Prices are AWS list prices for us-east-1 as written
 in ``PRICES`` (check https://aws.amazon.com/pricing before relying on them); free tiers are ignored.
 """
@@ -180,9 +181,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fans", type=int, default=1000)
     parser.add_argument("--batch-seconds", type=int, default=60)
     parser.add_argument("--provisioned", type=int, default=0, metavar="SHARDS")
+    parser.add_argument("--basic-ingest", action="store_true", help="telemetry on $aws/rules/... topics")
     args = parser.parse_args(argv)
     a = replace(
-        Assumptions(), fans=args.fans, batch_seconds=args.batch_seconds, provisioned_shards=args.provisioned
+        Assumptions(),
+        fans=args.fans,
+        batch_seconds=args.batch_seconds,
+        provisioned_shards=args.provisioned,
+        basic_ingest=args.basic_ingest,
     )
     lines = estimate(a)
     print(

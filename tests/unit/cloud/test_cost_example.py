@@ -45,3 +45,10 @@ def test_the_levers_move_the_bill_the_way_the_docs_say(cost: ModuleType) -> None
     assert _total(cost, batch_seconds=10) > 1.5 * base  # IoT and Firehose charge per message
     assert _total(cost, detector_points_per_s=7000) < base  # a faster forest is cheaper compute
     assert 8 * base < _total(cost, fans=10_000) < 10 * base  # fixed costs spread over more fans
+    # Basic Ingest drops exactly the messaging line
+    messaging = next(
+        line.usd for line in cost.estimate(cost.Assumptions()) if line.item.startswith("messages")
+    )
+    assert _total(cost, basic_ingest=True) == pytest.approx(base - messaging)
+    # a deadband sends the same number of messages with fewer readings: less to move and to score
+    assert _total(cost, readings_per_message=2) < base
