@@ -35,6 +35,7 @@ import math
 import multiprocessing
 import os
 import random
+import resource
 import statistics
 import sys
 import time
@@ -529,12 +530,23 @@ def cost_per_fan(design: str, runs: list[EdgeRun]) -> tuple[float, float, float,
     return per_day, per_message, total, basic
 
 
+def _gaps_broken(at: np.ndarray, values: np.ndarray, gap_s: float = 2.5) -> tuple[np.ndarray, np.ndarray]:
+    """``at``/``values`` with a NaN wherever readings are missing (not scored while settling), so a
+    line is drawn only across readings that were scored."""
+    breaks = np.flatnonzero(np.diff(at) > gap_s) + 1
+    return np.insert(at, breaks, np.nan), np.insert(values, breaks, np.nan)
+
+
 def plot(runs: list[EdgeRun], cloud: CloudRun, path: Path) -> Path | None:
+    """One fan of each kind shown: its speed (and target) with the fault shaded as scheduled and the
+    edge's alerts, and beneath it the forest's score, the floor and the anomalies."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
     except ImportError:
         return None
     shown = [
@@ -545,45 +557,61 @@ def plot(runs: list[EdgeRun], cloud: CloudRun, path: Path) -> Path | None:
     figure, axes = plt.subplots(
         2 * len(shown),
         1,
-        figsize=(11, 2.6 * len(shown)),
-        sharex=False,
+        figsize=(11, 2.4 * len(shown) + 0.6),
         gridspec_kw={"height_ratios": [2, 1] * len(shown)},
     )
-    settings = DetectorSettings()
+    floor = DetectorSettings().score_floor
+    colors = {
+        "rpm": "#1f4e79",
+        "target": "#7f7f7f",
+        "fault": "#f4b183",
+        "alarm": "#c00000",
+        "score": "#385723",
+    }
     for n, run in enumerate(shown):
         top, bottom = axes[2 * n], axes[2 * n + 1]
+        bottom.sharex(top)
         readings = [r for _, p in run.telemetry[DEFAULT] for r in parse_telemetry(p).readings]
         minutes = np.array([_relative(r.ts) / 60 for r in readings])
-        top.plot(minutes, [r.rpm for r in readings], lw=0.7, color="#1f4e79", label="rpm")
+        top.plot(minutes, [r.rpm for r in readings], lw=0.7, color=colors["rpm"])
         if run.case.setpoints:
-            top.plot(
-                minutes,
-                [r.target_rpm or np.nan for r in readings],
-                lw=0.7,
-                ls="--",
-                color="#888",
-                label="target",
-            )
-        for f in run.case.faults:
-            top.axvspan(
-                f.start_s / 60, min(f.end_s, run.case.seconds) / 60, color="#f4b183", alpha=0.35, lw=0
-            )
+            targets = [np.nan if r.target_rpm is None else r.target_rpm for r in readings]
+            top.plot(minutes, targets, lw=0.8, ls="--", color=colors["target"])
+        for ax in (top, bottom):
+            for f in run.case.faults:
+                end = min(f.end_s, run.case.seconds)
+                ax.axvspan(f.start_s / 60, end / 60, color=colors["fault"], alpha=0.35, lw=0)
         for at, _kind in run.alerts:
-            top.axvline(at / 60, color="#c00000", lw=0.8)
+            top.axvline(at / 60, color=colors["alarm"], lw=0.9)
+        top.ticklabel_format(axis="y", useOffset=False, style="plain")
         top.set_ylabel("rpm")
-        top.set_title(f"{run.case.thing} ({run.case.kind})", fontsize=9, loc="left")
+        top.tick_params(labelbottom=False)
+        top.set_title(f"{run.case.thing}: {run.case.kind.replace('_', ' ')}", fontsize=9, loc="left")
         if cloud.scores.get(run.case.thing):
-            at, values = np.array(cloud.scores[run.case.thing]).T
-            bottom.plot(at / 60, values, lw=0.6, color="#385723")
-        bottom.axhline(settings.score_floor, color="#c00000", lw=0.6, ls=":")
-        for anomaly, _ in cloud.anomalies:
-            if anomaly.thing == run.case.thing:
-                bottom.plot(_relative(anomaly.ts) / 60, anomaly.score or 0, "v", color="#c00000", ms=4)
+            stamps, values = _gaps_broken(*np.array(cloud.scores[run.case.thing]).T)
+            bottom.plot(stamps / 60, values, lw=0.6, color=colors["score"])
+        bottom.axhline(floor, color=colors["alarm"], lw=0.6, ls=":")
+        found = [
+            (_relative(a.ts) / 60, a.score or 0.0) for a, _ in cloud.anomalies if a.thing == run.case.thing
+        ]
+        if found:
+            bottom.plot(*zip(*found, strict=True), "v", color=colors["alarm"], ms=4)
+        bottom.set_ylim(0, 8.5)
         bottom.set_ylabel("score")
-        bottom.set_xlabel("minutes")
-    figure.tight_layout()
+    axes[-1].set_xlabel("minutes")
+    legend = [
+        Line2D([], [], color=colors["rpm"], lw=1, label="rpm"),
+        Line2D([], [], color=colors["target"], lw=1, ls="--", label="commanded speed"),
+        Patch(color=colors["fault"], alpha=0.35, label="fault (as scheduled)"),
+        Line2D([], [], color=colors["alarm"], lw=1, label="edge alert"),
+        Line2D([], [], color=colors["score"], lw=1, label="forest score"),
+        Line2D([], [], color=colors["alarm"], lw=1, ls=":", label=f"floor {floor:g}"),
+        Line2D([], [], color=colors["alarm"], marker="v", lw=0, label="RCF anomaly"),
+    ]
+    figure.legend(handles=legend, loc="upper center", ncol=len(legend), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.5 / figure.get_figheight()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=90)
     plt.close(figure)
     return path
 
@@ -604,6 +632,8 @@ def main() -> int:
     progress(f"{len(cases)} simulated fans, {fan_hours:.0f} fan-hours, through {len(DESIGNS)} edge filters")
     with multiprocessing.Pool(args.processes) as pool:
         runs = pool.map(run_edge, cases, chunksize=1)
+        pool.close()
+        pool.join()  # so that their CPU time is counted below
     clouds: dict[str, CloudRun] = {}
     for design in DESIGNS:
         if design in SAME_SERIES:
@@ -663,7 +693,10 @@ def main() -> int:
     picture = plot(runs, clouds[DEFAULT], args.plot)
     if picture:
         print(f"\nplot: {picture}")
-    progress("done")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
+    progress(f"done: {cpu / 60:.1f} CPU-minutes in all")
     return 0
 
 
