@@ -45,6 +45,7 @@ bench: $(DEPS)
 	$(BIN)/python bench/rcf.py
 	$(BIN)/python bench/detector.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/detection.py
 
 lint: $(DEPS)
 	$(BIN)/ruff check src tests bench cloud-stack docs/examples

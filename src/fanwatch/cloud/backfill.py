@@ -186,14 +186,12 @@ class Backfill:
         states: FanStateStore,
         thresholder: Thresholder,
         settle_seconds: float,
-        output_after: int,
     ) -> None:
         self._forests = forests
         self._models = models
         self._states = states
         self._thresholder = thresholder
         self._settle = timedelta(seconds=settle_seconds)
-        self._output_after = output_after
 
     def warm(self, history: FanHistory, *, replace: bool = False) -> FanReport:
         readings = history.readings

@@ -88,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
         states=FanStateStore(boto3.client("dynamodb", **options), args.state_table),
         thresholder=thresholder_for(settings),
         settle_seconds=settings.settle_seconds,
-        output_after=settings.output_after,
     )
     counts = lake.counts
     print(

@@ -55,11 +55,6 @@ class DetectorSettings:
             "sample_size": self.sample_size,
         }
 
-    @property
-    def output_after(self) -> int:
-        """Shingled points a new forest learns before it scores (AWS's default, a quarter of the sample)."""
-        return max(1, self.sample_size // 4)
-
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> DetectorSettings:
         """The settings the environment gives (``os.environ`` by default); missing ones keep defaults.

@@ -121,7 +121,14 @@ def test_when_the_dead_letter_queue_is_gone_bad_records_fail_instead_of_vanishin
     assert _failed(response) == sequence[6:]  # the first bad record and everything after it
 
 
-def _message(seq: int, rpms: list[float], *, boot: str = "b1", per: int = 10) -> bytes:
+def _message(
+    seq: int,
+    rpms: list[float],
+    *,
+    boot: str = "b1",
+    per: int = 10,
+    targets: list[float | None] | None = None,
+) -> bytes:
     start = T0 + timedelta(seconds=seq * per)
     readings = tuple(
         Reading(
@@ -131,6 +138,7 @@ def _message(seq: int, rpms: list[float], *, boot: str = "b1", per: int = 10) ->
             pulses=int(rpm / 30),
             window_s=1.0,
             flags=frozenset({"stalled"}) if rpm == 0 else frozenset(),
+            target_rpm=None if targets is None else targets[i],
         )
         for i, rpm in enumerate(rpms)
     )
@@ -254,22 +262,8 @@ def _controlled(
     return out
 
 
-def _controlled_message(seq: int, points: list[tuple[float, float | None]], *, per: int = 10) -> bytes:
-    start = T0 + timedelta(seconds=seq * per)
-    readings = tuple(
-        Reading(
-            ts=start + timedelta(seconds=i + 1),
-            rpm=rpm,
-            hz=rpm / 30,
-            pulses=int(rpm / 30),
-            window_s=1.0,
-            target_rpm=target,
-        )
-        for i, (rpm, target) in enumerate(points)
-    )
-    return encode(
-        Telemetry(thing="pi-lab-01", fan="fan0", boot="b1", seq=seq, sent=readings[-1].ts, readings=readings)
-    )
+def _controlled_message(seq: int, points: list[tuple[float, float | None]]) -> bytes:
+    return _message(seq, [rpm for rpm, _ in points], targets=[target for _, target in points])
 
 
 def _run(detector: Detector, points: list[tuple[float, float | None]]) -> Counter[str]:

@@ -14,7 +14,6 @@ def test_settings_come_from_the_environment_and_keep_their_defaults_otherwise() 
     assert (settings.score_floor, settings.num_trees) == (3.5, 50)
     assert settings.settle_seconds == DetectorSettings().settle_seconds
     assert settings.forest_shape == {"dimensions": 1, "shingle_size": 4, "num_trees": 50, "sample_size": 256}
-    assert settings.output_after == 64
     assert thresholder_for(settings).floor == 3.5
     assert set(ENVIRONMENT) == {f for f in DetectorSettings.__dataclass_fields__}
 
