@@ -31,6 +31,7 @@ from typing import Any
 from fanwatch.cloud.detector import forest_points, forest_values, typical_speed
 from fanwatch.cloud.lake import READINGS_TABLE
 from fanwatch.cloud.stores import FanStateStore, StaleState
+from fanwatch.errors import FanwatchError
 from fanwatch.rcf import ForestManager, ModelStore, Thresholder
 from fanwatch.telemetry import MAX_RPM, QUALITY_FLAGS, Reading
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 COLUMNS = ("thing", "fan", "boot", "seq", "ts", "rpm", "hz", "pulses", "window_s", "flags", "target_rpm")
 
 
-class LakeError(RuntimeError):
+class LakeError(FanwatchError, RuntimeError):
     """The lake cannot be listed or read at all (wrong bucket, no access)."""
 
 
