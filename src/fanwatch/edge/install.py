@@ -18,8 +18,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from fanwatch.errors import FanwatchError
-
 MIN_PYTHON = (3, 11)
 MODEL_FILE = Path("/proc/device-tree/model")
 #: GPIO library pins per board family (the rpi-lgpio shim provides the same RPi.GPIO module on a Pi 5)
@@ -31,8 +29,11 @@ GPIO_PINS = {
 STAMP = ".fanwatch-requirements"
 
 
-class InstallError(FanwatchError, RuntimeError):
-    """The Install step cannot go on; the message says what to do."""
+class InstallError(RuntimeError):
+    """The Install step cannot go on; the message says what to do.
+
+    Not a FanwatchError: the device's python3 runs this file alone, before fanwatch is importable.
+    """
 
 
 def board(model: str | None) -> str:

@@ -108,7 +108,8 @@ def test_the_components_run_on_the_local_core_from_their_built_artifacts(tmp_pat
         async with LocalCore(THING, tmp_path / "core", iot=link) as core:
             core.add_sources([out])
             result = await core.deploy(deployment)
-            assert result.succeeded, result.to_dict()
+            logs = sorted((tmp_path / "core" / "logs").glob("*.log"))
+            assert result.succeeded, (result.to_dict(), {p.name: p.read_text()[-2000:] for p in logs})
             await until(lambda: len(link.of("telemetry")) >= 2, 60, "telemetry")
             await until(
                 lambda: any(parse_alert(p).kind == "stall" for p in link.of("alerts")), 90, "a stall alert"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,20 @@ def test_the_command_line_reports_failures_instead_of_a_traceback(
     req.write_text("awsiotsdk\n")
     assert install.main(["--work", str(tmp_path), "--requirements", str(req)]) == 1
     assert "must be pinned" in capsys.readouterr().err
+
+
+def test_the_script_runs_on_a_bare_python_before_fanwatch_is_importable(tmp_path: Path) -> None:
+    # The recipe runs this file with the device's python3: no venv, no fanwatch on sys.path (-I drops
+    # PYTHONPATH and the user's site-packages, as on a fresh Pi).
+    script = Path(install.__file__)
+    req = tmp_path / "requirements.txt"
+    req.write_text("awsiotsdk\n")
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), "--work", str(tmp_path), "--requirements", str(req)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "must be pinned" in done.stderr and "Traceback" not in done.stderr
