@@ -2,7 +2,7 @@
 
 The demo builds both components, starts the embedded broker and two local cores, deploys with a
 deployment document per thing (the components' Install step pip-installs awsiotsdk into a fresh venv
-here, as on a first run), runs five simulated minutes at timeScale 20 and stops. The test reads the
+here, as on a first run), runs eight simulated minutes at timeScale 20 and stops. The test reads the
 broker's record (``messages.jsonl``) with the wire contract itself rather than trust the demo's own
 summary, and checks the picture, the deployment documents and the filter's flush on SIGTERM.
 """
@@ -33,7 +33,8 @@ def _env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("demo")
-    command = [sys.executable, "-m", "fanwatch", "demo", "--things", "2", "--minutes", "5", "--out", str(out)]
+    command = [sys.executable, "-m", "fanwatch", "demo", "--devices", "2", "--minutes", "8"]
+    command += ["--warmup-minutes", "1", "--out", str(out)]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env()
     )
@@ -64,7 +65,7 @@ def test_every_thing_publishes_telemetry_through_the_real_components(demo: tuple
         assert statuses[-1].components == {"fanwatch.EdgeFilter": "1.0.0", "fanwatch.Tachometer": "1.0.0"}
     assert "Install step creates a venv" in output  # a first run says what it is waiting for
     assert "deployment SUCCESSFUL on every thing" in output
-    assert "simulated 01:40 of 05:00" in output  # the progress line
+    assert "simulated 01:40 of 08:00" in output  # the progress line
     assert "fanwatch demo OK" in output
 
 
@@ -84,7 +85,7 @@ def test_the_stall_raises_a_stall_alert(demo: tuple[Path, str]) -> None:
 def test_it_draws_the_fleet_and_leaves_what_a_user_would_look_at(demo: tuple[Path, str]) -> None:
     out, output = demo
     picture = out / "fleet.png"
-    assert str(picture) in output
+    assert str(picture) in output and str(out / "report.html") in output
     assert picture.read_bytes().startswith(b"\x89PNG") and picture.stat().st_size > 20_000
     document = json.loads((out / "deployments" / "demo-pi-001.json").read_text())
     nucleus = document["components"]["aws.greengrass.Nucleus"]["configurationUpdate"]["merge"]
@@ -102,10 +103,12 @@ def test_a_fleet_that_cannot_install_its_components_says_why_and_exits_non_zero(
         "-m",
         "fanwatch",
         "demo",
-        "--things",
+        "--devices",
         "1",
         "--minutes",
         "3",
+        "--warmup-minutes",
+        "0",
         "--out",
         str(tmp_path),
     ]

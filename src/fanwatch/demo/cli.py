@@ -1,12 +1,12 @@
 """``fanwatch demo`` (``make demo``): simulated fans with faults on local Greengrass cores, the command.
 
-Both components are built as gdk builds them and deployed to one local core per thing; the fans run
-``timeScale`` times faster than real time (20 simulated minutes in about a minute by default), and
-what the fleet publishes is read back from the MQTT broker. At the end the demo prints what it saw,
-draws ``<out>/fleet.png``, writes every message to ``<out>/messages.jsonl`` and exits 0 only when
-every thing published telemetry and every stall raised a stall alert. ``--in-process`` runs the same
-fleet through the same component services in one process, for a machine that cannot reach PyPI.
-See ``docs/demo.md``.
+Both components are built as gdk builds them and deployed to one local core per device; the fans run
+``timeScale`` times faster than real time, and what the fleet publishes is read back from the MQTT
+broker. At the end the demo prints a summary (each injected fault and what caught it, false alarms,
+the notifications), writes ``<out>/report.html`` and ``<out>/fleet.png`` and every message to
+``<out>/messages.jsonl``, and exits 0 only when every fault was caught, no healthy fan alarmed and no
+reading was lost or duplicated. ``--in-process`` runs the same fleet through the same component
+services in one process, into its own folder. See ``docs/demo.md``.
 """
 
 from __future__ import annotations
@@ -20,14 +20,27 @@ from pathlib import Path
 
 from fanwatch.build import BuildError
 from fanwatch.demo.observations import DemoRun
-from fanwatch.demo.scenario import Scenario
+from fanwatch.demo.scenario import MAX_DEVICES, Scenario
 
 __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--things", type=int, default=3, help="simulated Raspberry Pis, 1 to 9 (default 3)")
+    parser.add_argument(
+        "--devices",
+        "--things",
+        dest="devices",
+        type=int,
+        default=5,
+        help=f"simulated Raspberry Pis, 1 to {MAX_DEVICES} (default 5)",
+    )
     parser.add_argument("--minutes", type=float, default=20.0, help="simulated minutes to run (default 20)")
+    parser.add_argument(
+        "--warmup-minutes",
+        type=float,
+        default=5.0,
+        help="simulated minutes every fan runs healthy before the first fault (default 5)",
+    )
     parser.add_argument(
         "--time-scale",
         type=float,
@@ -37,8 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("out/demo"),
-        help="builds, cores, picture and messages (default out/demo)",
+        help="builds, cores, report, pictures and messages (default out/demo, out/demo-in-process)",
     )
     parser.add_argument(
         "--in-process",
@@ -49,11 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        scenario = Scenario.fleet(things=args.things, minutes=args.minutes, time_scale=args.time_scale)
+        scenario = Scenario.fleet(
+            devices=args.devices,
+            minutes=args.minutes,
+            time_scale=args.time_scale,
+            warmup_minutes=args.warmup_minutes,
+        )
     except ValueError as exc:
         print(f"fanwatch demo: {exc}", file=sys.stderr)
         return 2
-    out = args.out.absolute()
+    default = Path("out/demo-in-process" if args.in_process else "out/demo")
+    out = (args.out or default).absolute()
     try:
         if args.in_process:
             from fanwatch.demo.inprocess import run_in_process
@@ -94,22 +112,38 @@ async def _on_local_cores(scenario: Scenario, out: Path) -> DemoRun:
 
 
 def _conclude(demo: DemoRun, out: Path) -> int:
-    """Print the report, write the picture and the messages, and judge the run."""
+    """Print the summary, write the report, the picture and the messages, and judge the run."""
+    from fanwatch.demo.assemble import edge_story
+    from fanwatch.demo.outcome import judge
+    from fanwatch.demo.page import write_report
     from fanwatch.demo.plot import plot
-    from fanwatch.demo.report import missing, report
+    from fanwatch.demo.report import failures, summary
 
-    print()
-    print(report(demo))
+    story = edge_story(demo.scenario, demo.observations, demo.where, demo.wall_s)
+    story.problems += demo.problems
+    verdict = judge(story)
     messages = out / "messages.jsonl"
     demo.observations.write_jsonl(messages)
-    print(f"\nEvery message as it arrived: {messages}")
+    story.outputs["Every message the devices sent to IoT Core"] = str(messages)
+    story.outputs["The report (open it in a browser)"] = str(
+        write_report(story, out / "report.html", verdict=verdict)
+    )
     try:
-        print(f"The picture (rpm of every fan over simulated time): {plot(demo, out / 'fleet.png')}")
+        story.outputs["The picture"] = str(plot(story, out / "fleet.png", verdict=verdict))
     except ImportError as exc:
-        print(f"No picture: it needs matplotlib ({exc}); pip install matplotlib")
-    problems = missing(demo)
+        story.outputs["No picture"] = f"it needs matplotlib ({exc}); pip install matplotlib"
+    print()
+    print(summary(story, verdict))
+    problems = failures(story, verdict)
     if problems:
-        print("\nfanwatch demo FAILED; missing:\n" + "\n".join(f"- {p}" for p in problems))
+        print("\nfanwatch demo FAILED:\n" + "\n".join(f"- {p}" for p in problems))
         return 1
-    print("\nfanwatch demo OK: every thing published telemetry and every stall raised a stall alert")
+    unwatched = verdict.unwatched(story)
+    if unwatched:
+        print(
+            "\nfanwatch demo OK at the edge: every fault the edge can alert on was caught and no healthy fan "
+            f"alarmed; {len(unwatched)} faults only the cloud's forest catches were not watched (no cloud)"
+        )
+    else:
+        print("\nfanwatch demo OK: every fault caught, no healthy fan alarmed, no reading lost or duplicated")
     return 0

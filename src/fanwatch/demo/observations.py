@@ -14,14 +14,15 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from fanwatch.demo.scenario import Scenario
+from fanwatch.demo.scenario import FanPlan, Scenario, ThingPlan
 from fanwatch.telemetry import (
     Alert,
     ContractError,
+    Reading,
     Status,
     Telemetry,
     parse_alert,
@@ -59,8 +60,8 @@ class ThingLog:
     def messages(self) -> int:
         return len(self.telemetry) + len(self.alerts) + len(self.statuses)
 
-    def first_reading(self) -> datetime | None:
-        return min((r.ts for m in self.telemetry for r in m.readings), default=None)
+    def first(self) -> Reading | None:
+        return min((r for m in self.telemetry for r in m.readings), key=lambda r: r.ts, default=None)
 
     def last_reading(self) -> datetime | None:
         return max((r.ts for m in self.telemetry for r in m.readings), default=None)
@@ -136,9 +137,29 @@ class Observations:
                 for thing, log in self.things.items()
             }
 
-    def timeline(self, thing: str) -> Timeline | None:
-        origin = self.things[thing].first_reading() if thing in self.things else None
-        return None if origin is None else Timeline(origin, self.scale)
+    def timeline(self, thing: str, plan: ThingPlan | None = None) -> Timeline | None:
+        """The thing's simulated clock, from when its fans started.
+
+        A reading cannot be older than its fan: the first one ends the first measurement window
+        (``window_s`` simulated seconds), later if the component was slow to take it. With the thing's
+        ``plan``, the ground truth on the readings pins the origin down further: a reading labelled
+        with a fault cannot precede that fault's start, nor one that carries a new setpoint its time.
+        """
+        log = self.things.get(thing)
+        first = None if log is None else log.first()
+        if log is None or first is None:
+            return None
+        origin = first.ts - timedelta(seconds=first.window_s / self.scale)
+        fans = {} if plan is None else {fan.id: fan for fan in plan.fans}
+        for message in log.telemetry:
+            fan = fans.get(message.fan)
+            if fan is None:
+                continue
+            for reading in message.readings:
+                earliest = _earliest(fan, reading)
+                if earliest is not None:
+                    origin = min(origin, reading.ts - timedelta(seconds=earliest / self.scale))
+        return Timeline(origin, self.scale)
 
     def simulated_seconds(self, thing: str) -> float:
         """How much simulated time the thing's readings span."""
@@ -156,6 +177,13 @@ class Observations:
             for topic, payload in self.received:
                 text = payload.decode("utf-8", errors="replace")
                 out.write(json.dumps({"topic": topic, "payload": text}) + "\n")
+
+
+def _earliest(fan: FanPlan, reading: Reading) -> float | None:
+    """The simulated time before which ``reading`` cannot have been taken, when its ground truth says."""
+    bounds = [f.start_s for f in fan.faults if f.kind == reading.label]
+    bounds += [s.at_s for s in fan.setpoints if reading.target_rpm == s.rpm != fan.normal_rpm]
+    return min(bounds, default=None)
 
 
 @dataclass(slots=True)

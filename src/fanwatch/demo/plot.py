@@ -1,134 +1,121 @@
-"""The picture of a demo run: every fan's speed over simulated time, one panel per thing.
+"""The picture of a demo run, ``fleet.png``: one small chart per fan, for a terminal or a ticket.
 
-Lines are the readings that reached the broker, drawn as steps because the filter's deadband only
-sends a reading when the speed moved (or the heartbeat fell due). Shaded spans are where the fan's
-readings carried a fault label, i.e. where a fault was acting on it; triangles are alerts, pointing
-down when raised and up when cleared; dashed lines are the alert thresholds the demo deployed.
+Each fan has its own chart (a row per device), so a healthy fan never hides under another at the same
+speed: its speed as the lake stored it (steps: the filter sends a reading when the speed moved or the
+heartbeat fell due; dashed, the setpoint of a speed-controlled fan) over a strip with the forest's
+anomaly score. The fault schedule is shaded behind both, one colour per fault kind (named in the
+legend at the top, never written over the data), in the simulated time the summary prints. Triangles
+are edge alerts (down: raised, up: cleared), crosses RCF anomalies; dashed lines the device's alert
+thresholds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from pathlib import Path
 from typing import Any
 
-from fanwatch.demo.observations import DemoRun, Observations, Timeline
-from fanwatch.demo.scenario import THRESHOLDS, FanPlan, ThingPlan
-from fanwatch.demo.text import clock, count
-from fanwatch.telemetry import Reading
+from fanwatch.demo.outcome import FanStory, Source, Story, Verdict, judge
+from fanwatch.demo.palette import STATE_COLOURS, fan_state, fault_colour
 
-__all__ = ["fault_spans", "plot"]
+__all__ = ["plot"]
 
 
-def fault_spans(readings: Sequence[Reading], timeline: Timeline) -> list[tuple[str, float, float]]:
-    """(label, start, end) in simulated seconds for each run of readings with the same fault label; a
-    span ends at the next reading that carries another label."""
-    spans: list[tuple[str, float, float]] = []
-    current: tuple[str, float] | None = None
-    for reading in readings:
-        t = timeline.at(reading.ts)
-        label = reading.label or "normal"
-        if current is not None and label != current[0]:
-            spans.append((current[0], current[1], t))
-            current = None
-        if current is None and label != "normal":
-            current = (label, t)
-    if current is not None and readings:
-        spans.append((current[0], current[1], timeline.at(readings[-1].ts)))
-    return spans
-
-
-def _legend(fan: FanPlan) -> str:
-    return f"{fan.id}: " + (", ".join(dict.fromkeys(f.kind for f in fan.faults)) or "healthy")
-
-
-def plot(run: DemoRun, path: Path) -> Path:
+def plot(story: Story, path: Path, *, verdict: Verdict | None = None) -> Path:
     """Write the PNG to ``path`` and return it."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.artist import Artist
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    things = run.scenario.things
-    figure, axes = plt.subplots(
-        len(things),
-        1,
-        figsize=(13, 1.0 + 3.0 * len(things)),
-        sharex=True,
-        squeeze=False,
-        layout="constrained",
-    )
-    for ax, plan in zip(axes[:, 0], things, strict=True):
-        _panel(ax, plan, run.observations)
-    axes[-1, 0].set_xlabel("simulated minutes since the thing's first reading")
+    verdict = verdict or judge(story)
+    things = story.scenario.things
+    columns = max(len(t.fans) for t in things)
+    figure = plt.figure(figsize=(5.2 * columns, 0.9 + 3.1 * len(things)), layout="constrained")
+    grid = figure.add_gridspec(2 * len(things), columns, height_ratios=[3, 1] * len(things))
+    span = story.scenario.seconds / 60
+    first_rpm = None
+    for row, thing in enumerate(things):
+        for col, plan in enumerate(thing.fans):
+            fan = story.fans[(thing.name, plan.id)]
+            rpm_ax = figure.add_subplot(grid[2 * row, col], sharex=first_rpm)
+            first_rpm = first_rpm or rpm_ax
+            score_ax = figure.add_subplot(grid[2 * row + 1, col], sharex=first_rpm)
+            _fan(rpm_ax, score_ax, fan, story, verdict, thing.thresholds)
+            rpm_ax.set_xlim(0, span)
+            rpm_ax.tick_params(labelbottom=False)
+            if row == len(things) - 1:
+                score_ax.set_xlabel("simulated minutes")
+    kinds = sorted({f.kind for t in things for fan in t.fans for f in fan.faults})
+    handles: list[Artist] = [Patch(color=fault_colour(k), alpha=0.35, label=f"fault: {k}") for k in kinds]
+    handles += [
+        Line2D([], [], ls="", marker="v", mec="black", color="#d62728", label="edge alert raised"),
+        Line2D([], [], ls="", marker="^", mec="black", color="#2ca02c", label="edge alert cleared"),
+        Line2D([], [], ls="", marker="x", color="black", mew=2, label="RCF anomaly"),
+        Line2D([], [], color="#555", ls="--", lw=1, label="setpoint / alert thresholds"),
+    ]
+    figure.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 6), fontsize=9)
     figure.suptitle(
-        f"fanwatch demo {run.where}: fan speed as the fleet sent it to IoT Core "
-        f"(shaded: a fault acting on that fan; triangles: alerts)",
-        fontsize=11,
+        f"fanwatch demo {story.where}: every fan's speed (top) and anomaly score (beneath), "
+        f"faults shaded as scheduled",
+        fontsize=12,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
 
 
-def _panel(ax: Any, plan: ThingPlan, observations: Observations) -> None:
-    """One thing: its fans' speed, fault spans, alerts and the alert thresholds."""
-    from matplotlib.lines import Line2D
-
-    log, timeline = observations.things.get(plan.name), observations.timeline(plan.name)
-    if log is None or timeline is None:
-        ax.set_title(f"{plan.name}: nothing arrived", loc="left")
-        return
-    raised = sum(a.state == "raised" for a in log.alerts)
-    ax.set_title(
-        f"{plan.name}: {clock(observations.simulated_seconds(plan.name))} simulated, "
-        f"{count(log.messages, 'message')}, {count(raised, 'alert')} raised",
-        loc="left",
-    )
-    colors = {fan.id: f"C{i}" for i, fan in enumerate(plan.fans)}
-    for fan in plan.fans:
-        readings = sorted(
-            (r for m in log.telemetry if m.fan == fan.id for r in m.readings), key=lambda r: r.ts
-        )
-        minutes = [timeline.at(r.ts) / 60 for r in readings]
-        rpm = [r.rpm for r in readings]
-        ax.plot(minutes, rpm, drawstyle="steps-post", lw=1.2, color=colors[fan.id], label=_legend(fan))
-        for label, start, end in fault_spans(readings, timeline):
-            ax.axvspan(start / 60, end / 60, color=colors[fan.id], alpha=0.13, lw=0)
-            ax.annotate(
-                f"{fan.id} {label}",
-                (start / 60, 1.0),
-                xycoords=("data", "axes fraction"),
-                xytext=(2, -10),
-                textcoords="offset points",
-                fontsize=7,
-                color=colors[fan.id],
+def _fan(
+    rpm_ax: Any, score_ax: Any, fan: FanStory, story: Story, verdict: Verdict, thresholds: dict[str, float]
+) -> None:
+    state, why = fan_state(fan, verdict)
+    colour = STATE_COLOURS[state]
+    rpm_ax.set_title(f"{fan.label}: {state}", loc="left", fontsize=10, color=colour, fontweight="bold")
+    for ax in (rpm_ax, score_ax):
+        for fault in fan.plan.faults:
+            end = fault.end_s if math.isfinite(fault.end_s) else story.scenario.seconds
+            ax.axvspan(fault.start_s / 60, end / 60, color=fault_colour(fault.kind), alpha=0.2, lw=0)
+        ax.grid(alpha=0.3)
+    minutes = [p.at_s / 60 for p in fan.readings]
+    rpm_ax.plot(minutes, [p.rpm for p in fan.readings], drawstyle="steps-post", lw=1.1, color="#1f77b4")
+    if fan.plan.setpoints:
+        targets = [p.target_rpm for p in fan.readings]
+        rpm_ax.plot(minutes, targets, drawstyle="steps-post", lw=1, ls="--", color="#555")
+    for value in thresholds.values():
+        rpm_ax.axhline(value, color="#555", ls="--", lw=0.7)
+    for finding in fan.findings:
+        at = (finding.at_s / 60, finding.rpm)
+        if finding.source is Source.RCF:
+            rpm_ax.plot(*at, ls="", marker="x", ms=7, mew=2, color="black")
+        else:
+            raised = finding.state == "raised"
+            rpm_ax.plot(
+                *at,
+                ls="",
+                marker="v" if raised else "^",
+                ms=8,
+                mec="black",
+                color="#d62728" if raised else "#2ca02c",
             )
-    for alert in log.alerts:
-        at = (timeline.at(alert.ts) / 60, alert.rpm)
-        marker = "v" if alert.state == "raised" else "^"
-        ax.plot(*at, ls="", ms=8, mec="black", marker=marker, color=colors.get(alert.fan, "grey"))
-        if alert.state == "raised":
-            ax.annotate(alert.kind, at, xytext=(5, 5), textcoords="offset points", fontsize=7)
-    for name, threshold in THRESHOLDS.items():
-        ax.axhline(threshold, color="grey", ls="--", lw=0.8)
-        ax.annotate(
-            name,
-            (1.0, threshold),
-            xycoords=("axes fraction", "data"),
-            xytext=(-4, 3),
-            textcoords="offset points",
-            ha="right",
-            fontsize=7,
-            color="grey",
+    rpm_ax.set_ylim(-150, 1.15 * max(thresholds.values()))
+    rpm_ax.set_ylabel("rpm", fontsize=8)
+    rpm_ax.tick_params(labelsize=8)
+    rpm_ax.text(0.01, 0.03, why, transform=rpm_ax.transAxes, fontsize=7, color="#333", va="bottom")
+    if fan.scores:
+        score_ax.plot([at / 60 for at, _ in fan.scores], [s for _, s in fan.scores], lw=0.8, color="#7f7f7f")
+    for finding in fan.findings:
+        if finding.source is Source.RCF and finding.score is not None:
+            score_ax.plot(finding.at_s / 60, finding.score, ls="", marker="x", ms=6, mew=2, color="black")
+            if finding.threshold is not None:
+                score_ax.plot(finding.at_s / 60, finding.threshold, ls="", marker="_", ms=10, color="#d62728")
+    score_ax.set_ylabel("score", fontsize=8)
+    score_ax.tick_params(labelsize=8)
+    if not fan.scores:
+        score_ax.text(
+            0.5, 0.5, "no scores in this run", transform=score_ax.transAxes, ha="center", fontsize=8
         )
-    ax.set_ylabel("rpm")
-    ax.set_ylim(-150, None)
-    ax.grid(alpha=0.3)
-    markers = [
-        Line2D([], [], ls="", marker=m, mec="black", color="white", label=f"alert {state}")
-        for m, state in (("v", "raised"), ("^", "cleared"))
-    ]
-    handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=[*handles, *markers], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    score_ax.set_ylim(bottom=0)

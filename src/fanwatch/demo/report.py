@@ -1,133 +1,107 @@
-"""What the demo prints at the end, and whether the run showed what it was meant to show.
+"""What the demo prints at the end, and whether the run showed what it promises.
 
-The fault behind each alert comes from the data itself: a simulated fan labels every reading with the
-fault acting on it, and the filter always sends the reading that raised or cleared an alert, so the
-label of the fan's reading at the alert's time names its cause (``normal`` would be a false alarm).
+The promise (issue 9): every injected fault is caught, by an edge alert or the cloud's forest; no
+healthy fan alarms; and every reading the devices sent is in the lake exactly once. :func:`failures`
+lists what broke it (the demo then exits 1); :func:`summary` is the text a person reads.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
+import textwrap
 
-from fanwatch.demo.observations import DemoRun, ThingLog, Timeline
-from fanwatch.demo.scenario import FanPlan
+from fanwatch.demo.outcome import Caught, Story, Verdict
 from fanwatch.demo.text import clock, count, window
-from fanwatch.telemetry import Alert
 
-__all__ = ["alert_causes", "missing", "report"]
-
-_FLAGS = ("stalled", "glitch", "dropout", "spike")
+__all__ = ["failures", "summary"]
 
 
-def alert_causes(log: ThingLog) -> dict[tuple[str, str, int], str]:
-    """(fan, boot, seq) of each alert -> the fault label of the reading that triggered it; a cleared
-    alert takes the cause of the raise it ends."""
-    labels: dict[tuple[str, object], str] = {}
-    for message in log.telemetry:
-        for reading in message.readings:
-            labels[(message.fan, reading.ts)] = reading.label or "unlabelled"
-    causes: dict[tuple[str, str, int], str] = {}
-    raised: dict[tuple[str, str], str] = {}
-    for alert in sorted(log.alerts, key=lambda a: (a.ts, a.seq)):
-        key = (alert.fan, alert.boot, alert.seq)
-        if alert.state == "raised":
-            cause = labels.get((alert.fan, alert.ts)) or _label_before(log, alert)
-            raised[(alert.fan, alert.kind)] = cause
-        else:
-            cause = raised.pop((alert.fan, alert.kind), _label_before(log, alert))
-        causes[key] = cause
-    return causes
-
-
-def _label_before(log: ThingLog, alert: Alert) -> str:
-    """The label of the fan's last reading at or before the alert (a sensor_lost alert has no reading)."""
-    before = [r for m in log.telemetry if m.fan == alert.fan for r in m.readings if r.ts <= alert.ts]
-    if not before:
-        return "unknown"
-    return max(before, key=lambda r: r.ts).label or "unlabelled"
-
-
-def missing(run: DemoRun) -> list[str]:
+def failures(story: Story, verdict: Verdict) -> list[str]:
     """What the run should have shown and did not (empty: it showed everything)."""
-    problems = list(run.problems)
-    things = dict(iter(run.observations))
-    for plan in run.scenario.things:
-        if not (plan.name in things and things[plan.name].telemetry):
-            problems.append(f"no telemetry arrived from {plan.name}")
-    for thing, fan, fault in run.scenario.stalls():
-        log = things.get(thing, ThingLog())
-        causes = alert_causes(log)
-        caught = [
-            a
-            for a in log.alerts
-            if (a.fan, a.kind, a.state) == (fan, "stall", "raised")
-            and causes[(a.fan, a.boot, a.seq)] == "stall"
-        ]
-        if not caught:
-            when = window(fault.start_s, fault.end_s)
-            problems.append(f"no stall alert from {thing} {fan}, whose fan stalled at {when} simulated")
+    problems = list(story.problems)
+    for thing in story.scenario.things:
+        if not any(story.fans[(thing.name, f.id)].readings for f in thing.fans):
+            problems.append(f"no telemetry arrived from {thing.name}")
+    unwatched = verdict.unwatched(story)
+    for v in verdict.missed:
+        if v in unwatched:
+            continue
+        problems.append(
+            f"{v.thing}/{v.fan}: {v.fault.kind} {window(v.fault.start_s, v.fault.end_s)} was missed "
+            "(no edge alert, no RCF anomaly)"
+        )
+    for f in verdict.false_alarms_on_healthy(story):
+        problems.append(f"{f.thing}/{f.fan} is healthy but alarmed at {clock(f.at_s)}: {f.describe()}")
+    ledger = story.ledger
+    if ledger is not None and not ledger.exact:
+        problems.append(
+            f"the lake does not hold every reading exactly once: {ledger.sent:,} sent, {ledger.stored:,} "
+            f"stored, {ledger.lost} lost, {ledger.duplicated} duplicated, {ledger.unexpected} unexpected"
+        )
     return problems
 
 
-def report(run: DemoRun) -> str:
-    scenario, observations = run.scenario, run.observations
-    fans = sum(len(t.fans) for t in scenario.things)
+def summary(story: Story, verdict: Verdict) -> str:
+    scenario = story.scenario
+    healthy = [fan for fan in story if fan.plan.healthy]
     lines = [
-        f"fanwatch demo: {count(len(scenario.things), 'thing')} with {fans} simulated fans {run.where}; "
-        f"{clock(scenario.seconds)} simulated (mm:ss) planned at timeScale {scenario.time_scale:g}, "
-        f"{run.wall_s:.0f} s of wall time",
+        f"fanwatch demo: {count(len(scenario.things), 'device')} with {len(story.fans)} simulated fans "
+        f"{story.where}; {clock(scenario.seconds)} simulated (warm-up {clock(scenario.warmup_s)}) in "
+        f"{story.wall_s:.0f} s of wall time (timeScale {scenario.time_scale:g})",
+        "",
     ]
-    for plan in scenario.things:
-        log = observations.things.get(plan.name)
-        timeline = observations.timeline(plan.name)
-        lines.append("")
-        if log is None or timeline is None:
-            lines.append(f"{plan.name}: nothing arrived")
-            continue
-        lines += _thing(plan.name, plan.fans, log, timeline, observations.simulated_seconds(plan.name))
-    unexpected = sorted(set(observations.things) - {t.name for t in scenario.things})
-    total = sum(log.messages for _, log in observations)
-    duplicates = sum(log.duplicates for _, log in observations)
+    ledger = story.ledger
+    if ledger is None:
+        lines.append(f"Readings: {story.readings:,} sent at the edge (this run has no lake)")
+    else:
+        verdict_text = (
+            "nothing lost, nothing twice"
+            if ledger.exact
+            else f"{ledger.lost} LOST, {ledger.duplicated} DUPLICATED, {ledger.unexpected} unexpected"
+        )
+        lines.append(
+            f"Readings: {ledger.sent:,} sent at the edge, {ledger.stored:,} stored in the lake: "
+            f"{verdict_text} (by thing, fan, boot, sequence number and timestamp)"
+        )
     lines += [
         "",
-        f"Fleet: {total} messages on the broker, {duplicates} duplicates dropped (QoS 1 redeliveries)",
+        "Injected faults (simulated mm:ss)                   caught by      edge alert  RCF anomaly",
     ]
-    if unexpected:
-        lines.append(f"  also from things the demo did not start: {', '.join(unexpected)}")
-    if observations.refused:
-        lines.append(f"  {len(observations.refused)} refused by the wire contract, e.g.:")
-        lines += [f"    {r.topic}: {r.reason}" for r in observations.refused[:3]]
+    unwatched = verdict.unwatched(story)
+    for v in verdict.faults:
+        name = f"{v.thing}/{v.fan}"
+        fault = f"{v.fault.kind} {window(v.fault.start_s, v.fault.end_s)}"
+        marker = "  <- MISSED" if v.caught is Caught.MISSED else ""
+        if v in unwatched:
+            marker = "  (only the cloud's forest could catch it; this run has no cloud)"
+        lines.append(
+            f"  {name:18}{fault:33} {v.caught:13} {_after(v.edge_s):>11} {_after(v.rcf_s):>12}{marker}"
+        )
+    on_healthy = verdict.false_alarms_on_healthy(story)
+    controlled = sum(bool(f.plan.setpoints) for f in healthy)
+    lines.append("")
+    lines.append(
+        f"False alarms: {len(on_healthy)} on {count(len(healthy), 'healthy fan')}"
+        + (f" ({controlled} speed-controlled, its setpoint changing)" if controlled else "")
+        + f", {len(verdict.false_alarms) - len(on_healthy)} on faulty fans outside their faults"
+    )
+    lines += [f"  {clock(f.at_s)}  {f.thing}/{f.fan}: {f.describe()}" for f in verdict.false_alarms]
+    notices = story.notices()
+    lines += [
+        "",
+        f"Notifications: {len(notices)} delivered, {story.notices_suppressed} held back by the cooldown",
+    ]
+    for notice in notices:
+        text = textwrap.shorten(notice.text, 150, placeholder=" …")
+        lines.append(f"  {clock(notice.at_s)}  {notice.severity:8} {notice.subject}")
+        lines.append(f"         {text}")
+    if story.dead_letters:
+        lines += ["", f"Dead letters: {len(story.dead_letters)}"]
+        lines += [f"  {reason}" for reason in story.dead_letters[:5]]
+    if story.outputs:
+        lines.append("")
+        lines += [f"{what}: {where}" for what, where in story.outputs.items()]
     return "\n".join(lines)
 
 
-def _thing(
-    name: str, plans: Sequence[FanPlan], log: ThingLog, timeline: Timeline, simulated: float
-) -> list[str]:
-    readings_per_day = 86_400 * len(plans)
-    per_day = f"{log.messages * 86_400 / simulated:,.0f}" if simulated > 0 else "n/a"
-    lines = [
-        f"{name}: {clock(simulated)} simulated · {len(log.telemetry)} telemetry, {len(log.alerts)} alert and "
-        f"{len(log.statuses)} status messages · {per_day} messages per device per day at these settings "
-        f"(one per reading: {readings_per_day:,})",
-        f"  {'fan':6}{'injected faults (simulated mm:ss)':44}{'readings':>9}{'messages':>9}  flags",
-    ]
-    for plan in plans:
-        sent = [r for m in log.telemetry if m.fan == plan.id for r in m.readings]
-        flags = Counter(flag for r in sent for flag in r.flags if flag in _FLAGS)
-        faults = ", ".join(
-            f"{f.kind} {window(f.start_s, f.end_s)}" + (f" ×{f.severity:g}" if f.severity != 1 else "")
-            for f in plan.faults
-        )
-        messages = sum(m.fan == plan.id for m in log.telemetry)
-        flag_text = ", ".join(f"{n} {flag}" for flag, n in sorted(flags.items())) or "-"
-        lines.append(f"  {plan.id:6}{faults or 'none':44}{len(sent):>9}{messages:>9}  {flag_text}")
-    causes = alert_causes(log)
-    if log.alerts:
-        lines.append("  alerts (simulated time, fault that caused them):")
-    for alert in sorted(log.alerts, key=lambda a: a.ts):
-        cause = causes[(alert.fan, alert.boot, alert.seq)]
-        why = "no injected fault: a false alarm" if cause == "normal" else f"fault: {cause}"
-        at = clock(timeline.at(alert.ts))
-        lines.append(f"    {at}  {alert.fan:6}{alert.kind:12}{alert.state:8} {alert.detail}  <- {why}")
-    return lines
+def _after(seconds: float | None) -> str:
+    return "-" if seconds is None else f"+{seconds:.0f} s"
