@@ -64,6 +64,7 @@ __all__ = [
     "forest_key",
     "forest_points",
     "forest_values",
+    "from_environment",
     "lambda_handler",
     "thresholder_for",
     "typical_speed",
@@ -537,7 +538,12 @@ def ready_forests_for(memory_mb: int, forest_bytes: int) -> int:
 
 @cache
 def _from_environment() -> Detector:
-    """The Lambda's detector, configured by the environment the stack sets."""
+    return from_environment()
+
+
+def from_environment(*, on_score: Callable[[ScoredReading], None] | None = None) -> Detector:
+    """A detector configured by the environment the stack sets (the Lambda's, built once per container);
+    ``on_score`` as in :class:`Detector` (the demo draws every reading's score)."""
     import os
 
     import boto3
@@ -563,6 +569,7 @@ def _from_environment() -> Detector:
         thresholder=thresholder_for(settings),
         settle_seconds=settings.settle_seconds,
         checkpoint_seconds=60 * settings.checkpoint_minutes,
+        on_score=on_score,
     )
 
 

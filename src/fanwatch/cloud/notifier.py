@@ -28,7 +28,7 @@ from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, re
 from fanwatch.cloud.wording import Suppressed, describe, subject, summary
 from fanwatch.telemetry import ContractError, format_ts, parse_ts
 
-__all__ = ["Cooldown", "Notifier", "cooldown_key", "lambda_handler", "sweep_handler"]
+__all__ = ["Cooldown", "Notifier", "cooldown_key", "from_environment", "lambda_handler", "sweep_handler"]
 
 logger = Logger(service="notifier")
 
@@ -233,6 +233,12 @@ class Notifier:
 
 @cache
 def _from_environment() -> Notifier:
+    return from_environment()
+
+
+def from_environment(*, clock: Callable[[], float] = time.time) -> Notifier:
+    """A notifier configured by the environment the stack sets (the Lambda's, built once per container);
+    ``clock`` is what its cooldown counts in (the demo's runs faster than the wall)."""
     import boto3
 
     env = os.environ
@@ -245,6 +251,7 @@ def _from_environment() -> Notifier:
             seconds=60 * float(env.get("COOLDOWN_MINUTES", "15")),
         ),
         dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
+        clock=clock,
     )
 
 
