@@ -73,26 +73,20 @@ def run(args: argparse.Namespace) -> int:
     default = Path("out/demo-in-process" if args.in_process else "out/demo")
     out = (args.out or default).absolute()
     try:
-        if args.in_process:
-            from fanwatch.demo.inprocess import run_in_process
-
-            demo = run_in_process(scenario)
-        else:
-            demo = asyncio.run(_on_local_cores(scenario, out))
+        demo = asyncio.run(_run(scenario, out, in_process=args.in_process))
     except (
         BuildError,
         OSError,
         ValueError,
         RuntimeError,
-    ) as exc:  # a build, broker or core that cannot start
+    ) as exc:  # a build, broker, stand-in or core that cannot start
         print(f"fanwatch demo: {exc}", file=sys.stderr)
         return 1
     return _conclude(demo, out)
 
 
-async def _on_local_cores(scenario: Scenario, out: Path) -> DemoRun:
-    from fanwatch.demo.local import run_on_local_cores
-
+async def _run(scenario: Scenario, out: Path, *, in_process: bool) -> DemoRun:
+    """The run, with a progress line and a clean stop on Ctrl-C (a second one aborts)."""
     started = time.monotonic()
 
     def say(text: str) -> None:
@@ -108,23 +102,34 @@ async def _on_local_cores(scenario: Scenario, out: Path) -> DemoRun:
 
     loop.add_signal_handler(signal.SIGINT, interrupted)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    if in_process:
+        from fanwatch.demo.inprocess import run_in_process
+
+        return await run_in_process(scenario, out, say, stop)
+    from fanwatch.demo.local import run_on_local_cores
+
     return await run_on_local_cores(scenario, out, say, stop)
 
 
 def _conclude(demo: DemoRun, out: Path) -> int:
     """Print the summary, write the report, the picture and the messages, and judge the run."""
-    from fanwatch.demo.assemble import edge_story
+    from fanwatch.demo.assemble import story_of
     from fanwatch.demo.outcome import judge
     from fanwatch.demo.page import write_report
     from fanwatch.demo.plot import plot
     from fanwatch.demo.report import failures, summary
 
-    story = edge_story(demo.scenario, demo.observations, demo.where, demo.wall_s)
-    story.problems += demo.problems
+    story = story_of(demo)
     verdict = judge(story)
     messages = out / "messages.jsonl"
     demo.observations.write_jsonl(messages)
     story.outputs["Every message the devices sent to IoT Core"] = str(messages)
+    if demo.cloud is not None:
+        lake = out / "lake"
+        story.outputs["The lake (Parquet, as Firehose wrote it)"] = (
+            f'{lake}; ask it: fanwatch lake query --lake {lake} "SELECT thing, fan, count(*) FROM readings '
+            'GROUP BY ALL"'
+        )
     story.outputs["The report (open it in a browser)"] = str(
         write_report(story, out / "report.html", verdict=verdict)
     )

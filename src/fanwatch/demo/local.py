@@ -2,12 +2,19 @@
 
 1. Build both components with the project's build (the command behind ``gdk component build``).
 2. Start the embedded MQTT broker standing in for AWS IoT Core, subscribe to every thing's topics
-   with paho-mqtt, and start one local core per thing, each with its own MQTT connection.
+   with paho-mqtt, start the embedded AWS stand-in (:mod:`fanwatch.demo.cloud`: its IoT rules engine
+   subscribes to the broker) and one local core per thing, each with its own MQTT connection, whose
+   every publish is counted in the edge's ledger (:mod:`fanwatch.demo.ledger`).
 3. Send each thing its deployment document (also written to ``<out>/deployments/``); the components
    run their Install step (a venv with pinned awsiotsdk, only the first time), then Run.
 4. Let the simulated fans run, printing a progress line every few seconds.
 5. Stop every core: each component gets its Shutdown step and SIGTERM, the filter publishes what it
    holds, and each thing's connection delivers what its spooler still holds before it disconnects.
+6. Let the cloud finish: every stream processed, Firehose's buffers written; read back the lake, the
+   inbox and the dead letters.
+
+Tests drive the same run with a ``during`` hook that gets the :class:`Pipeline` while the fans turn
+(to restart the broker, make AWS refuse for a while, publish garbage).
 
 Each run starts its cores afresh in ``<out>/cores/<thing>/`` but keeps their ``work/`` folders, where
 the components' venvs live, so only the first run pays for the Install step.
@@ -22,6 +29,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -30,13 +38,15 @@ from fanwatch.core.fleet import Fleet, LinkFactory
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
 from fanwatch.core.mqtt.link import MqttIoTCoreLink
+from fanwatch.demo.cloud import DemoCloud
+from fanwatch.demo.ledger import EdgeLedger, LedgerLink
 from fanwatch.demo.observations import KINDS, DemoRun, Observations
 from fanwatch.demo.observer import BrokerObserver
 from fanwatch.demo.scenario import EDGE_FILTER, TACHOMETER, Scenario
 from fanwatch.demo.text import clock, count
 from fanwatch.edge.install import STAMP as INSTALLED_STAMP
 
-__all__ = ["run_on_local_cores"]
+__all__ = ["Pipeline", "run_on_local_cores"]
 
 COMPONENTS: Final = (TACHOMETER, EDGE_FILTER)
 PROGRESS_EVERY_S: Final = 5.0
@@ -47,7 +57,33 @@ Say = Callable[[str], None]
 _T = TypeVar("_T")
 
 
-async def run_on_local_cores(scenario: Scenario, out: Path, say: Say, stop: asyncio.Event) -> DemoRun:
+@dataclass(slots=True)
+class Pipeline:
+    """The running demo, for a ``during`` hook: the broker, the cloud, the fleet and what they saw."""
+
+    scenario: Scenario
+    broker: AmqttBroker
+    cloud: DemoCloud
+    fleet: Fleet
+    observations: Observations
+    ledger: EdgeLedger
+    began: float  # time.monotonic() when the fans started turning
+
+    @property
+    def simulated_s(self) -> float:
+        return (time.monotonic() - self.began) * self.scenario.time_scale
+
+    async def until(self, simulated_s: float) -> None:
+        """Wait until the fans have run ``simulated_s`` simulated seconds."""
+        await asyncio.sleep(max(0.0, (simulated_s - self.simulated_s) / self.scenario.time_scale))
+
+
+During = Callable[[Pipeline], Awaitable[None]]
+
+
+async def run_on_local_cores(
+    scenario: Scenario, out: Path, say: Say, stop: asyncio.Event, *, during: During | None = None
+) -> DemoRun:
     """Run ``scenario`` on one local core per thing under ``out``; ``stop`` ends the run early."""
     started = time.monotonic()
     build_dir = out / "greengrass-build"
@@ -60,18 +96,37 @@ async def run_on_local_cores(scenario: Scenario, out: Path, say: Say, stop: asyn
     for thing in things:
         _fresh(cores / thing)
     observations = Observations(scale=scenario.time_scale)
+    ledger = EdgeLedger()
     run = DemoRun(scenario, f"on {count(len(things), 'local Greengrass core')}", observations, 0.0)
+    run.ledger = ledger
     with AmqttBroker(out / "broker") as broker, BrokerObserver(broker.host, broker.port, observations):
         say(f"MQTT broker (amqtt) on {broker.host}:{broker.port}; subscribed to fanwatch/+/{'|'.join(KINDS)}")
-        async with Fleet(cores, things, links=_delivering(broker), build_dirs=[build_dir]) as fleet:
-            failed = await _deploy(fleet, scenario, out / "deployments", first_run, say)
-            run.problems += failed
-            if not failed and await _run(fleet, scenario, observations, say, stop):
-                run.problems.append("the run was interrupted before its end")
+        async with DemoCloud(scenario.time_scale, out, broker=broker.observer_endpoint()) as cloud:
+            assert cloud.aws is not None
             say(
-                "stopping the cores: Shutdown and SIGTERM to each component; the filters flush what they hold"
+                f"AWS stand-in on {cloud.aws.endpoint.url}: the stack's rules, streams, detector and "
+                f"notifier, Firehose into the lake ({cloud.lake_dir}), all on the fans' clock; "
+                f"parameters {', '.join(f'{k}={v:g}' for k, v in cloud.parameters.items())}"
             )
-        await asyncio.to_thread(_settle_observer, observations)
+            links = _delivering(broker, ledger)
+            async with Fleet(cores, things, links=links, build_dirs=[build_dir]) as fleet:
+                failed = await _deploy(fleet, scenario, out / "deployments", first_run, say)
+                run.problems += failed
+                if not failed:
+                    pipeline = Pipeline(
+                        scenario, broker, cloud, fleet, observations, ledger, time.monotonic()
+                    )
+                    if await _run(pipeline, say, stop, during):
+                        run.problems.append("the run was interrupted before its end")
+                say(
+                    "stopping the cores: Shutdown and SIGTERM to each component; "
+                    "the filters flush what they hold"
+                )
+            await asyncio.to_thread(_settle_observer, observations)
+            say("the cloud finishes: every stream processed, Firehose's buffers written to the lake")
+            run.cloud = await asyncio.to_thread(cloud.collect)
+            if not run.cloud.settled:
+                run.problems.append("the AWS stand-in was still busy when the run stopped waiting for it")
     run.wall_s = time.monotonic() - started
     return run
 
@@ -89,14 +144,15 @@ def _fresh(core_root: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _delivering(broker: AmqttBroker) -> LinkFactory:
-    """Each thing's MQTT connection; once its core has stopped, it delivers what is spooled, then closes."""
+def _delivering(broker: AmqttBroker, ledger: EdgeLedger) -> LinkFactory:
+    """Each thing's MQTT connection, counting what its core publishes; once its core has stopped, it
+    delivers what is spooled, then closes."""
 
     @contextlib.asynccontextmanager
-    async def link(thing: str, _core_root: Path) -> AsyncIterator[MqttIoTCoreLink]:
+    async def link(thing: str, _core_root: Path) -> AsyncIterator[LedgerLink]:
         async with MqttIoTCoreLink(thing, broker.endpoint_for(thing)) as connected:
             try:
-                yield connected
+                yield LedgerLink(connected, ledger)
             finally:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(connected.flush(), DRAIN_TIMEOUT_S)
@@ -161,26 +217,34 @@ async def _deploy(
     return failed
 
 
-async def _run(
-    fleet: Fleet, scenario: Scenario, observations: Observations, say: Say, stop: asyncio.Event
-) -> bool:
-    """Let the fans run for the scenario's length, with a progress line; True if ``stop`` ended it early."""
-    begun = time.monotonic()
+async def _run(pipeline: Pipeline, say: Say, stop: asyncio.Event, during: During | None) -> bool:
+    """Let the fans run for the scenario's length (and ``during`` alongside), with a progress line;
+    True if ``stop`` ended it early."""
+    scenario = pipeline.scenario
     total = clock(scenario.seconds)
+    things = pipeline.fleet.things
 
     def progress() -> str:
-        simulated = (time.monotonic() - begun) * scenario.time_scale
-        seen = observations.snapshot()
-        publishing = sum(seen.get(t, (0, 0, 0))[0] > 0 for t in fleet.things)
-        messages = sum(s[2] for s in seen.values())
-        alerts = sum(s[1] for s in seen.values())
+        seen = pipeline.observations.snapshot()
+        publishing = sum(seen.get(t, (0, 0, 0))[0] > 0 for t in things)
+        cloud = pipeline.cloud.progress()
         return (
-            f"simulated {clock(simulated)} of {total} · {publishing}/{len(fleet.things)} things publishing"
-            f" · {messages} messages · alerts raised: {alerts}"
+            f"simulated {clock(pipeline.simulated_s)} of {total} · {publishing}/{len(things)} devices "
+            f"publishing · readings: {pipeline.ledger.readings:,} sent, {cloud['scored']:,} scored, "
+            f"{cloud['lake']:,} in the lake · alerts and anomalies: {cloud['events']} · "
+            f"notifications: {cloud['notifications']}"
         )
 
-    with contextlib.suppress(TimeoutError):
-        await _with_progress(asyncio.wait_for(stop.wait(), scenario.wall_seconds), progress, say)
+    hook = asyncio.ensure_future(during(pipeline)) if during is not None else None
+    try:
+        with contextlib.suppress(TimeoutError):
+            await _with_progress(asyncio.wait_for(stop.wait(), scenario.wall_seconds), progress, say)
+    finally:
+        if hook is not None:
+            if not hook.done():
+                hook.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hook  # a hook that failed fails the run
     return stop.is_set()
 
 

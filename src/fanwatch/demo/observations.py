@@ -16,9 +16,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fanwatch.demo.scenario import FanPlan, Scenario, ThingPlan
+
+if TYPE_CHECKING:
+    from fanwatch.demo.cloud import CloudRecord
+    from fanwatch.demo.ledger import EdgeLedger
 from fanwatch.telemetry import (
     Alert,
     ContractError,
@@ -195,3 +199,7 @@ class DemoRun:
     observations: Observations
     wall_s: float
     problems: list[str] = field(default_factory=list)
+    ledger: EdgeLedger | None = None  # what the devices sent, when the run counted it
+    cloud: CloudRecord | None = None  # what the cloud side holds, when the run had one
+    # wall-clock instants (SNS's timestamps) in the time the readings carry, when that is not the wall's
+    wall_to_stamps: Callable[[datetime], datetime] | None = None

@@ -122,6 +122,7 @@ class FanStory:
     plan: FanPlan
     readings: list[Point] = field(default_factory=list)
     scores: list[tuple[float, float]] = field(default_factory=list)  # (at_s, score) of every scored reading
+    thresholds: list[tuple[float, float]] = field(default_factory=list)  # (at_s, the fan's threshold then)
     findings: list[Finding] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
 

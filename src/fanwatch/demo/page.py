@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from fanwatch.demo.outcome import Caught, FanStory, Story, Verdict, judge
+from fanwatch.demo.outcome import Caught, FanStory, Source, Story, Verdict, judge
 from fanwatch.demo.palette import STATE_COLOURS, fan_state, fault_colour
 from fanwatch.demo.report import failures
 from fanwatch.demo.text import clock, count, window
@@ -314,16 +314,29 @@ def _fan_chart(story: Story, fan: FanStory) -> dict[str, Any]:
             "yaxis": "y2",
         }
     )
-    thresholds = [(f.at_s, f.threshold) for f in fan.findings if f.threshold is not None]
-    if thresholds:
+    if fan.thresholds:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "threshold",
+                "x": [_minutes(at) for at, _ in fan.thresholds],
+                "y": [round(t, 3) for _, t in fan.thresholds],
+                "line": {"color": "#d62728", "width": 1, "dash": "dot"},
+                "xaxis": "x",
+                "yaxis": "y2",
+            }
+        )
+    rcf = [f for f in fan.findings if f.source is Source.RCF and f.score is not None]
+    if rcf:
         data.append(
             {
                 "type": "scatter",
                 "mode": "markers",
-                "name": "threshold at the anomaly",
-                "x": [_minutes(at) for at, _ in thresholds],
-                "y": [round(t, 3) for _, t in thresholds],
-                "marker": {"symbol": "line-ew-open", "size": 12, "color": "#d62728"},
+                "name": "anomalous score",
+                "x": [_minutes(f.at_s) for f in rcf],
+                "y": [round(f.score or 0.0, 3) for f in rcf],
+                "marker": {"symbol": "x", "size": 9, "color": "#1f1f1f"},
                 "xaxis": "x",
                 "yaxis": "y2",
             }

@@ -107,11 +107,12 @@ def _fan(
     rpm_ax.text(0.01, 0.03, why, transform=rpm_ax.transAxes, fontsize=7, color="#333", va="bottom")
     if fan.scores:
         score_ax.plot([at / 60 for at, _ in fan.scores], [s for _, s in fan.scores], lw=0.8, color="#7f7f7f")
+    if fan.thresholds:
+        times, limits = [at / 60 for at, _ in fan.thresholds], [t for _, t in fan.thresholds]
+        score_ax.plot(times, limits, lw=0.8, ls=":", color="#d62728")
     for finding in fan.findings:
         if finding.source is Source.RCF and finding.score is not None:
             score_ax.plot(finding.at_s / 60, finding.score, ls="", marker="x", ms=6, mew=2, color="black")
-            if finding.threshold is not None:
-                score_ax.plot(finding.at_s / 60, finding.threshold, ls="", marker="_", ms=10, color="#d62728")
     score_ax.set_ylabel("score", fontsize=8)
     score_ax.tick_params(labelsize=8)
     if not fan.scores:

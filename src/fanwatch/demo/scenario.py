@@ -52,6 +52,10 @@ FILTER_SECONDS: Final = {
     "sensorTimeoutSeconds": 1.0,
     "statusIntervalSeconds": 1.0,
 }
+#: The least wall seconds the demo gives the filter's sensor timeout, whatever the time scale: on a busy
+#: laptop a component process can pause for a second, which at timeScale 20 would be 20 simulated
+#: seconds of silence and a false ``sensor_lost``. So in the demo that alert means a longer silence.
+SENSOR_TIMEOUT_FLOOR_S: Final = 3.0
 #: The tachometer reads once a simulated second, but never more often than it accepts (20 a second).
 MIN_PUBLISH_INTERVAL_S: Final = 0.05
 #: Each device's alert thresholds, as fractions of its fans' normal speeds (the slowest and the fastest):
@@ -253,12 +257,16 @@ class Scenario:
         return next(f for f in self.thing(thing).fans if f.id == fan)
 
     def merges(self, thing: str) -> dict[str, dict[str, Any]]:
-        """Each component's configuration MERGE for ``thing``."""
+        """Each component's configuration MERGE for ``thing``: the filter reads the wall clock, so its
+        timings are divided by the time scale, its sensor timeout to no less than
+        :data:`SENSOR_TIMEOUT_FLOOR_S`."""
         scale = self.time_scale
         defaults = default_configuration(EDGE_FILTER)
         plan = self.thing(thing)
         filter_merge: dict[str, Any] = dict(plan.thresholds)
         for key, least in FILTER_SECONDS.items():
+            if key == "sensorTimeoutSeconds":
+                least = max(least, min(float(defaults[key]), SENSOR_TIMEOUT_FLOOR_S))
             filter_merge[key] = round(max(least, float(defaults[key]) / scale), 3)
         tach_defaults = default_configuration(TACHOMETER)
         tach_merge = {

@@ -17,7 +17,7 @@ import pytest
 
 from fanwatch.core.deployment.document import DeploymentDocument
 from fanwatch.demo.assemble import edge_story
-from fanwatch.demo.inprocess import run_in_process
+from fanwatch.demo.inprocess import run_edge_in_process
 from fanwatch.demo.observations import Observations
 from fanwatch.demo.outcome import AFTER_FAULT_S, Caught, Finding, Ledger, Point, Source, Story, judge
 from fanwatch.demo.page import write_report
@@ -47,7 +47,7 @@ def test_each_device_gets_the_deployment_a_user_would_send_it() -> None:
         assert (tach["backend"], tach["timeScale"], tach["publishIntervalSeconds"]) == ("simulated", 20, 0.05)
         # the recipe's timings divided by the time scale, but never below what the filter accepts
         timings = ("heartbeatSeconds", "raiseAfterSeconds", "statusIntervalSeconds", "sensorTimeoutSeconds")
-        assert [edge[key] for key in timings] == [3, 0.15, 15, 1.0]
+        assert [edge[key] for key in timings] == [3, 0.15, 15, 3.0]  # sensor timeout: a floor of 3 s
         fans[thing] = tach["fans"]
         thresholds[thing] = (edge["underSpeedRpm"], edge["overSpeedRpm"])
     # the story starts after five minutes of warm-up: 15 minutes of it, a stall from 25 % to 40 %
@@ -88,7 +88,7 @@ def test_settings_a_component_would_refuse_are_refused_before_anything_is_deploy
 
 def test_the_in_process_fleet_raises_the_edge_alerts_its_faults_should_and_none_on_healthy_fans() -> None:
     scenario = Scenario.fleet(devices=5, minutes=8, warmup_minutes=1)
-    run = run_in_process(scenario)
+    run = run_edge_in_process(scenario)
     story = edge_story(run.scenario, run.observations, run.where, run.wall_s)
     verdict = judge(story)
     by_edge = {(v.thing, v.fan, v.fault.kind) for v in verdict.faults if v.edge_s is not None}

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fanwatch.demo.inprocess import run_in_process
+from fanwatch.demo.inprocess import run_edge_in_process
 from fanwatch.demo.scenario import Scenario, default_configuration
 from fanwatch.edge.clock import MonotonicClock, ScaledClock, SimClock
 from fanwatch.edge.component import stop_on_signals
@@ -86,7 +86,7 @@ def test_no_fan_is_reported_stalled_before_its_stall_timeout_has_passed() -> Non
 
 def test_the_in_process_demo_reports_a_stall_only_where_a_fan_stopped() -> None:
     """The symptom as reported: ``fanwatch demo --in-process`` began every fan with 0 rpm ``stalled``."""
-    run = run_in_process(Scenario.fleet(devices=1, minutes=3, warmup_minutes=0))
+    run = run_edge_in_process(Scenario.fleet(devices=1, minutes=3, warmup_minutes=0))
     readings = [r for _, log in run.observations for m in log.telemetry for r in m.readings]
     assert any(r.label == "stall" and "stalled" in r.flags for r in readings)  # the real stall is there
     stall_ended = max(r.ts for r in readings if r.label == "stall")

@@ -1,0 +1,229 @@
+"""The demo's cloud: the embedded AWS stand-in beside the fleet, and what the demo reads back from it.
+
+The stand-in (:class:`fanwatch.standin.EmbeddedAws`) runs the cloud stack as the synthesized template
+defines it: the IoT rules engine subscribed to the demo's broker, Kinesis, the detector and notifier
+handlers under their event source mappings, Firehose writing the Parquet lake, SNS into the demo's
+inbox. It runs on the demo's clock (a :class:`~fanwatch.edge.clock.ScaledClock`, ``timeScale`` times
+faster than the wall), so buffering and batching windows shrink with the fans' time and the notifier's
+cooldown counts simulated minutes. What the demo changes, each said where it happens:
+
+* the notifier is built with that clock (on Lambda it reads the wall clock);
+* the detector is built with a score sink, a :class:`ScoreTap` that keeps the score and threshold of
+  every reading graded, so the report can draw them under the fan's speed (the stack only emits
+  anomalies);
+* two stack parameters (:func:`parameters`): the detector's ``SettleSeconds`` is divided by the time
+  scale, because it is measured on the readings' timestamps, which are wall-clock times (as the edge
+  filter's timings are divided, see :mod:`fanwatch.demo.scenario`); and Firehose buffers 60 simulated
+  seconds instead of 15 minutes, so the lake fills while the demo runs.
+
+At the end :meth:`DemoCloud.collect` waits until every stream is processed, has Firehose write what it
+buffers, and reads back the lake (readings and events tables), the inbox and the dead letters.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from fanwatch.core.mqtt.endpoint import BrokerEndpoint
+from fanwatch.edge.clock import Clock, MonotonicClock, ScaledClock
+from fanwatch.telemetry import Reading
+
+if TYPE_CHECKING:
+    from fanwatch.standin import EmbeddedAws
+    from fanwatch.standin.functions import Handler
+    from fanwatch.standin.inbox import Notification
+
+__all__ = ["CloudRecord", "DemoCloud", "ScoreTap", "Scored", "parameters"]
+
+DETECTOR: Final = "fanwatch.cloud.detector.lambda_handler"
+NOTIFIER: Final = "fanwatch.cloud.notifier.lambda_handler"
+#: Wall seconds the end of a run may wait for the stand-in to process what the fleet sent.
+SETTLE_TIMEOUT_S: Final = 60.0
+#: Firehose's buffer in the demo, in simulated seconds (the stack's least; its default is 900).
+LAKE_BUFFER_S: Final = 60
+#: What the demo reads of the lake's two tables.
+READING_COLUMNS: Final = ("thing", "fan", "boot", "seq", "ts", "rpm", "target_rpm", "flags", "label")
+EVENT_COLUMNS: Final = (
+    "source",
+    "thing",
+    "fan",
+    "kind",
+    "state",
+    "severity",
+    "ts",
+    "rpm",
+    "score",
+    "threshold",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A reading's score as the detector graded it."""
+
+    ts: datetime
+    score: float
+    threshold: float
+
+
+@dataclass(slots=True)
+class CloudRecord:
+    """What the cloud side holds at the end of a run."""
+
+    readings: list[dict[str, Any]] = field(default_factory=list)  # the lake's readings table
+    events: list[dict[str, Any]] = field(default_factory=list)  # the lake's events table
+    notifications: list[Notification] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[tuple[str, str], list[Scored]] = field(default_factory=dict)  # (thing, fan) -> scores
+    held_back: int = 0  # notifications the cooldown held back
+    settled: bool = True  # False: the stand-in was still busy when the run stopped waiting
+
+
+class ScoreTap:
+    """Keeps what the detector's score sink hears (a retried record is heard again: kept once)."""
+
+    def __init__(self) -> None:
+        self._scores: dict[tuple[str, str], dict[datetime, Scored]] = {}
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __call__(self, thing: str, fan: str, graded: Sequence[tuple[Reading, float, float]]) -> None:
+        with self._lock:
+            mine = self._scores.setdefault((thing, fan), {})
+            for reading, score, threshold in graded:
+                mine[reading.ts] = Scored(reading.ts, score, threshold)
+            self.count = sum(len(s) for s in self._scores.values())
+
+    def scores(self) -> dict[tuple[str, str], list[Scored]]:
+        with self._lock:
+            return {key: sorted(s.values(), key=lambda x: x.ts) for key, s in self._scores.items()}
+
+
+def parameters(stamp_scale: float) -> dict[str, float]:
+    """The stack parameters the demo deploys with (see the module docstring); ``stamp_scale`` is how much
+    faster than the readings' timestamps the fans run (the time scale when they carry wall-clock time)."""
+    from fanwatch.cloud.settings import DetectorSettings
+
+    return {
+        "SettleSeconds": round(DetectorSettings().settle_seconds / stamp_scale, 3),
+        "LakeBufferSeconds": LAKE_BUFFER_S,
+    }
+
+
+class DemoCloud:
+    """``async with DemoCloud(scale, out, broker=endpoint) as cloud``: the stand-in, on the demo's clock.
+
+    ``clock`` is the fans' clock when the run has one of its own (the in-process run's simulated
+    clock), else the wall clock sped up ``time_scale`` times; ``stamped_in_simulated_time`` says that
+    the readings' timestamps are simulated time, so nothing measured on them is scaled.
+    """
+
+    def __init__(
+        self,
+        time_scale: float,
+        out: Path,
+        *,
+        broker: BrokerEndpoint | None = None,
+        clock: Clock | None = None,
+        stamped_in_simulated_time: bool = False,
+    ) -> None:
+        self.clock: Clock = clock or ScaledClock(MonotonicClock(), time_scale)
+        self.parameters = parameters(1.0 if stamped_in_simulated_time else time_scale)
+        self.lake_dir = out / "lake"
+        self._broker = broker
+        self.aws: EmbeddedAws | None = None
+        self.tap = ScoreTap()
+        self.notifications: list[Notification] = []
+        self.held_back = 0
+
+    async def __aenter__(self) -> DemoCloud:
+        from fanwatch.standin import EmbeddedAws
+
+        shutil.rmtree(self.lake_dir, ignore_errors=True)  # the lake of this run only
+        # The handlers log JSON lines and metrics to stdout, as Lambda wants; on the demo's terminal only
+        # their warnings (a record dead-lettered) belong beside the progress line.
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+        os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+        self.aws = EmbeddedAws.start(
+            broker=self._broker,
+            clock=self.clock,
+            lake_dir=self.lake_dir,
+            parameters=self.parameters,
+            handlers={DETECTOR: self._detector_handler(), NOTIFIER: self._notifier_handler()},
+        )
+        await self.aws.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self.aws is not None:
+            await self.aws.__aexit__(*exc_info)
+
+    def _detector_handler(self) -> Handler:
+        """The detector as the stack runs it, with a score sink (the stack's detector has none)."""
+        from fanwatch.cloud import detector
+
+        built: list[detector.Detector] = []
+
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            if not built:  # in the container's environment, as the Lambda's first invocation does
+                built.append(detector.from_environment(scores=self.tap))
+            return built[0].handle(event, context)
+
+        return handler
+
+    def _notifier_handler(self) -> Handler:
+        """The notifier as the stack runs it, but on the demo's clock: its cooldown is simulated time."""
+        from fanwatch.cloud import notifier
+
+        built: list[notifier.Notifier] = []
+
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            if not built:
+                built.append(notifier.from_environment(clock=self.clock.now))
+            response = built[0].handle(event, context)
+            self.held_back += built[0].counts["held_back"]
+            return response
+
+        return handler
+
+    def progress(self) -> dict[str, int]:
+        """Counters for the status line (cheap enough to read every few seconds)."""
+        assert self.aws is not None and self.aws.inbox is not None
+        self.notifications += self.aws.inbox.receive()
+        lake = sum(d.stats.rows for name, d in self.aws.deliveries.items() if name.endswith("readings"))
+        events = self.aws.mappings.get(NOTIFIER)
+        return {
+            "scored": self.tap.count,
+            "lake": lake,
+            "events": 0 if events is None else events.stats.records,
+            "notifications": len(self.notifications),
+        }
+
+    def collect(self, timeout: float = SETTLE_TIMEOUT_S) -> CloudRecord:
+        """Once the fleet has stopped: wait for the stand-in to process everything, have Firehose write
+        what it buffers, and read the lake, the inbox and the dead letters."""
+        aws = self.aws
+        assert aws is not None and aws.inbox is not None
+        settled = aws.wait_idle(timeout=timeout)
+        aws.flush_lake()
+        settled = aws.wait_idle(timeout=timeout) and settled
+        lake = aws.lake()
+        readings = lake.query(f"SELECT {', '.join(READING_COLUMNS)} FROM readings").records()
+        events = lake.query(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events").records()
+        self.notifications += aws.inbox.receive()
+        return CloudRecord(
+            readings=readings,
+            events=events,
+            notifications=list(self.notifications),
+            dead_letters=aws.dead_letters(),
+            scores=self.tap.scores(),
+            held_back=self.held_back,
+            settled=settled,
+        )
