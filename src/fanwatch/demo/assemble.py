@@ -111,7 +111,6 @@ def _reason(letter: Mapping[str, Any]) -> str:
 def edge_story(scenario: Scenario, observations: Observations, where: str, wall_s: float) -> Story:
     """The story as the edge told it: readings and alerts as they reached IoT Core."""
     story = Story.empty(scenario, where, wall_s)
-    story.cloud = False  # until the cloud's side is added
     plans = {t.name: t for t in scenario.things}
     for thing, log in observations:
         timeline = observations.timeline(thing, plans.get(thing))

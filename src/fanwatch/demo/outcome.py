@@ -24,7 +24,6 @@ from fanwatch.demo.scenario import FanPlan, Fault, Scenario
 
 __all__ = [
     "AFTER_FAULT_S",
-    "EDGE_ALERTABLE",
     "Caught",
     "FanStory",
     "FaultVerdict",
@@ -38,9 +37,6 @@ __all__ = [
     "judge",
 ]
 
-#: Faults the edge's own alerts (stall, under-speed, over-speed) can catch; the others (a hunting
-#: controller, a glitching or intermittent tach signal) only the cloud's forest can.
-EDGE_ALERTABLE: Final = frozenset({"stall", "bearing_wear", "overspeed"})
 #: A finding this long after a fault ended is still its doing: the fan spinning up after a stall, the
 #: forest's shingle leaving the fault's points, an alert's hysteresis.
 AFTER_FAULT_S: Final = 90.0
@@ -175,7 +171,6 @@ class Story:
     fans: dict[tuple[str, str], FanStory]
     where: str
     wall_s: float
-    cloud: bool = True  # False: the run had no cloud side (no forest, no lake, no notifications)
     ledger: Ledger | None = None  # None: the run had no lake to reconcile with
     notices_suppressed: int = 0  # held back by the notifier's cooldown
     dead_letters: list[str] = field(default_factory=list)  # their reasons
@@ -231,12 +226,6 @@ class Verdict:
     @property
     def missed(self) -> list[FaultVerdict]:
         return [f for f in self.faults if f.caught is Caught.MISSED]
-
-    def unwatched(self, story: Story) -> list[FaultVerdict]:
-        """Missed faults that only the cloud's forest could catch, in a run without the cloud."""
-        if story.cloud:
-            return []
-        return [f for f in self.missed if f.fault.kind not in EDGE_ALERTABLE]
 
     def false_alarms_on_healthy(self, story: Story) -> list[Finding]:
         return [f for f in self.false_alarms if story.fans[(f.thing, f.fan)].plan.healthy]

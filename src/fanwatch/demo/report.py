@@ -21,10 +21,7 @@ def failures(story: Story, verdict: Verdict) -> list[str]:
     for thing in story.scenario.things:
         if not any(story.fans[(thing.name, f.id)].readings for f in thing.fans):
             problems.append(f"no telemetry arrived from {thing.name}")
-    unwatched = verdict.unwatched(story)
     for v in verdict.missed:
-        if v in unwatched:
-            continue
         problems.append(
             f"{v.thing}/{v.fan}: {v.fault.kind} {window(v.fault.start_s, v.fault.end_s)} was missed "
             "(no edge alert, no RCF anomaly)"
@@ -66,13 +63,10 @@ def summary(story: Story, verdict: Verdict) -> str:
         "",
         "Injected faults (simulated mm:ss)                   caught by      edge alert  RCF anomaly",
     ]
-    unwatched = verdict.unwatched(story)
     for v in verdict.faults:
         name = f"{v.thing}/{v.fan}"
         fault = f"{v.fault.kind} {window(v.fault.start_s, v.fault.end_s)}"
         marker = "  <- MISSED" if v.caught is Caught.MISSED else ""
-        if v in unwatched:
-            marker = "  (only the cloud's forest could catch it; this run has no cloud)"
         lines.append(
             f"  {name:18}{fault:33} {v.caught:13} {_after(v.edge_s):>11} {_after(v.rcf_s):>12}{marker}"
         )

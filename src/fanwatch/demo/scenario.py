@@ -80,7 +80,7 @@ _PROFILES: Final[tuple[tuple[_FanSpec, ...], ...]] = (
     ),
     # a rack at 2400 rpm: a noisy, then intermittent tach signal; a controller that hunts, later over-speeds
     (
-        ("fan0", 2350, (("glitch", 0.05, 0.35, 2.0), ("dropout", 0.50, 0.70, 1.0)), ()),
+        ("fan0", 2350, (("glitch", 0.05, 0.35, 2.0), ("dropout", 0.50, 0.70, 2.0)), ()),
         ("fan1", 2400, (("hunting", 0.15, 0.40, 1.0), ("overspeed", 0.60, 0.80, 1.0)), ()),
         ("fan2", 2400, (), ()),  # healthy, at the same speed as fan1
     ),

@@ -7,7 +7,6 @@ browser in ``tests/e2e/test_report_in_chromium.py``.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -111,46 +110,6 @@ def test_the_in_process_fleet_raises_the_edge_alerts_its_faults_should_and_none_
     log = run.observations.things["demo-pi-001"]
     per_day = log.messages * 86_400 / run.observations.simulated_seconds("demo-pi-001")
     assert per_day < 86_400 * 3 / 20  # far below one message per reading
-
-
-def test_fanwatch_demo_in_process_writes_its_own_folder_and_reports(tmp_path: Path) -> None:
-    """Its outputs go to out/demo-in-process, never over the real run's out/demo."""
-    real = tmp_path / "out" / "demo"
-    real.mkdir(parents=True)
-    (real / "report.html").write_text("the real run's report")
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fanwatch",
-            "demo",
-            "--in-process",
-            "--devices",
-            "2",
-            "--minutes",
-            "10",
-            "--warmup-minutes",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    out = tmp_path / "out" / "demo-in-process"
-    assert "demo-pi-001/fan1  stall 04:00–05:12" in done.stdout  # the schedule, in simulated mm:ss
-    assert "Injected faults" in done.stdout and str(out / "report.html") in done.stdout
-    assert (real / "report.html").read_text() == "the real run's report"
-    picture = (out / "fleet.png").read_bytes()
-    assert picture.startswith(b"\x89PNG") and len(picture) > 20_000
-    page = (out / "report.html").read_text()
-    assert "Plotly.newPlot" in page and "<script src=" not in page  # the bundle is inlined
-    lines = (out / "messages.jsonl").read_text().splitlines()
-    assert any(json.loads(line)["topic"] == "fanwatch/demo-pi-002/telemetry" for line in lines)
-    # without the cloud's forest, a hunting fan raises nothing at the edge, and the run says so
-    hunting = next(line for line in done.stdout.splitlines() if "demo-pi-002/fan1  hunting" in line)
-    assert "missed" in hunting and "only the cloud's forest could catch it" in hunting
-    assert done.returncode == 0 and "fanwatch demo OK at the edge" in done.stdout
 
 
 def test_fanwatch_demo_refuses_a_run_too_short_to_show_a_stall() -> None:

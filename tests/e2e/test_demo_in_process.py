@@ -1,10 +1,12 @@
-"""The demo's report as a person sees it: opened offline in headless Chromium, driven with Selenium.
+"""``fanwatch demo --in-process``: the same fleet and cloud in one process, and its report in a browser.
 
-The report comes from a short in-process run (real component services, a few seconds). The test checks
-that every chart drew its data (plotly's traces have points, and SVG marks exist on the page), that the
-page asked for nothing over the network and logged no error, and saves a screenshot next to the
-report. Debian's ``chromium`` and ``chromium-driver`` always match; Selenium Manager's download cannot
-work offline, so the driver's path is given.
+One short run (two devices, six simulated minutes at timeScale 60) in a fresh working folder: it
+writes to ``out/demo-in-process`` and never over the real run's ``out/demo``; its lake holds every
+reading the devices sent exactly once; the stall is caught. Then its report is opened offline in
+headless Chromium, driven with Selenium: every chart drew its data (plotly's traces have points, and
+SVG marks exist on the page), the page asked for nothing over the network and logged no error, and a
+screenshot is saved next to the report. Debian's ``chromium`` and ``chromium-driver`` always match;
+Selenium Manager's download cannot work offline, so the driver's path is given.
 """
 
 from __future__ import annotations
@@ -37,14 +39,36 @@ return Array.from(document.querySelectorAll('.js-plotly-plot')).map(el => ({
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo-report")
-    command = [sys.executable, "-m", "fanwatch", "demo", "--in-process", "--devices", "3", "--minutes", "4"]
-    command += ["--warmup-minutes", "1", "--out", str(out)]
-    subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    page = out / "report.html"
-    assert page.is_file(), "the demo wrote no report"
+def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
+    """The working folder, the output and the exit status of the run."""
+    cwd = tmp_path_factory.mktemp("in-process")
+    real = cwd / "out" / "demo"
+    real.mkdir(parents=True)
+    (real / "report.html").write_text("the real run's report")
+    command = [sys.executable, "-m", "fanwatch", "demo", "--in-process", "--devices", "2", "--minutes", "6"]
+    command += ["--warmup-minutes", "3", "--time-scale", "60"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=cwd)
+    return cwd, done.stdout + done.stderr, done.returncode
+
+
+@pytest.fixture(scope="module")
+def report(run: tuple[Path, str, int]) -> Path:
+    page = run[0] / "out" / "demo-in-process" / "report.html"
+    assert page.is_file(), f"the demo wrote no report:\n{run[1]}"
     return page
+
+
+def test_it_runs_the_same_story_into_its_own_folder(run: tuple[Path, str, int]) -> None:
+    cwd, output, returncode = run
+    out = cwd / "out" / "demo-in-process"
+    assert returncode == 0, output
+    assert (cwd / "out" / "demo" / "report.html").read_text() == "the real run's report"
+    assert "in one process (no Greengrass core, no broker)" in output
+    assert "stored in the lake: nothing lost, nothing twice" in output
+    stall = next(line for line in output.splitlines() if "demo-pi-001/fan1  stall" in line)
+    assert "both" in stall  # the edge's stall alert and the forest's anomaly
+    assert (out / "fleet.png").read_bytes().startswith(b"\x89PNG")
+    assert sorted(p.name for p in (out / "lake").iterdir()) == ["events", "readings"]
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +109,12 @@ def test_every_chart_renders_with_data_offline_and_the_page_logs_no_error(report
         )
     )
     charts = browser.execute_script(CHARTS_JS)
-    expected = 1 + 8  # the timeline, then one chart per fan (3 devices: 3 + 3 + 2 fans)
+    expected = 1 + 6  # the timeline, then one chart per fan (2 devices of 3 fans)
     assert len(charts) == expected, charts
     empty = [c["id"] for c in charts if not (c["laidOut"] and c["points"] > 0 and c["marks"] > 0)]
     assert empty == [], f"charts drawn without data: {empty}"
     tiles = browser.execute_script("return document.querySelectorAll('.tile').length")
-    assert tiles == 8  # the fleet overview: one tile per fan
+    assert tiles == 6  # the fleet overview: one tile per fan
     fetched = browser.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)"
         ".filter(n => !n.startsWith('data:') && !n.startsWith('file:'))"
