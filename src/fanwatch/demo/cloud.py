@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -140,6 +140,9 @@ class DemoCloud:
         self._broker = broker
         self.aws: EmbeddedAws | None = None
         self.tap = ScoreTap()
+        #: Called with every event the detector is invoked with, before it runs (tests raise from it to
+        #: see a handler fail on one record).
+        self.before_detector: Callable[[dict[str, Any]], None] | None = None
         self.notifications: list[Notification] = []
         self.held_back = 0
 
@@ -174,6 +177,8 @@ class DemoCloud:
         def handler(event: dict[str, Any], context: Any) -> Any:
             if not built:  # in the container's environment, as the Lambda's first invocation does
                 built.append(detector.from_environment(scores=self.tap))
+            if self.before_detector is not None:
+                self.before_detector(event)
             return built[0].handle(event, context)
 
         return handler
