@@ -8,8 +8,8 @@ faster than the wall), so buffering and batching windows shrink with the fans' t
 cooldown counts simulated minutes. What the demo changes, each said where it happens:
 
 * the notifier is built with that clock (on Lambda it reads the wall clock);
-* the detector is built with a score sink, a :class:`ScoreTap` that keeps the score and threshold of
-  every reading graded, so the report can draw them under the fan's speed (the stack only emits
+* the detector is built with ``on_score``, a :class:`ScoreTap` that keeps the score and threshold of
+  every reading scored, so the report can draw them under the fan's speed (the stack only emits
   anomalies);
 * two stack parameters (:func:`parameters`): the detector's ``SettleSeconds`` is divided by the time
   scale, because it is measured on the readings' timestamps, which are wall-clock times (as the edge
@@ -25,15 +25,15 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from fanwatch.cloud.detector import ScoredReading
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.edge.clock import Clock, MonotonicClock, ScaledClock
-from fanwatch.telemetry import Reading
 
 if TYPE_CHECKING:
     from fanwatch.standin import EmbeddedAws
@@ -87,19 +87,22 @@ class CloudRecord:
 
 
 class ScoreTap:
-    """Keeps what the detector's score sink hears (a retried record is heard again: kept once)."""
+    """Keeps what the detector's ``on_score`` is told of each reading it scored, once the fan's forest
+    scores (a retried record is told again: kept once)."""
 
     def __init__(self) -> None:
         self._scores: dict[tuple[str, str], dict[datetime, Scored]] = {}
         self._lock = threading.Lock()
         self.count = 0
 
-    def __call__(self, thing: str, fan: str, graded: Sequence[tuple[Reading, float, float]]) -> None:
+    def __call__(self, scored: ScoredReading) -> None:
+        if scored.score <= 0.0:  # the forest is still warming up
+            return
         with self._lock:
-            mine = self._scores.setdefault((thing, fan), {})
-            for reading, score, threshold in graded:
-                mine[reading.ts] = Scored(reading.ts, score, threshold)
-            self.count = sum(len(s) for s in self._scores.values())
+            mine = self._scores.setdefault((scored.thing, scored.fan), {})
+            if scored.reading.ts not in mine:
+                self.count += 1
+            mine[scored.reading.ts] = Scored(scored.reading.ts, scored.score, scored.threshold)
 
     def scores(self) -> dict[tuple[str, str], list[Scored]]:
         with self._lock:
@@ -169,14 +172,14 @@ class DemoCloud:
             await self.aws.__aexit__(*exc_info)
 
     def _detector_handler(self) -> Handler:
-        """The detector as the stack runs it, with a score sink (the stack's detector has none)."""
+        """The detector as the stack runs it, told every score (the stack's detector is told nothing)."""
         from fanwatch.cloud import detector
 
         built: list[detector.Detector] = []
 
         def handler(event: dict[str, Any], context: Any) -> Any:
             if not built:  # in the container's environment, as the Lambda's first invocation does
-                built.append(detector.from_environment(scores=self.tap))
+                built.append(detector.from_environment(on_score=self.tap))
             if self.before_detector is not None:
                 self.before_detector(event)
             return built[0].handle(event, context)
