@@ -31,11 +31,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from fanwatch.cloud.detector import ScoredReading
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.edge.clock import Clock, MonotonicClock, ScaledClock
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the handlers' modules are imported in their containers, after the environment is set
+    from fanwatch.cloud.detector import ScoredReading
     from fanwatch.standin import EmbeddedAws
     from fanwatch.standin.functions import Handler
     from fanwatch.standin.inbox import Notification
