@@ -85,9 +85,8 @@ def summary(story: Story, verdict: Verdict) -> str:
         f"Notifications: {len(notices)} delivered, {story.notices_suppressed} held back by the cooldown",
     ]
     for notice in notices:
-        text = textwrap.shorten(notice.text, 150, placeholder=" …")
         lines.append(f"  {clock(notice.at_s)}  {notice.severity:8} {notice.subject}")
-        lines.append(f"         {text}")
+        lines += textwrap.wrap(notice.text, 108, initial_indent=" " * 9, subsequent_indent=" " * 9)
     if story.dead_letters:
         lines += ["", f"Dead letters: {len(story.dead_letters)}"]
         lines += [f"  {reason}" for reason in story.dead_letters[:5]]
