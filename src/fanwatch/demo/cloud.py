@@ -22,6 +22,7 @@ buffers, and reads back the lake (readings and events tables), the inbox and the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import threading
@@ -36,6 +37,7 @@ from fanwatch.edge.clock import Clock, MonotonicClock, ScaledClock
 
 if TYPE_CHECKING:  # the handlers' modules are imported in their containers, after the environment is set
     from fanwatch.cloud.detector import ScoredReading
+    from fanwatch.demo.observations import DemoRun
     from fanwatch.standin import EmbeddedAws
     from fanwatch.standin.functions import Handler
     from fanwatch.standin.inbox import Notification
@@ -213,6 +215,13 @@ class DemoCloud:
             "events": 0 if events is None else events.stats.records,
             "notifications": len(self.notifications),
         }
+
+    async def conclude(self, run: DemoRun, say: Callable[[str], None]) -> None:
+        """The fleet has stopped: let the cloud finish and keep what it holds in ``run``."""
+        say("the cloud finishes: every stream processed, Firehose's buffers written to the lake")
+        run.cloud = await asyncio.to_thread(self.collect)
+        if not run.cloud.settled:
+            run.problems.append("the AWS stand-in was still busy when the run stopped waiting for it")
 
     def collect(self, timeout: float = SETTLE_TIMEOUT_S) -> CloudRecord:
         """Once the fleet has stopped: wait for the stand-in to process everything, have Firehose write

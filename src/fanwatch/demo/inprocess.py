@@ -222,9 +222,6 @@ async def run_in_process(scenario: Scenario, out: Path, say: Say, stop: asyncio.
         stop_watch.cancel()
         if stop.is_set():
             run.problems.append("the run was interrupted before its end")
-        say("the cloud finishes: every stream processed, Firehose's buffers written to the lake")
-        run.cloud = await asyncio.to_thread(cloud.collect)
-        if not run.cloud.settled:
-            run.problems.append("the AWS stand-in was still busy when the run stopped waiting for it")
+        await cloud.conclude(run, say)
     run.wall_s = time.monotonic() - started
     return run

@@ -123,10 +123,7 @@ async def run_on_local_cores(
                     "the filters flush what they hold"
                 )
             await asyncio.to_thread(_settle_observer, observations)
-            say("the cloud finishes: every stream processed, Firehose's buffers written to the lake")
-            run.cloud = await asyncio.to_thread(cloud.collect)
-            if not run.cloud.settled:
-                run.problems.append("the AWS stand-in was still busy when the run stopped waiting for it")
+            await cloud.conclude(run, say)
     run.wall_s = time.monotonic() - started
     return run
 

@@ -290,43 +290,13 @@ def _fan_chart(story: Story, fan: FanStory) -> dict[str, Any]:
         }
     ]
     if plan.setpoints:
+        targets = [p.target_rpm for p in fan.readings]
         data.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "setpoint (target_rpm)",
-                "x": minutes,
-                "y": [p.target_rpm for p in fan.readings],
-                "line": {"color": "#555", "width": 1, "dash": "dash", "shape": "hv"},
-                "xaxis": "x",
-                "yaxis": "y",
-            }
+            _line("setpoint (target_rpm)", minutes, targets, "y", color="#555", dash="dash", shape="hv")
         )
-    data.append(
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "name": "anomaly score",
-            "x": [_minutes(at) for at, _ in fan.scores],
-            "y": [round(score, 3) for _, score in fan.scores],
-            "line": {"color": "#7f7f7f", "width": 1},
-            "xaxis": "x",
-            "yaxis": "y2",
-        }
-    )
+    data.append(_line("anomaly score", *_series(fan.scores), "y2", color="#7f7f7f"))
     if fan.thresholds:
-        data.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "threshold",
-                "x": [_minutes(at) for at, _ in fan.thresholds],
-                "y": [round(t, 3) for _, t in fan.thresholds],
-                "line": {"color": "#d62728", "width": 1, "dash": "dot"},
-                "xaxis": "x",
-                "yaxis": "y2",
-            }
-        )
+        data.append(_line("threshold", *_series(fan.thresholds), "y2", color="#d62728", dash="dot"))
     rcf = [f for f in fan.findings if f.source is Source.RCF and f.score is not None]
     if rcf:
         data.append(
@@ -385,6 +355,27 @@ def _fan_chart(story: Story, fan: FanStory) -> dict[str, Any]:
         "plot_bgcolor": "white",
     }
     return {"data": data, "layout": layout}
+
+
+def _series(points: Sequence[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """(minutes, values) of (simulated seconds, value) pairs."""
+    return [_minutes(at) for at, _ in points], [round(v, 3) for _, v in points]
+
+
+def _line(
+    name: str, x: Sequence[float], y: Sequence[float | None], yaxis: str, **line: object
+) -> dict[str, Any]:
+    """A line trace on the rpm panel (``y``) or the score panel (``y2``)."""
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "name": name,
+        "x": list(x),
+        "y": list(y),
+        "line": {"width": 1, **line},
+        "xaxis": "x",
+        "yaxis": yaxis,
+    }
 
 
 def _fault_shapes(faults: Sequence[Any], run_s: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
