@@ -27,22 +27,21 @@ import os
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
+from fanwatch.demo.observations import CloudRecord, DemoRun, Scored
 from fanwatch.edge.clock import Clock, MonotonicClock, ScaledClock
 
 if TYPE_CHECKING:  # the handlers' modules are imported in their containers, after the environment is set
     from fanwatch.cloud.detector import ScoredReading
-    from fanwatch.demo.observations import DemoRun
     from fanwatch.standin import EmbeddedAws
     from fanwatch.standin.functions import Handler
     from fanwatch.standin.inbox import Notification
 
-__all__ = ["CloudRecord", "DemoCloud", "ScoreTap", "Scored", "parameters"]
+__all__ = ["DemoCloud", "ScoreTap", "parameters"]
 
 DETECTOR: Final = "fanwatch.cloud.detector.lambda_handler"
 NOTIFIER: Final = "fanwatch.cloud.notifier.lambda_handler"
@@ -64,28 +63,6 @@ EVENT_COLUMNS: Final = (
     "score",
     "threshold",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Scored:
-    """A reading's score as the detector graded it."""
-
-    ts: datetime
-    score: float
-    threshold: float
-
-
-@dataclass(slots=True)
-class CloudRecord:
-    """What the cloud side holds at the end of a run."""
-
-    readings: list[dict[str, Any]] = field(default_factory=list)  # the lake's readings table
-    events: list[dict[str, Any]] = field(default_factory=list)  # the lake's events table
-    notifications: list[Notification] = field(default_factory=list)
-    dead_letters: list[dict[str, Any]] = field(default_factory=list)
-    scores: dict[tuple[str, str], list[Scored]] = field(default_factory=dict)  # (thing, fan) -> scores
-    held_back: int = 0  # notifications the cooldown held back
-    settled: bool = True  # False: the stand-in was still busy when the run stopped waiting
 
 
 class ScoreTap:

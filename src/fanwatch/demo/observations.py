@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, Final
 from fanwatch.demo.scenario import FanPlan, Scenario, ThingPlan
 
 if TYPE_CHECKING:
-    from fanwatch.demo.cloud import CloudRecord
     from fanwatch.demo.ledger import EdgeLedger
+    from fanwatch.standin.inbox import Notification
 from fanwatch.telemetry import (
     Alert,
     ContractError,
@@ -34,7 +34,11 @@ from fanwatch.telemetry import (
     parse_telemetry,
 )
 
-__all__ = ["KINDS", "DemoRun", "Observations", "Refused", "ThingLog", "Timeline"]
+if TYPE_CHECKING:
+    from fanwatch.demo.ledger import EdgeLedger
+    from fanwatch.standin.inbox import Notification
+
+__all__ = ["KINDS", "CloudRecord", "DemoRun", "Observations", "Refused", "Scored", "ThingLog", "Timeline"]
 
 KINDS: Final = ("telemetry", "alerts", "status")
 _PARSERS: Final[dict[str, Callable[..., Telemetry | Alert | Status]]] = {
@@ -188,6 +192,28 @@ def _earliest(fan: FanPlan, reading: Reading) -> float | None:
     bounds = [f.start_s for f in fan.faults if f.kind == reading.label]
     bounds += [s.at_s for s in fan.setpoints if reading.target_rpm == s.rpm != fan.normal_rpm]
     return min(bounds, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """A reading's score as the detector graded it."""
+
+    ts: datetime
+    score: float
+    threshold: float
+
+
+@dataclass(slots=True)
+class CloudRecord:
+    """What the cloud side holds at the end of a run."""
+
+    readings: list[dict[str, Any]] = field(default_factory=list)  # the lake's readings table
+    events: list[dict[str, Any]] = field(default_factory=list)  # the lake's events table
+    notifications: list[Notification] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    scores: dict[tuple[str, str], list[Scored]] = field(default_factory=dict)  # (thing, fan) -> scores
+    held_back: int = 0  # notifications the cooldown held back
+    settled: bool = True  # False: the stand-in was still busy when the run stopped waiting
 
 
 @dataclass(slots=True)
