@@ -311,8 +311,12 @@ class TreeBank:
         live_leaves = self.leaf_mass[leaves] > 0
         live_slots = np.arange(S) < self.n_slots[trees, None]
         rows = np.concatenate([self.leaf_row[leaves][live_leaves], self.slot_row[trees][live_slots]])
+        # each distinct row once, without a sort: of the writes to one row, exactly one survives
+        tag = np.arange(len(rows), dtype=np.int32)
+        self.point_ref[rows] = tag
+        distinct = rows[self.point_ref[rows] == tag]
         self.point_ref[rows] = 0
-        self.free_rows(np.unique(rows))
+        self.free_rows(distinct)
         self.parent[slot * T * M : (slot + 1) * T * M] = _FREE
         self.leaf_mass[leaves] = 0
         self.free_nodes[trees], self.free_leaves[trees] = self._fresh_stacks(trees)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fanwatch.rcf import RandomCutForest
-from fanwatch.rcf.state import FORMAT_VERSION, decode, encode
+from fanwatch.rcf.state import FORMAT_VERSION, decode, encode, upgrade
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "rcf"
 
@@ -51,8 +51,9 @@ def test_checkpoint_is_a_small_fraction_of_the_resident_model(fan_stream) -> Non
     forest = RandomCutForest(1, num_trees=20, sample_size=256)
     forest.process(fan_stream(3000))
     data = forest.to_bytes()
-    # per tree: 255 cuts (float32 + dim), 256 sample indices, shape bits; readings stored once
-    assert len(data) < 20 * 1700
+    # per tree: 255 cuts (float32 + dim), 256 sample indices and their leaves, shape bits;
+    # readings stored once
+    assert len(data) < 20 * 2000
     assert len(data) < forest._bank.nbytes() / 5
 
 
@@ -60,17 +61,32 @@ def test_golden_checkpoint_of_version_1_still_loads_and_continues() -> None:
     """Files written by version 1; regenerate only on a deliberate format change (FANWATCH_REGOLD=1)."""
     stream = _golden_stream()
     path, expected_path = GOLDEN / "forest_v1.bin", GOLDEN / "forest_v1_scores.json"
-    if os.environ.get("FANWATCH_REGOLD") == "1":
-        forest = RandomCutForest(2, shingle_size=3, num_trees=8, sample_size=32, seed=11)
-        forest.process(stream[:450])
-        path.write_bytes(forest.to_bytes())
-        expected_path.write_text(json.dumps(forest.process(stream[450:]).tolist()))
     data = path.read_bytes()
     forest = RandomCutForest.from_bytes(data)
-    assert forest.to_bytes() == data
+    forest._bank.check_invariants(forest._slot)
     assert (forest.dimensions, forest.shingle_size, forest.num_trees, forest.sample_size) == (2, 3, 8, 32)
     assert forest.seed == 11 and forest.seen == 450
     assert forest.process(stream[450:]).tolist() == json.loads(expected_path.read_text())
+
+
+def test_a_version_1_checkpoint_upgrades_to_version_2_and_the_forest_scores_alike() -> None:
+    """The migration: the golden version 1 file rewritten as version 2 (itself a golden file now)
+    continues with the scores of version 1, bit for bit; a version 2 file upgrades to itself."""
+    stream = _golden_stream()
+    v1 = (GOLDEN / "forest_v1.bin").read_bytes()
+    path = GOLDEN / "forest_v2.bin"
+    if os.environ.get("FANWATCH_REGOLD") == "1":
+        path.write_bytes(upgrade(v1))
+    v2 = path.read_bytes()
+    assert upgrade(v1) == v2 and upgrade(v2) == v2
+    assert struct.unpack_from("<H", v2, 5)[0] == FORMAT_VERSION == 2
+    forest = RandomCutForest.from_bytes(v2)
+    forest._bank.check_invariants(forest._slot)
+    assert forest.to_bytes() == v2
+    assert (forest.seed, forest.seen) == (11, 450)
+    expected = json.loads((GOLDEN / "forest_v1_scores.json").read_text())
+    assert forest.process(stream[450:]).tolist() == expected
+    assert RandomCutForest.from_bytes(v1).to_bytes() == v2  # every checkpoint written is version 2
 
 
 def _bytes_of(small_forest, fan_stream) -> bytes:
@@ -118,9 +134,10 @@ def test_not_bytes_is_rejected() -> None:
         RandomCutForest.from_bytes("FWRCF")  # type: ignore[arg-type]
 
 
-def test_the_format_tables_decode_and_encode_the_golden_file_alike() -> None:
+@pytest.mark.parametrize("name", ["forest_v1.bin", "forest_v2.bin"])
+def test_the_format_tables_decode_and_encode_the_golden_files_alike(name) -> None:
     """One description of the format serves both directions: decode then encode gives the bytes back."""
-    data = (GOLDEN / "forest_v1.bin").read_bytes()
+    data = (GOLDEN / name).read_bytes()
     state = decode(data)
     assert encode(state) == data
     assert len(state.samples_per_tree) == len(state.leaves_per_tree) == state.config.num_trees
@@ -128,3 +145,37 @@ def test_the_format_tables_decode_and_encode_the_golden_file_alike() -> None:
     assert len(state.shape_bits) == (2 * state.leaves_per_tree - 1).clip(0).sum()
     points, _ = state.points()
     assert points.shape == (len(state.sequence), state.config.shingled_dimensions)
+    if state.version == 2:
+        assert state.sample_leaves is not None and len(state.sample_leaves) == len(state.sample_index)
+
+
+def _mangled(small_forest, fan_stream, change) -> bytes:
+    """A version 2 checkpoint whose decoded state ``change`` broke, encoded again (well formed)."""
+    state = decode(_bytes_of(small_forest, fan_stream))
+    change(state)
+    return encode(state)
+
+
+def _swap_first_leaves(state) -> None:
+    leaves = state.sample_leaves
+    a, b = int(np.flatnonzero(leaves != leaves[0])[0]), 0
+    leaves[a], leaves[b] = leaves[b], leaves[a]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s: s.sample_leaves.__setitem__(0, s.leaves_per_tree[0]),  # a leaf the tree has not
+        _swap_first_leaves,  # two samples at each other's leaves
+        lambda s: s.cut_values.__setitem__(0, s.cut_values[0] + 1e6),  # a cut beside its node
+        lambda s: s.shape_bits.__setitem__(slice(0, 2), [0, 1]),  # a root leaf with children
+    ],
+    ids=["no-such-leaf", "wrong-leaves", "cut", "shape"],
+)
+def test_a_version_2_checkpoint_whose_trees_do_not_hold_together_is_refused(
+    small_forest, fan_stream, change
+) -> None:
+    """Version 2 names each sample's leaf instead of routing it: the restore checks what routing
+    used to guarantee (every leaf has its samples, every cut separates its children)."""
+    with pytest.raises(ValueError, match="corrupt"):
+        RandomCutForest.from_bytes(_mangled(small_forest, fan_stream, change))
