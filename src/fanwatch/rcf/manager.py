@@ -15,7 +15,7 @@ record).
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -71,6 +71,9 @@ class ForestManager:
       detector sizes it from its memory. A batch with more fans is taken in groups of this many.
     * ``max_resident``: models kept in this process in all, the others as compact checkpoints;
       past it the least recently used go to the ``store``.
+
+    :attr:`stats` counts what it took (``created``, ``loaded`` from the store, ``thawed`` from a
+    checkpoint in memory, ``frozen`` into one, ``stored``): a fleet's cost is in these moves.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class ForestManager:
         self._bank = TreeBank(self.config)
         self._hydrated: OrderedDict[str, int] = OrderedDict()  # key -> bank slot, LRU first
         self._cold: OrderedDict[str, bytes] = OrderedDict()  # key -> checkpoint, LRU first
+        self.stats: Counter[str] = Counter()
 
     # ---- the batch ----------------------------------------------------------------------------
 
@@ -154,14 +158,21 @@ class ForestManager:
         """Send the least recently used checkpoints to the store until ``max_resident`` hold."""
         while len(self) > self.max_resident:
             old, data = self._cold.popitem(last=False)
-            if self.store is not None:
-                self.store.put(old, data)
+            self._put(old, data)
+
+    def _put(self, key: str, data: bytes) -> None:
+        if self.store is not None:
+            self.store.put(key, data)
+            self.stats["stored"] += 1
 
     def _restore(self, key: str) -> int:
         data = self._cold.pop(key, None)
-        if data is None and self.store is not None:
-            data = self.store.get(key)
-        if data is None:
+        if data is not None:
+            self.stats["thawed"] += 1
+        elif self.store is not None and (data := self.store.get(key)) is not None:
+            self.stats["loaded"] += 1
+        else:
+            self.stats["created"] += 1
             return self._bank.acquire(seed_for(self.seed, key))
         config, seed = state.read_header(data)
         if config != self.config:
@@ -174,6 +185,7 @@ class ForestManager:
         slot = self._hydrated.pop(key)
         self._cold[key] = state.dump(self._bank, slot)
         self._bank.release(slot)
+        self.stats["frozen"] += 1
 
     # ---- the models ---------------------------------------------------------------------------
 
@@ -181,10 +193,26 @@ class ForestManager:
         """Write every model held in memory to the store (they stay in memory); no store: no-op."""
         if self.store is None:
             return
-        for key, data in self._cold.items():
-            self.store.put(key, data)
-        for key, slot in self._hydrated.items():
-            self.store.put(key, state.dump(self._bank, slot))
+        for key in list(self):
+            self.save(key)
+
+    def save(self, key: str) -> None:
+        """Write fan ``key``'s model to the store now, if this process holds it (no store: no-op).
+
+        Why one at a time: a fleet checkpoints each fan on its own schedule, spreading the writes
+        over the batches instead of one burst of every model.
+        """
+        if key in self._hydrated:
+            self._put(key, state.dump(self._bank, self._hydrated[key]))
+        elif key in self._cold:
+            self._put(key, self._cold[key])
+
+    def discard(self, key: str) -> None:
+        """Forget fan ``key``'s model in this process without storing it: its next record loads it
+        from the store (for a copy that another process has moved past)."""
+        if key in self._hydrated:
+            self._bank.release(self._hydrated.pop(key))
+        self._cold.pop(key, None)
 
     def adopt(self, key: str, data: bytes) -> None:
         """Take checkpoint ``data`` as fan ``key``'s model (e.g. a fleet template for a new fan).

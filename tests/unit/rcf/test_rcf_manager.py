@@ -204,3 +204,28 @@ def test_new_fans_grow_the_bank_once_and_keep_the_fans_it_had(fan_stream) -> Non
     alone = ForestManager(**SMALL)
     alone.process(keys, points)
     assert np.array_equal(manager.process(keys, points), alone.process(keys, points))
+
+
+def test_a_fan_saved_alone_or_discarded_comes_back_from_the_store(fan_stream) -> None:
+    """``save`` writes one fan's model now; ``discard`` drops a copy another process moved past, so
+    the next record of that fan loads the stored model; ``stats`` counts each move."""
+    keys, points, _ = _fleet(3, 60, fan_stream)
+    store = MemoryStore()
+    manager = ForestManager(**SMALL, store=store, max_hydrated=2)
+    manager.process(keys[:90], points[:90])
+    assert manager.stats["created"] == 3 and manager.stats["frozen"] >= 1
+    manager.save("fan-01")
+    assert "fan-01" in store and "fan-00" not in store and manager.stats["stored"] == 1
+    saved = store.get("fan-01")
+    manager.process(["fan-01"] * 5, points[90:95])  # learns past the saved model
+    manager.discard("fan-01")
+    assert "fan-01" not in manager
+    again = manager.process(["fan-01"] * 5, points[90:95])  # from the store: as it was saved
+    reference = ForestManager(**SMALL)
+    reference.adopt("fan-01", saved)
+    assert np.array_equal(again, reference.process(["fan-01"] * 5, points[90:95]))
+    assert manager.stats["loaded"] == 1
+    manager.discard("fan-02")
+    manager.discard("never-seen")  # nothing to forget
+    manager.save("never-seen")  # nothing to write
+    assert "fan-02" not in manager and manager.stats["stored"] == 1
