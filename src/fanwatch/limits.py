@@ -17,6 +17,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "MAX_RECIPE_BYTES",
     "MAX_RPM",
+    "NUCLEUS_COMPONENT",
     "THING_NAME_RULE",
     "THING_PATTERN",
     "is_thing_name",
@@ -39,6 +40,10 @@ FAN_PATTERN: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 #: gdk and the Greengrass service accept a recipe of at most this many bytes (gdk's
 #: ``MAX_RECIPE_FILE_SIZE_BYTES``: a recipe of exactly 16,000 bytes is accepted).
 MAX_RECIPE_BYTES: Final = 16_000
+
+#: The nucleus' own component: its configuration (region, MQTT spooler, interpolation) lives under this
+#: name, and a deployment may configure it but never installs it on a local core.
+NUCLEUS_COMPONENT: Final = "aws.greengrass.Nucleus"
 
 #: The AWS region when none is given: the local core's ``AWS_REGION`` and the stand-ins'.
 DEFAULT_REGION: Final = "us-east-1"

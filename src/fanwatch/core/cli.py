@@ -23,7 +23,7 @@ from fanwatch.core.control import ControlError, request
 from fanwatch.core.deployment.document import DeploymentStatus, FailurePolicy
 from fanwatch.core.deployment.versions import Version
 from fanwatch.core.layout import CoreLayout
-from fanwatch.limits import DEFAULT_REGION
+from fanwatch.limits import DEFAULT_REGION, NUCLEUS_COMPONENT
 
 __all__ = ["add_arguments", "run"]
 
@@ -279,7 +279,7 @@ def _render(status: Mapping[str, Any]) -> str:
     if deployment:
         detail = f": {deployment['detail']}" if deployment["detail"] else ""
         lines.append(f"  last deployment {deployment['deploymentId']}: {deployment['status']}{detail}")
-    rows = [("aws.greengrass.Nucleus", status["nucleus"]["version"], "FINISHED")]
+    rows = [(NUCLEUS_COMPONENT, status["nucleus"]["version"], "FINISHED")]
     rows += [(c["name"], c["version"], c["state"]) for c in status["components"]]
     width = max(len(r[0]) for r in rows)
     for name, version, state in rows:

@@ -25,9 +25,9 @@ from typing import Any, Final
 
 from fanwatch.build import COMPONENTS
 from fanwatch.core.deployment.configuration_update import ConfigurationUpdate, resolve_configuration
-from fanwatch.core.deployment.document import NUCLEUS
 from fanwatch.core.runtime import NUCLEUS_VERSION
 from fanwatch.edge.config import ConfigError, parse_filter_config, parse_tach_config
+from fanwatch.limits import NUCLEUS_COMPONENT
 
 __all__ = [
     "EDGE_FILTER",
@@ -292,8 +292,8 @@ class Scenario:
         """The deployment for ``thing`` with component ``versions``, in the shape of the Greengrass
         CreateDeployment request (MERGE as a JSON string): ``aws greengrassv2 create-deployment
         --target-arn <thing ARN> --cli-input-json file://...`` takes it as it is."""
-        merges = {NUCLEUS: {"interpolateComponentConfiguration": True}, **self.merges(thing)}
-        versions = {NUCLEUS: NUCLEUS_VERSION, **versions}
+        merges = {NUCLEUS_COMPONENT: {"interpolateComponentConfiguration": True}, **self.merges(thing)}
+        versions = {NUCLEUS_COMPONENT: NUCLEUS_VERSION, **versions}
         components = {
             component: {
                 "componentVersion": versions[component],

@@ -7,14 +7,13 @@ the deployment document (:mod:`.document`) and the plan made of it (:mod:`.plan`
 process: :mod:`fanwatch.core.runtime` applies plans, :mod:`fanwatch.core.lifecycle` runs components.
 """
 
-from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError, DeploymentResult
+from fanwatch.core.deployment.document import DeploymentDocument, DeploymentError, DeploymentResult
 from fanwatch.core.deployment.plan import Plan, PlannedComponent, plan_deployment
 from fanwatch.core.deployment.recipe import Recipe, RecipeError, load_recipe
 from fanwatch.core.deployment.store import ComponentStore, StoredComponent
 from fanwatch.core.deployment.versions import Requirement, Version
 
 __all__ = [
-    "NUCLEUS",
     "ComponentStore",
     "DeploymentDocument",
     "DeploymentError",

@@ -14,14 +14,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
 from fanwatch.core.deployment.configuration_update import ConfigurationUpdate
 from fanwatch.core.deployment.versions import Version
 from fanwatch.errors import FanwatchError
 
 __all__ = [
-    "NUCLEUS",
     "ComponentRequest",
     "DeploymentDocument",
     "DeploymentError",
@@ -29,9 +28,6 @@ __all__ = [
     "DeploymentStatus",
     "FailurePolicy",
 ]
-
-#: The nucleus is built into the local core; deployments may configure it but never install it.
-NUCLEUS: Final = "aws.greengrass.Nucleus"
 
 
 class FailurePolicy(StrEnum):

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fanwatch.core.deployment.configuration_update import resolve_configuration
-from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError
+from fanwatch.core.deployment.document import DeploymentDocument, DeploymentError
 from fanwatch.core.deployment.recipe import DependencyType, Manifest, RecipeError
 from fanwatch.core.deployment.store import ComponentStore, StoredComponent
 from fanwatch.core.deployment.versions import Requirement
+from fanwatch.limits import NUCLEUS_COMPONENT
 
 __all__ = ["Plan", "PlannedComponent", "plan_deployment"]
 
@@ -42,7 +43,9 @@ class PlannedComponent:
     @property
     def dependencies(self) -> Mapping[str, DependencyType]:
         """Dependency name -> HARD/SOFT, without the built-in nucleus."""
-        return {n: d.dependency_type for n, d in self.stored.recipe.dependencies.items() if n != NUCLEUS}
+        return {
+            n: d.dependency_type for n, d in self.stored.recipe.dependencies.items() if n != NUCLEUS_COMPONENT
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +68,7 @@ def plan_deployment(
     """Resolve ``document`` against the store and the running components (see the module docstring)."""
     chosen: dict[str, StoredComponent] = {}
     for root in document.components.values():
-        if root.name == NUCLEUS:
+        if root.name == NUCLEUS_COMPONENT:
             continue
         try:
             chosen[root.name] = store.get(root.name, root.version)
@@ -78,7 +81,7 @@ def plan_deployment(
             requirement = _requirement(dep.version_requirement, component, dep_name)
             kind = f"a {dep.dependency_type} dependency of {component.name}"
             where = f"{dep_name} ({dep.version_requirement}, {kind})"
-            if dep_name == NUCLEUS:
+            if dep_name == NUCLEUS_COMPONENT:
                 if not requirement.allows(nucleus_version):
                     raise DeploymentError(f"{where}: the local core is nucleus {nucleus_version}")
                 continue
@@ -107,9 +110,11 @@ def plan_deployment(
         except (RecipeError, ValueError) as exc:
             raise DeploymentError(str(exc)) from None
         planned[name] = PlannedComponent(stored, manifest, configuration, root=request is not None)
-    nucleus_request = document.components.get(NUCLEUS)
+    nucleus_request = document.components.get(NUCLEUS_COMPONENT)
     nucleus_configuration = resolve_configuration(
-        configurations.get(NUCLEUS), nucleus_defaults, nucleus_request.update if nucleus_request else None
+        configurations.get(NUCLEUS_COMPONENT),
+        nucleus_defaults,
+        nucleus_request.update if nucleus_request else None,
     )
     return Plan(document, planned, copy.deepcopy(nucleus_configuration))
 

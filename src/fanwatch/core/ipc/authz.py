@@ -25,12 +25,12 @@ from typing import Any
 
 from fanwatch.core.config import ConfigStore, without_hidden_keys
 from fanwatch.errors import FanwatchError
+from fanwatch.limits import NUCLEUS_COMPONENT
 
 __all__ = [
     "ANY",
     "CLI_SERVICE",
     "MQTT_PROXY_SERVICE",
-    "NUCLEUS_COMPONENT",
     "PUBSUB_SERVICE",
     "Authorizer",
     "NotAuthorizedError",
@@ -43,7 +43,6 @@ ANY = "*"
 MQTT_PROXY_SERVICE = "aws.greengrass.ipc.mqttproxy"
 PUBSUB_SERVICE = "aws.greengrass.ipc.pubsub"
 CLI_SERVICE = "aws.greengrass.Cli"
-NUCLEUS_COMPONENT = "aws.greengrass.Nucleus"
 _THING_NAME_VARIABLE = "{iot:thingName}"
 _POLICY_FIELDS = {"policydescription", "operations", "resources"}
 

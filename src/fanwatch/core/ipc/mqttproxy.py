@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from awsiot.greengrasscoreipc import model
 
-from fanwatch.core.ipc.authz import MQTT_PROXY_SERVICE, NUCLEUS_COMPONENT
+from fanwatch.core.ipc.authz import MQTT_PROXY_SERVICE
 from fanwatch.core.ipc.calls import Call, Handler, authorize
-from fanwatch.limits import MAX_MESSAGE_BYTES
+from fanwatch.limits import MAX_MESSAGE_BYTES, NUCLEUS_COMPONENT
 
 __all__ = ["HANDLERS"]
 

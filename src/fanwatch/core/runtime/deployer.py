@@ -18,7 +18,6 @@ from typing import Any
 from fanwatch.core.config import ConfigStore
 from fanwatch.core.deployment.artifacts import ArtifactError
 from fanwatch.core.deployment.document import (
-    NUCLEUS,
     DeploymentDocument,
     DeploymentError,
     DeploymentResult,
@@ -33,6 +32,7 @@ from fanwatch.core.runtime.core_log import CoreLog
 from fanwatch.core.runtime.nucleus import NUCLEUS_VERSION, nucleus_defaults
 from fanwatch.core.runtime.persistence import CoreFiles
 from fanwatch.core.runtime.supervisor import Supervisor
+from fanwatch.limits import NUCLEUS_COMPONENT
 
 __all__ = ["Deployer"]
 
@@ -128,7 +128,9 @@ class Deployer:
 
     def _plan(self, document: DeploymentDocument) -> Plan:
         supervisor = self._supervisor
-        configurations = {name: supervisor.configuration(name) for name in [*supervisor.running, NUCLEUS]}
+        configurations = {
+            name: supervisor.configuration(name) for name in [*supervisor.running, NUCLEUS_COMPONENT]
+        }
         plan = plan_deployment(
             document,
             self._store,
@@ -168,7 +170,7 @@ class Deployer:
                     }
                     for name, r in supervisor.running.items()
                 },
-                "nucleus": self._config.get(NUCLEUS),
+                "nucleus": self._config.get(NUCLEUS_COMPONENT),
                 "installed": supervisor.installed,
             }
         )
@@ -192,7 +194,9 @@ class Deployer:
             if saved.get("document"):
                 self.document = DeploymentDocument.parse(saved["document"])
             plan = Plan(
-                self.document or DeploymentDocument("restored", {}), components, self._config.get(NUCLEUS)
+                self.document or DeploymentDocument("restored", {}),
+                components,
+                self._config.get(NUCLEUS_COMPONENT),
             )
             launches = supervisor.launches(plan)
         except (LookupError, RecipeError, DeploymentError, TypeError, ValueError) as exc:

@@ -18,7 +18,7 @@ from typing import Any
 
 from fanwatch.core.config import ConfigStore
 from fanwatch.core.control import ControlServer
-from fanwatch.core.deployment.document import NUCLEUS, DeploymentResult
+from fanwatch.core.deployment.document import DeploymentResult
 from fanwatch.core.deployment.recipe import current_platform
 from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.ipc import IPCServer
@@ -30,7 +30,7 @@ from fanwatch.core.runtime.nucleus import NUCLEUS_VERSION, nucleus_defaults
 from fanwatch.core.runtime.persistence import CoreFiles
 from fanwatch.core.runtime.status import core_status
 from fanwatch.core.runtime.supervisor import Supervisor
-from fanwatch.limits import DEFAULT_REGION, THING_NAME_RULE, is_thing_name
+from fanwatch.limits import DEFAULT_REGION, NUCLEUS_COMPONENT, THING_NAME_RULE, is_thing_name
 
 __all__ = ["LocalCore"]
 
@@ -128,7 +128,14 @@ class LocalCore:
 
     def components(self) -> list[ComponentInfo]:
         supervisor = self._supervisor
-        infos = [ComponentInfo(NUCLEUS, NUCLEUS_VERSION, ComponentState.FINISHED, self._config.get(NUCLEUS))]
+        infos = [
+            ComponentInfo(
+                NUCLEUS_COMPONENT,
+                NUCLEUS_VERSION,
+                ComponentState.FINISHED,
+                self._config.get(NUCLEUS_COMPONENT),
+            )
+        ]
         for name, running in sorted(supervisor.running.items()):
             infos.append(
                 ComponentInfo(
@@ -152,7 +159,7 @@ class LocalCore:
         self.layout.create()
         self._core_log.open()
         saved = self._files.load_deployment()
-        self._config.set_tree(NUCLEUS, saved.get("nucleus") or nucleus_defaults(self.region))
+        self._config.set_tree(NUCLEUS_COMPONENT, saved.get("nucleus") or nucleus_defaults(self.region))
         self._ipc = IPCServer(self, self.layout.ipc_socket)
         await self._ipc.start()
         self._control = ControlServer(self, self.layout.control_socket)

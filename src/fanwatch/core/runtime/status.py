@@ -8,11 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from fanwatch.core.deployment.configuration_update import stale_keys
-from fanwatch.core.deployment.document import NUCLEUS, DeploymentResult
+from fanwatch.core.deployment.document import DeploymentResult
 from fanwatch.core.deployment.store import ComponentStore
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.runtime.nucleus import NUCLEUS_VERSION
 from fanwatch.core.runtime.supervisor import Supervisor
+from fanwatch.limits import NUCLEUS_COMPONENT
 
 __all__ = ["core_status"]
 
@@ -70,7 +71,7 @@ def core_status(
     store: ComponentStore,
     last_result: DeploymentResult | None,
 ) -> dict[str, Any]:
-    nucleus = supervisor.configuration(NUCLEUS)
+    nucleus = supervisor.configuration(NUCLEUS_COMPONENT)
     interpolates = bool(nucleus.get("interpolateComponentConfiguration"))
     return {
         "thing": thing_name,

@@ -26,7 +26,7 @@ import yaml
 
 from fanwatch.core.config import ConfigStore
 from fanwatch.core.deployment.artifacts import ArtifactError, check_artifacts, install_artifacts
-from fanwatch.core.deployment.document import NUCLEUS, DeploymentDocument, DeploymentError
+from fanwatch.core.deployment.document import DeploymentDocument, DeploymentError
 from fanwatch.core.deployment.interpolation import Interpolator
 from fanwatch.core.deployment.plan import Plan, PlannedComponent
 from fanwatch.core.deployment.recipe import DependencyType, Lifecycle, RecipeError
@@ -35,6 +35,7 @@ from fanwatch.core.lifecycle.service import Service, ServiceSpec
 from fanwatch.core.lifecycle.states import HEALTHY
 from fanwatch.core.ports import ComponentState
 from fanwatch.core.runtime.nucleus import component_environment
+from fanwatch.limits import NUCLEUS_COMPONENT
 
 __all__ = ["RunningComponent", "Supervisor"]
 
@@ -163,7 +164,9 @@ class Supervisor:
             )
             for name, r in self.running.items()
         }
-        return Plan(document or DeploymentDocument("initial", {}), components, self._config.get(NUCLEUS))
+        return Plan(
+            document or DeploymentDocument("initial", {}), components, self._config.get(NUCLEUS_COMPONENT)
+        )
 
     @staticmethod
     def _launch_key(planned: PlannedComponent, spec: ServiceSpec) -> str:
@@ -190,7 +193,7 @@ class Supervisor:
             if name not in plan.components:
                 self._config.remove_component(name)
                 self._tokens = {t: c for t, c in self._tokens.items() if c != name}
-        self._config.set_tree(NUCLEUS, plan.nucleus_configuration)
+        self._config.set_tree(NUCLEUS_COMPONENT, plan.nucleus_configuration)
         for name, planned in plan.components.items():
             self._config.set_tree(name, planned.configuration)
             running = self.running.get(name)

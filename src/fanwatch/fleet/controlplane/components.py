@@ -27,15 +27,16 @@ import yaml
 
 from fanwatch.core.deployment.recipe import RecipeError, parse_recipe
 from fanwatch.core.deployment.versions import Version
+from fanwatch.core.runtime.nucleus import NUCLEUS_VERSION
 from fanwatch.fleet.arns import component_arn, component_version_arn
 from fanwatch.fleet.controlplane.restjson import ApiError
-from fanwatch.limits import MAX_RECIPE_BYTES
+from fanwatch.limits import MAX_RECIPE_BYTES, NUCLEUS_COMPONENT
 
 __all__ = ["PUBLIC_ACCOUNT", "ArtifactReader", "ComponentRegistry", "ComponentVersion"]
 
 PUBLIC_ACCOUNT: Final = "aws"
 #: AWS-provided components the local control plane offers, as (name, version, type).
-PUBLIC_COMPONENTS: Final = (("aws.greengrass.Nucleus", "2.15.0", "aws.greengrass.nucleus"),)
+PUBLIC_COMPONENTS: Final = ((NUCLEUS_COMPONENT, NUCLEUS_VERSION, "aws.greengrass.nucleus"),)
 _CANNOT_ACCESS: Final = "Specified artifact resource cannot be accessed"
 
 

@@ -33,13 +33,14 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from fanwatch.core.deployment import NUCLEUS, Requirement, Version
+from fanwatch.core.deployment import Requirement, Version
 from fanwatch.core.ports import ComponentState
 from fanwatch.core.runtime import NUCLEUS_VERSION, LocalCore
 from fanwatch.errors import FanwatchError
 from fanwatch.fleet.arns import TargetArn, component_arn, component_version_arn
 from fanwatch.fleet.controlplane.devices import FLEET_STATUS_TOPIC
 from fanwatch.fleet.timescale import TimeScale
+from fanwatch.limits import NUCLEUS_COMPONENT
 
 __all__ = ["AgentClients", "DeviceAgent"]
 
@@ -230,7 +231,7 @@ class DeviceAgent:
                 ["DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"],
             )
         for name, spec in requested.items():
-            if name != NUCLEUS:
+            if name != NUCLEUS_COMPONENT:
                 await asyncio.to_thread(self._download, name, str(spec["componentVersion"]))
         components: dict[str, Any] = {}
         for entry in others.values():
@@ -314,7 +315,7 @@ class DeviceAgent:
                             ["DEPLOYMENT_FAILURE", "S3_RESOURCE_NOT_FOUND"],
                         ) from None
         for dependency, spec in (_field(recipe, "ComponentDependencies") or {}).items():
-            if dependency == NUCLEUS:
+            if dependency == NUCLEUS_COMPONENT:
                 continue
             requirement = Requirement(str(_field(spec, "VersionRequirement") or "*"))
             listed = greengrass.list_component_versions(
@@ -344,7 +345,7 @@ class DeviceAgent:
         components = [
             {
                 "componentName": c.name,
-                "version": NUCLEUS_VERSION if c.name == NUCLEUS else c.version,
+                "version": NUCLEUS_VERSION if c.name == NUCLEUS_COMPONENT else c.version,
                 "status": c.state.value,
                 "isRoot": c.name in roots,
                 "fleetConfigArns": [sources[c.name]] if c.name in sources else [],
