@@ -28,7 +28,16 @@ LAMBDA_PYTHON: Final = "3.12"
 #: What the handlers import besides the standard library and boto3 (which the runtime provides).
 LAYER_PACKAGES: Final = ("numpy", "aws-lambda-powertools")
 #: The parts of the fanwatch package the handlers import.
-CODE_PARTS: Final = ("__init__.py", "py.typed", "telemetry.py", "cloud", "rcf", "rcf.py")
+CODE_PARTS: Final = (
+    "__init__.py",
+    "py.typed",
+    "errors.py",
+    "limits.py",
+    "telemetry.py",
+    "cloud",
+    "rcf",
+    "rcf.py",
+)
 
 
 def layer_requirements() -> list[str]:

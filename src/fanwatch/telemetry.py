@@ -22,21 +22,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+from fanwatch.errors import FanwatchError
+from fanwatch.limits import FAN_PATTERN, MAX_MESSAGE_BYTES, MAX_RPM, THING_PATTERN
+
 __all__ = [
     "ALERT_KINDS",
     "ALERT_SCHEMA",
     "BOOT_PATTERN",
-    "FAN_PATTERN",
     "LAKE_COLUMNS",
     "LEGACY_SCHEMA",
-    "MAX_PAYLOAD_BYTES",
     "MAX_READINGS",
-    "MAX_RPM",
     "MAX_SEQ",
     "QUALITY_FLAGS",
     "STATUS_SCHEMA",
     "TELEMETRY_SCHEMA",
-    "THING_PATTERN",
     "Alert",
     "ContractError",
     "LakeColumn",
@@ -66,10 +65,6 @@ LEGACY_SCHEMA: Final = "legacy/0"
 
 #: Readings in one telemetry message; keeps a batch far below IoT Core's 128 KB message limit.
 MAX_READINGS: Final = 600
-#: AWS IoT Core's largest MQTT message; nothing bigger can have come from a device.
-MAX_PAYLOAD_BYTES: Final = 128 * 1024
-#: Highest speed accepted as a plausible reading (fast server fans reach ~30,000 RPM).
-MAX_RPM: Final = 100_000.0
 
 #: Quality flags a reading may carry.
 QUALITY_FLAGS: Final = frozenset(
@@ -87,9 +82,8 @@ QUALITY_FLAGS: Final = frozenset(
 #: Kinds of alert the edge raises without waiting for the cloud.
 ALERT_KINDS: Final = frozenset({"stall", "under_speed", "over_speed", "sensor_lost", "noisy_signal"})
 
-# Patterns are matched whole (``fullmatch``): ``$`` would also accept a trailing newline.
-THING_PATTERN: Final = re.compile(r"[A-Za-z0-9:_-]{1,128}")  # AWS IoT thing-name alphabet
-FAN_PATTERN: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+# Patterns are matched whole (``fullmatch``): ``$`` would also accept a trailing newline. The thing and
+# fan patterns, the message size and the RPM bound are fanwatch.limits', shared with the edge and core.
 BOOT_PATTERN: Final = re.compile(r"[A-Za-z0-9-]{1,64}")
 _VERSION = re.compile(r"\S{1,64}")
 MAX_SEQ: Final = 2**53 - 1  # exact in JSON numbers and in Parquet int64 alike
@@ -105,7 +99,7 @@ _LATEST: Final = datetime(2201, 1, 1, tzinfo=UTC)
 _UNPAIRED_SURROGATE = re.compile("[\ud800-\udfff]")  # valid in a JSON escape, not in UTF-8
 
 
-class ContractError(ValueError):
+class ContractError(FanwatchError, ValueError):
     """A message does not follow the contract; ``field`` is the path of the first bad field."""
 
     def __init__(self, field: str, problem: str) -> None:
@@ -245,9 +239,9 @@ def load_message(payload: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
     """
     if isinstance(payload, Mapping):
         return payload
-    if len(payload) > MAX_PAYLOAD_BYTES:
+    if len(payload) > MAX_MESSAGE_BYTES:
         raise ContractError(
-            "$", f"{len(payload):,} bytes is over IoT Core's {MAX_PAYLOAD_BYTES:,}-byte message limit"
+            "$", f"{len(payload):,} bytes is over IoT Core's {MAX_MESSAGE_BYTES:,}-byte message limit"
         )
     try:
         data = json.loads(payload, parse_int=_int_literal)

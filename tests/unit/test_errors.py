@@ -1,6 +1,6 @@
-"""Every exception the core, the edge, the build and the shared modules define derives from
-:class:`~fanwatch.errors.FanwatchError`, so ``except FanwatchError`` catches what fanwatch refuses and
-nothing else; the ones about a bad value are still ``ValueError``s."""
+"""Every exception the core, the edge, the fleet tools, the build, the telemetry contract and the shared
+modules define derives from :class:`~fanwatch.errors.FanwatchError`, so ``except FanwatchError``
+catches what fanwatch refuses and nothing else; the ones about a bad value are still ``ValueError``s."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ ROOTED = (
     "fanwatch/edge",
     "fanwatch/fleet",
     "fanwatch/build.py",
+    "fanwatch/telemetry.py",
     "fanwatch/limits.py",
     "fanwatch/errors.py",
 )

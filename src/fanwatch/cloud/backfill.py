@@ -32,8 +32,9 @@ from fanwatch.cloud.detector import forest_points, forest_values, typical_speed
 from fanwatch.cloud.lake import READINGS_TABLE
 from fanwatch.cloud.stores import FanStateStore, StaleState
 from fanwatch.errors import FanwatchError
+from fanwatch.limits import MAX_RPM
 from fanwatch.rcf import ForestManager, ModelStore, Thresholder
-from fanwatch.telemetry import MAX_RPM, QUALITY_FLAGS, Reading
+from fanwatch.telemetry import QUALITY_FLAGS, Reading
 
 __all__ = ["Backfill", "FanHistory", "FanReport", "Lake", "LakeError", "days_back", "format_report"]
 

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from fanwatch.limits import FAN_PATTERN, MAX_RPM, THING_PATTERN
 from fanwatch.telemetry import (
     ALERT_SCHEMA,
     BOOT_PATTERN,
-    FAN_PATTERN,
-    MAX_RPM,
     MAX_SEQ,
-    THING_PATTERN,
     Alert,
     ContractError,
     LakeColumn,

@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 from fanwatch.edge.tach.simfan import FAULT_KINDS, Fault
 from fanwatch.errors import FanwatchError
 from fanwatch.limits import DEFAULT_MAX_RPM, FAN_PATTERN, MAX_MESSAGE_BYTES, MAX_RPM
+from fanwatch.telemetry import MAX_READINGS
 
 __all__ = [
     "BACKENDS",
@@ -287,7 +288,7 @@ _FILTER_KEYS = {
     "deadbandRpm": ("deadband_rpm", float, 0.0, MAX_RPM),
     "deadbandPercent": ("deadband_percent", float, 0.0, 100.0),
     "heartbeatSeconds": ("heartbeat_s", float, 1.0, 86_400.0),
-    "batchSize": ("batch_size", int, 1, 600),
+    "batchSize": ("batch_size", int, 1, MAX_READINGS),
     "maxBatchAgeSeconds": ("max_batch_age_s", float, 0.0, 3600.0),
     "maxMessageBytes": ("max_message_bytes", int, 1024, MAX_MESSAGE_BYTES),
     "stallRpm": ("stall_rpm", float, 0.0, MAX_RPM),
