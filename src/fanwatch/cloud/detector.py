@@ -48,6 +48,7 @@ from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, re
 from fanwatch.cloud.sequence import SequenceCheck, check
 from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore
+from fanwatch.errors import FanwatchError
 from fanwatch.rcf import ScoreStats, Thresholder
 from fanwatch.telemetry import ContractError, Reading, Telemetry, parse_telemetry
 
@@ -80,7 +81,7 @@ class Forests(Protocol):
     def flush(self) -> None: ...
 
 
-class RetryLater(RuntimeError):
+class RetryLater(FanwatchError, RuntimeError):
     """A record that failed for a reason a retry can fix (reported as a batch item failure)."""
 
 

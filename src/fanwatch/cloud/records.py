@@ -18,10 +18,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
+from fanwatch.errors import FanwatchError
+
 __all__ = ["DeadLetter", "DeadLetterQueue", "PoisonRecord", "record_bytes"]
 
 
-class PoisonRecord(ValueError):
+class PoisonRecord(FanwatchError, ValueError):
     """A record that no retry can fix; ``reason`` says why, for the dead letter."""
 
     def __init__(self, reason: str) -> None:

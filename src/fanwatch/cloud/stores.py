@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from fanwatch.cloud.sequence import SequenceState
+from fanwatch.errors import FanwatchError
 from fanwatch.rcf import ScoreStats
 from fanwatch.telemetry import format_ts, parse_ts
 
@@ -106,7 +107,7 @@ def _parse(value: str | None, name: str) -> datetime | None:
     return None if value is None else parse_ts(value, name)
 
 
-class StaleState(RuntimeError):
+class StaleState(FanwatchError, RuntimeError):
     """Another detector saved this fan's state since we read it; the batch must be retried."""
 
 

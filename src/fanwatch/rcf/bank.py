@@ -24,6 +24,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from fanwatch.errors import FanwatchError
+
 from . import _random
 from .config import ForestConfig
 
@@ -41,7 +43,7 @@ NODE: Final = np.dtype([("cut", "<f4"), ("left", "<i4"), ("right", "<i4"), ("dim
 IntArray = npt.NDArray[np.int64]
 
 
-class BrokenTreeError(AssertionError):
+class BrokenTreeError(FanwatchError, AssertionError):
     """:meth:`TreeBank.check_invariants` found a fact a correct bank always keeps broken."""
 
 

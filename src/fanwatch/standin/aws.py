@@ -35,6 +35,7 @@ from typing import Any, Final, Self
 
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.edge.clock import Clock, MonotonicClock
+from fanwatch.errors import FanwatchError
 from fanwatch.standin.endpoint import AwsEndpoint
 from fanwatch.standin.esm import EventSourcePoller
 from fanwatch.standin.firehose import FirehoseDelivery
@@ -56,7 +57,7 @@ INBOX_QUEUE: Final = "fanwatch-local-inbox"
 _RUNNING = threading.Lock()  # moto's state is per process: one stand-in at a time
 
 
-class StandinError(RuntimeError):
+class StandinError(FanwatchError, RuntimeError):
     """The stand-in could not start (a second one in the process, a template it cannot run)."""
 
 

@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.cloud.shapes import firehose_event, from_get_records
 from fanwatch.edge.clock import Clock
+from fanwatch.errors import FanwatchError
 from fanwatch.standin.parquet import ConversionError, arrow_schema, parquet_bytes, to_row
 from fanwatch.standin.shards import POLL_S, ShardCursor, StreamConsumer
 from fanwatch.standin.template import Delivery
@@ -54,7 +55,7 @@ _EXPRESSION: Final = re.compile(r"!\{([a-zA-Z]+):([^}]*)\}")
 _JAVA_DATE: Final = (("yyyy", "%Y"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"), ("mm", "%M"), ("ss", "%S"))
 
 
-class PrefixError(ValueError):
+class PrefixError(FanwatchError, ValueError):
     """A prefix expression the stand-in does not evaluate, or a partition key the transform omitted."""
 
 

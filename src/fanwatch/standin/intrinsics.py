@@ -12,10 +12,12 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from fanwatch.errors import FanwatchError
+
 __all__ = ["NO_VALUE", "IntrinsicError", "Resolver"]
 
 
-class IntrinsicError(ValueError):
+class IntrinsicError(FanwatchError, ValueError):
     """A template value the stand-in cannot evaluate; the message names the function and the path."""
 
 

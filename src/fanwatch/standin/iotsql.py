@@ -20,10 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from fanwatch.errors import FanwatchError
+
 __all__ = ["UNDEFINED", "MessageContext", "ParsedRule", "SqlError", "parse", "substitution", "topic_matches"]
 
 
-class SqlError(ValueError):
+class SqlError(FanwatchError, ValueError):
     """SQL the local rules engine cannot parse or does not support; the message says what and where."""
 
 

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fanwatch.errors import FanwatchError
 from fanwatch.standin import athena
 from fanwatch.standin.parquet import arrow_schema
 from fanwatch.standin.template import GlueTable
@@ -26,7 +27,7 @@ from fanwatch.standin.template import GlueTable
 __all__ = ["FolderObjects", "Lake", "LakeError", "ObjectSource", "QueryResult", "S3Objects"]
 
 
-class LakeError(RuntimeError):
+class LakeError(FanwatchError, RuntimeError):
     """A query the lake could not run; the message carries DuckDB's reason."""
 
 

@@ -17,6 +17,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fanwatch.errors import FanwatchError
 from fanwatch.standin.template import GlueColumn
 
 __all__ = ["ConversionError", "arrow_schema", "arrow_type", "parquet_bytes", "to_row"]
@@ -39,7 +40,7 @@ _SCALARS: Final = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(FanwatchError, ValueError):
     """A Glue type the stand-in cannot map, or a value that does not fit its column."""
 
 

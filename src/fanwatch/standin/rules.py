@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.edge.clock import Clock, MonotonicClock
+from fanwatch.errors import FanwatchError
 from fanwatch.standin.iotsql import UNDEFINED, MessageContext, ParsedRule, SqlError, parse, substitution
 from fanwatch.standin.template import RuleAction, TopicRule
 
@@ -59,7 +60,7 @@ _ACTION_NAMES: Final = {
 }
 
 
-class ActionError(RuntimeError):
+class ActionError(FanwatchError, RuntimeError):
     """An action that did not complete; the message is what goes into the error action's ``failures``."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from fanwatch.errors import FanwatchError
 from fanwatch.standin.endpoint import AwsEndpoint
 from fanwatch.standin.intrinsics import IntrinsicError, Resolver
 
@@ -72,7 +73,7 @@ _CDK_HASH: Final = re.compile(r"[0-9A-F]{8}$")
 _ASSET_KEY: Final = re.compile(r"^[0-9a-f]{64}\.zip$")
 
 
-class TemplateError(ValueError):
+class TemplateError(FanwatchError, ValueError):
     """The template lacks something the stand-in needs, or uses what it does not reproduce."""
 
 
