@@ -10,13 +10,21 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from fanwatch.edge.config import ConfigError
 from fanwatch.edge.ipc import EdgeBus
 from fanwatch.edge.logs import configure, log_event
 
-__all__ = ["ConfigFollower", "Inbox", "Service", "run_component", "stop_on_signals", "version_from_artifacts"]
+__all__ = [
+    "ConfigFollower",
+    "Inbox",
+    "InboxKind",
+    "Service",
+    "run_component",
+    "stop_on_signals",
+    "version_from_artifacts",
+]
 
 C = TypeVar("C")
 
@@ -60,24 +68,37 @@ class ConfigFollower(Generic[C]):
         return True
 
 
+#: What the IPC thread hands a component's worker: a raw reading, the tachometer's status, or word
+#: that the configuration changed.
+InboxKind = Literal["raw", "peer", "config"]
+
+
 class Inbox:
     """A bounded queue fed from the IPC thread: ``put`` never blocks, a full inbox drops and counts."""
 
     def __init__(self, maxsize: int) -> None:
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[tuple[InboxKind, Any]] = queue.Queue(maxsize=maxsize)
         self._lock = threading.Lock()
         self._overflow = 0
 
-    def put(self, kind: str, item: Any = None) -> None:
+    def put(self, kind: InboxKind, item: Any = None) -> None:
         try:
             self._queue.put_nowait((kind, item))
         except queue.Full:
             with self._lock:
                 self._overflow += 1
 
-    def get(self, timeout: float | None) -> tuple[str, Any] | None:
+    def get(self, timeout: float) -> tuple[InboxKind, Any] | None:
+        """The oldest item, waiting up to ``timeout`` seconds for one; None when none came."""
         try:
-            return self._queue.get(timeout=timeout) if timeout else self._queue.get_nowait()
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def get_nowait(self) -> tuple[InboxKind, Any] | None:
+        """The oldest item, or None at once when the inbox is empty."""
+        try:
+            return self._queue.get_nowait()
         except queue.Empty:
             return None
 

@@ -69,9 +69,10 @@ class FilterService:
         )
 
     def process(self, timeout: float | None = None) -> None:
-        """Handle everything in the inbox (waiting up to ``timeout`` for the first item), then tick."""
+        """Handle everything in the inbox (waiting up to ``timeout`` seconds for the first item; None or 0:
+        not at all), then tick."""
         assert self.filter is not None, "start() first"
-        item = self.inbox.get(timeout)
+        item = self.inbox.get(timeout) if timeout else self.inbox.get_nowait()
         while item is not None:
             kind, payload = item
             if kind == "raw":
@@ -81,7 +82,7 @@ class FilterService:
             elif self.follower.refresh():
                 assert self.follower.current is not None
                 self.filter.reconfigure(self.follower.current)
-            item = self.inbox.get(None)
+            item = self.inbox.get_nowait()
         overflow = self.inbox.take_overflow()
         if overflow:
             self.filter.counters["dropped"] += overflow

@@ -136,7 +136,7 @@ class TachometerService:
 
     def step(self) -> None:
         """One publish cycle: apply a pending configuration change, read and publish every fan."""
-        while self.inbox.get(None) is not None:
+        while self.inbox.get_nowait() is not None:
             previous = self.follower.current
             if self.follower.refresh():
                 self._apply(previous)

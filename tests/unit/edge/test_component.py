@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,10 @@ def test_a_full_inbox_drops_and_counts_instead_of_blocking_the_ipc_thread() -> N
     for i in range(5):
         inbox.put("raw", i)
     assert inbox.take_overflow() == 2 and inbox.take_overflow() == 0
-    assert [inbox.get(None) for _ in range(4)] == [("raw", 0), ("raw", 1), ("raw", 2), None]
+    assert [inbox.get_nowait() for _ in range(3)] == [("raw", 0), ("raw", 1), ("raw", 2)]
+    assert inbox.get_nowait() is None
+    started = time.monotonic()
+    assert inbox.get(0.05) is None and time.monotonic() - started >= 0.05  # waits, then gives up
 
 
 def test_log_lines_are_json_with_the_fields_at_the_top_level() -> None:

@@ -66,7 +66,17 @@ class Fault:
 
 
 class SimulatedFan:
-    """A fan with a tachometer, simulated on the caller's clock (``pulses(until)`` advances it)."""
+    """A fan with a tachometer, simulated on the caller's clock (``pulses(until)`` advances it).
+
+    ``target_rpm`` is the speed commanded from the start (``setpoints`` change it later: (seconds after
+    ``t0``, rpm) pairs); ``pulses_per_rev`` the Hall sensor's edges per revolution (2 on most PC fans).
+    The rotor approaches a higher command with time constant ``spin_up_s`` and a lower one with
+    ``coast_down_s``; it starts at ``start_rpm`` (default: already at ``target_rpm``). Each edge is
+    displaced by ``jitter_s`` seconds of interrupt latency (standard deviation) and by
+    ``period_jitter`` times the pulse period of mechanical jitter. ``faults`` act over their time spans,
+    counted from ``t0``, the clock reading at which the simulation starts; ``seed`` makes a run
+    reproducible.
+    """
 
     simulated = True
 
@@ -246,9 +256,6 @@ class SimulatedFan:
     def rpm(self) -> float:
         """The rotor's true speed at the newest simulated instant."""
         return self._rev_s * 60.0
-
-    def commanded_rpm(self, t: float) -> float:
-        return self._commanded_rev_s(t) * 60.0
 
     def close(self) -> None:
         self._pending.clear()
