@@ -519,11 +519,13 @@ def _restore(bank: TreeBank, slots: list[int], states: list[ForestState]) -> Non
     )
     slot_rows = rows[sample_index]
     slot_seq = sequence[sample_index]
-    bank.slot_row[slot_tree, slot_pos] = slot_rows
+    # flat positions in the (tree, slot) arrays: one index instead of a pair per write
+    slot_at = slot_tree * S + slot_pos
+    bank.slot_row.reshape(-1)[slot_at] = slot_rows
     bank.n_slots[trees] = samples_per_tree
     bank.tree_mass[trees] = samples_per_tree
     u = _random.uniform_from(bank.sample_key[slot_tree], slot_seq)
-    bank.slot_weight[slot_tree, slot_pos] = (-cfg.lam * slot_seq + np.log(-np.log(u))).astype(np.float32)
+    bank.slot_weight.reshape(-1)[slot_at] = (-cfg.lam * slot_seq + np.log(-np.log(u))).astype(np.float32)
     full = trees[samples_per_tree >= S]
     if len(full):
         biggest = np.argmax(bank.slot_weight[full], 1)
@@ -536,18 +538,30 @@ def _restore(bank: TreeBank, slots: list[int], states: list[ForestState]) -> Non
         _restore_shapes(bank, trees, leaves_per_tree, states)
         leaf = tree.find_leaves(bank, slot_tree, slot_points)  # route every sampled point
         leaves, first, mass = _first_of_each(leaf)
+        if len(leaves) != leaves_per_tree.sum():
+            raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
+        bank.set_sample_leaves(slot_tree, slot_pos, leaf)
+        bank.set_leaves(leaves, slot_tree[first], slot_rows[first], mass)
+        leaf_points = bank.leaf_points(leaf, slot_tree)
     else:  # a tree's leaves take its leaf ids in level order: the stored ranks name them
         layout = _restore_levels(bank, trees, leaves_per_tree, states)
         rank = np.concatenate([state.sample_leaves for state in states if state.sample_leaves is not None])
-        leaf = slot_tree * bank.M + bank.N + rank
-        # the leaves in level order over all trees: the order of their boxes in the layout
-        at, first, mass = _first_of_each(np.repeat(np.arange(len(trees)), samples_per_tree) * S + rank)
-        leaves = trees[at // S] * bank.M + bank.N + at % S
-    if len(leaves) != leaves_per_tree.sum():
-        raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
-    bank.set_sample_leaves(slot_tree, slot_pos, leaf)
-    bank.set_leaves(leaves, slot_tree[first], slot_rows[first], mass)
-    if not (bank.leaf_points(leaf, slot_tree) == slot_points).all():
+        # the leaves in level order over all trees (the order of their boxes in the layout)
+        # are the bank's leaf data in that order: tree after tree, each from its first leaf
+        key = np.repeat(np.arange(len(trees)), samples_per_tree) * S + rank
+        mass = np.bincount(key, minlength=len(trees) * S)
+        at = np.flatnonzero(mass)
+        if len(at) != leaves_per_tree.sum():
+            raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
+        first_of = np.full(len(trees) * S, len(key))
+        np.minimum.at(first_of, key, np.arange(len(key)))
+        first = first_of[at]
+        bank.slot_leaf.reshape(-1)[slot_at] = bank.N + rank
+        leaf_data = trees[at // S] * S + at % S
+        bank.leaf_row[leaf_data] = slot_rows[first]
+        bank.leaf_mass[leaf_data] = mass[at]
+        leaf_points = slot_points[first_of[key]]
+    if not (leaf_points == slot_points).all():
         raise ValueError("corrupt RCF checkpoint (samples do not match the leaves)")
     # every stored point is held by its samples, and by the leaf it is the point of
     bank.point_ref[rows] = np.bincount(sample_index, minlength=len(rows)) + np.bincount(
@@ -556,27 +570,36 @@ def _restore(bank: TreeBank, slots: list[int], states: list[ForestState]) -> Non
     if states[0].version == 1:
         _restore_boxes(bank, trees, leaves, slot_points[first])
     else:
-        _restore_level_boxes(bank, layout, slot_points[first])
+        _restore_level_boxes(bank, slot_array, layout, slot_points[first])
 
 
-def _restore_level_boxes(bank: TreeBank, layout: _Layout, points: F32Array) -> None:
+def _restore_level_boxes(bank: TreeBank, slots: IntArray, layout: _Layout, points: F32Array) -> None:
     """The boxes of trees restored from level order (``points``: their leaves' in level order),
     deepest level first; checks every cut.
 
-    Why the cuts are checked here: a version 2 checkpoint names each sample's leaf instead of
-    routing it, so nothing else would notice a cut that does not separate its children.
+    Why a scratch array laid out as the bank: its first rows are the forests' internal boxes in
+    the bank's order (so each forest's boxes go to the bank in one copy), the leaves' boxes follow
+    in level order (so they are written in one slice); each level is then one gather of both
+    children's boxes. Why the cuts are checked here: a version 2 checkpoint names each sample's
+    leaf instead of routing it, so nothing else would notice a cut that does not separate its
+    children.
     """
-    D = bank.D
-    box = np.empty((len(layout.inner) + len(layout.leaf), 2 * D), np.float32)  # by position
-    box[layout.leaf] = np.concatenate([-points, points], 1)
+    D, block = bank.D, bank.T * bank.N  # one forest's internal boxes
+    inner_rows = len(slots) * block
+    box = np.zeros((inner_rows + len(points), 2 * D), np.float32)
+    box[inner_rows:, :D] = -points
+    box[inner_rows:, D:] = points
     for level in layout.levels:
-        below = layout.left[level]
-        box[layout.inner[level]] = np.maximum(box.take(below, axis=0), box.take(below + 1, axis=0))
-    left_high = box[layout.left, D + layout.cut_dims]
-    right_low = -box[layout.left + 1, layout.cut_dims]
+        box[layout.inner_row[level]] = np.maximum(
+            box.take(layout.left_row[level], axis=0), box.take(layout.right_row[level], axis=0)
+        )
+    flat = box.reshape(-1)
+    left_high = flat.take(layout.left_row * (2 * D) + D + layout.cut_dims)
+    right_low = -flat.take(layout.right_row * (2 * D) + layout.cut_dims)
     if not ((left_high <= layout.cut_values) & (layout.cut_values < right_low)).all():
         raise ValueError("corrupt RCF checkpoint (a cut does not separate its children)")
-    bank.set_boxes(layout.node_id, bank.tree_of(layout.node_id), box.take(layout.inner, axis=0))
+    for i, slot in enumerate(slots.tolist()):  # a forest's trees are consecutive in the bank
+        bank.box[slot * block : (slot + 1) * block] = box[i * block : (i + 1) * block]
 
 
 def _first_of_each(leaf: IntArray) -> tuple[IntArray, IntArray, IntArray]:
@@ -615,13 +638,13 @@ def _restore_boxes(bank: TreeBank, trees: IntArray, leaves: IntArray, points: F3
 
 @dataclass
 class _Layout:
-    """Where the nodes of trees restored from level order are: positions count every node of
-    every tree, tree after tree, in level order."""
+    """The internal nodes of trees restored from level order, and where their boxes are computed:
+    rows of :func:`_restore_level_boxes`' scratch array (internal nodes as in the bank, then the
+    leaves in level order)."""
 
-    inner: IntArray  # positions of the internal nodes
-    leaf: IntArray  # positions of the leaves
-    left: IntArray  # per internal node: its left child's position (the right child is next)
-    node_id: IntArray  # per internal node
+    inner_row: IntArray  # per internal node
+    left_row: IntArray  # per internal node: its left child's row
+    right_row: IntArray  # per internal node: its right child's row
     cut_dims: IntArray  # per internal node
     cut_values: F32Array
     levels: list[IntArray]  # the internal nodes (indices into the above), level by level, deepest first
@@ -651,23 +674,25 @@ def _restore_levels(
         raise ValueError("corrupt RCF checkpoint (tree shape)")
     left = base + 2 * rank + 1
     leaf = np.flatnonzero(~bits)
-    node_id = np.empty(len(bits), np.int64)
-    node_id[inner] = np.repeat(trees * M, inners) + rank
-    node_id[leaf] = (
-        np.repeat(trees * M + N, leaves_per_tree)
-        + np.arange(len(leaf))
-        - np.repeat(np.cumsum(leaves_per_tree) - leaves_per_tree, leaves_per_tree)
+    local = np.empty(len(bits), np.int64)  # each node's id in its tree
+    local[inner] = rank
+    local[leaf] = (
+        N + np.arange(len(leaf)) - np.repeat(np.cumsum(leaves_per_tree) - leaves_per_tree, leaves_per_tree)
     )
-    parents, owner = node_id[inner], np.repeat(trees, inners)
+    owner = np.repeat(trees, inners)
+    offset = owner * M
     dims = np.concatenate([state.cut_dims for state in states])
     values = np.concatenate([state.cut_values for state in states])
-    bank.set_cut(parents, owner, dims, values, node_id[left], node_id[left + 1])
-    bank.set_parent(node_id[left], owner, parents)
-    bank.set_parent(node_id[left + 1], owner, parents)
+    bank.set_cut(offset + rank, owner, dims, values, offset + local[left], offset + local[left + 1])
+    # every node but the roots is the child of one internal node: one write sets all parents
+    parent = np.empty(len(bits), np.uint16)
+    parent[left] = rank
+    parent[left + 1] = rank
+    bank.parent[np.repeat(trees * M, span) + local] = parent
     used = span > 0
     bank.n_free_nodes[trees] = N - inners
     bank.n_free_leaves[trees] = bank.S - leaves_per_tree
-    roots = node_id[tree_first[used]]
+    roots = trees[used] * M + local[tree_first[used]]
     bank.root[trees[used]] = roots
     bank.set_parent(roots, trees[used], -1)
 
@@ -684,7 +709,10 @@ def _restore_levels(
         hi = np.searchsorted(inner, first + 2 * (hi - count) + 1)
         going = hi > lo
         lo, hi, first, count = lo[going], hi[going], first[going], count[going]
-    return _Layout(inner, leaf, left, parents, dims, values, levels[::-1])
+    row = np.empty(len(bits), np.int64)  # each node's row in the scratch array of the boxes
+    row[inner] = np.repeat(np.arange(len(trees)) * N, inners) + rank
+    row[leaf] = len(trees) * N + np.arange(len(leaf))
+    return _Layout(row[inner], row[left], row[left + 1], dims, values, levels[::-1])
 
 
 def _restore_shapes(
