@@ -7,3 +7,5 @@ record handler, so the same code runs on Lambda and in-process against the embed
 - :mod:`fanwatch.cloud.notifier`: anomalies and edge alerts -> SNS, with a cooldown per fan and kind
 - :mod:`fanwatch.cloud.lake`: Firehose transformation that flattens messages into lake rows
 """
+
+__all__: list[str] = []  # the handlers are imported by module (their Lambda handler strings name them)

@@ -18,6 +18,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+__all__ = [
+    "GPIO_PINS",
+    "MIN_PYTHON",
+    "InstallError",
+    "board",
+    "install",
+    "main",
+    "plan",
+    "read_model",
+    "stamp_of",
+]
+
 MIN_PYTHON = (3, 11)
 MODEL_FILE = Path("/proc/device-tree/model")
 #: GPIO library pins per board family (the rpi-lgpio shim provides the same RPi.GPIO module on a Pi 5)
