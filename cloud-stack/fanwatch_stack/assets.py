@@ -31,6 +31,7 @@ LAYER_PACKAGES: Final = ("numpy", "aws-lambda-powertools")
 CODE_PARTS: Final = (
     "__init__.py",
     "py.typed",
+    "environment.py",
     "errors.py",
     "limits.py",
     "telemetry.py",

@@ -19,6 +19,7 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from fanwatch import environment as variables
 from fanwatch.cloud.settings import ENVIRONMENT
 from fanwatch_stack import assets, grants
 from fanwatch_stack.data import DataPlane
@@ -42,8 +43,8 @@ class Functions(Construct):
             + ", ".join(assets.layer_requirements()),
         )
         common = {
-            "POWERTOOLS_METRICS_NAMESPACE": "Fanwatch",
-            "DEAD_LETTER_QUEUE_URL": data.dead_letters.queue_url,
+            variables.METRICS_NAMESPACE_VARIABLE: variables.METRICS_NAMESPACE,
+            variables.DEAD_LETTER_QUEUE_VARIABLE: data.dead_letters.queue_url,
         }
 
         self.detector = self._function(
@@ -54,10 +55,10 @@ class Functions(Construct):
             timeout=Duration.minutes(5),
             environment={
                 **common,
-                "POWERTOOLS_SERVICE_NAME": "detector",
-                "MODEL_BUCKET": data.models.bucket_name,
-                "FAN_STATE_TABLE": data.fan_state.table_name,
-                "ANOMALY_STREAM": data.anomalies.stream_name,
+                variables.SERVICE_NAME_VARIABLE: "detector",
+                variables.MODEL_BUCKET_VARIABLE: data.models.bucket_name,
+                variables.FAN_STATE_TABLE_VARIABLE: data.fan_state.table_name,
+                variables.ANOMALY_STREAM_VARIABLE: data.anomalies.stream_name,
                 ENVIRONMENT["score_floor"]: settings.score_floor.value_as_string,
                 ENVIRONMENT["score_sigmas"]: settings.score_sigmas.value_as_string,
                 ENVIRONMENT["settle_seconds"]: settings.settle_seconds.value_as_string,
@@ -80,10 +81,10 @@ class Functions(Construct):
 
         notifier_env = {
             **common,
-            "POWERTOOLS_SERVICE_NAME": "notifier",
-            "ALERT_TOPIC_ARN": data.alerts.topic_arn,
-            "COOLDOWN_TABLE": data.cooldown.table_name,
-            "COOLDOWN_MINUTES": settings.cooldown_minutes.value_as_string,
+            variables.SERVICE_NAME_VARIABLE: "notifier",
+            variables.ALERT_TOPIC_VARIABLE: data.alerts.topic_arn,
+            variables.COOLDOWN_TABLE_VARIABLE: data.cooldown.table_name,
+            variables.COOLDOWN_MINUTES_VARIABLE: settings.cooldown_minutes.value_as_string,
         }
         self.notifier = self._function(
             "Notifier",
@@ -122,7 +123,7 @@ class Functions(Construct):
             "Firehose transformation: messages -> lake rows",
             memory=512,
             timeout=Duration.minutes(1),
-            environment={"POWERTOOLS_SERVICE_NAME": "lake"},
+            environment={variables.SERVICE_NAME_VARIABLE: "lake"},
         )
 
     def _function(

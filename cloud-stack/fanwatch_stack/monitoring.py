@@ -14,6 +14,7 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from fanwatch.environment import METRICS_NAMESPACE
 from fanwatch_stack.data import DataPlane
 from fanwatch_stack.parameters import Settings
 
@@ -25,7 +26,7 @@ _HOUR = Duration.hours(1)
 
 def _custom(service: str, name: str, label: str) -> cw.Metric:
     return cw.Metric(
-        namespace="Fanwatch",
+        namespace=METRICS_NAMESPACE,
         metric_name=name,
         dimensions_map={"service": service},
         statistic="Sum",

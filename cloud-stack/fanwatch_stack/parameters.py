@@ -9,7 +9,7 @@ from __future__ import annotations
 from aws_cdk import CfnCondition, CfnParameter, Fn, Stack
 from constructs import Construct
 
-from fanwatch.cloud.settings import DetectorSettings
+from fanwatch.cloud.settings import DEFAULT_COOLDOWN_MINUTES, DetectorSettings
 
 __all__ = ["Settings"]
 
@@ -110,7 +110,7 @@ class Settings(Construct):
         )
         self.cooldown_minutes = number(
             "CooldownMinutes",
-            15,
+            DEFAULT_COOLDOWN_MINUTES,
             "Minutes between two notifications for the same fan and kind",
             low=1,
             high=1440,

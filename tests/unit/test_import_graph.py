@@ -206,7 +206,7 @@ def test_packages_keep_their_boundaries() -> None:
 
 
 #: Modules every package may import, so they import nothing of fanwatch themselves.
-SHARED_LEAVES = ("fanwatch.errors", "fanwatch.limits")
+SHARED_LEAVES = ("fanwatch.environment", "fanwatch.errors", "fanwatch.limits")
 
 
 @pytest.mark.parametrize("leaf", SHARED_LEAVES)

@@ -16,6 +16,8 @@ import os
 import sys
 from datetime import UTC, date, datetime
 
+from fanwatch.environment import FAN_STATE_TABLE_VARIABLE, LAKE_BUCKET_VARIABLE, MODEL_BUCKET_VARIABLE
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -23,12 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     backfill = sub.add_parser("backfill", help="warm fans' forests and thresholds from the Parquet lake")
     env = os.environ.get
-    backfill.add_argument("--lake-bucket", default=env("LAKE_BUCKET"), help="the stack's LakeBucket output")
     backfill.add_argument(
-        "--model-bucket", default=env("MODEL_BUCKET"), help="the stack's ModelBucket output"
+        "--lake-bucket", default=env(LAKE_BUCKET_VARIABLE), help="the stack's LakeBucket output"
     )
     backfill.add_argument(
-        "--state-table", default=env("FAN_STATE_TABLE"), help="the stack's FanStateTable output"
+        "--model-bucket", default=env(MODEL_BUCKET_VARIABLE), help="the stack's ModelBucket output"
+    )
+    backfill.add_argument(
+        "--state-table", default=env(FAN_STATE_TABLE_VARIABLE), help="the stack's FanStateTable output"
     )
     backfill.add_argument("--days", type=int, default=7, help="days of history to learn from (default 7)")
     backfill.add_argument(

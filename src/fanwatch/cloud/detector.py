@@ -48,6 +48,13 @@ from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, re
 from fanwatch.cloud.sequence import SequenceCheck, check
 from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore
+from fanwatch.environment import (
+    ANOMALY_STREAM_VARIABLE,
+    DEAD_LETTER_QUEUE_VARIABLE,
+    FAN_STATE_TABLE_VARIABLE,
+    LAMBDA_MEMORY_VARIABLE,
+    MODEL_BUCKET_VARIABLE,
+)
 from fanwatch.errors import FanwatchError
 from fanwatch.rcf import ScoreStats, Thresholder
 from fanwatch.telemetry import ContractError, Reading, Telemetry, parse_telemetry
@@ -553,8 +560,8 @@ def from_environment(*, on_score: Callable[[ScoredReading], None] | None = None)
 
     env = os.environ
     settings = DetectorSettings.from_environment(env)
-    store = S3ModelStore(boto3.client("s3"), env["MODEL_BUCKET"])
-    memory_mb = int(env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048"))  # set by the Lambda runtime
+    store = S3ModelStore(boto3.client("s3"), env[MODEL_BUCKET_VARIABLE])
+    memory_mb = int(env.get(LAMBDA_MEMORY_VARIABLE, "2048"))  # set by the Lambda runtime
     ready = ready_forests_for(memory_mb, ready_forest_bytes(**settings.forest_shape))
 
     def forests() -> Forests:
@@ -564,9 +571,9 @@ def from_environment(*, on_score: Callable[[ScoredReading], None] | None = None)
 
     return Detector(
         forests=forests,
-        states=FanStateStore(boto3.client("dynamodb"), env["FAN_STATE_TABLE"]),
-        anomalies=AnomalyStream(boto3.client("kinesis"), env["ANOMALY_STREAM"]),
-        dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
+        states=FanStateStore(boto3.client("dynamodb"), env[FAN_STATE_TABLE_VARIABLE]),
+        anomalies=AnomalyStream(boto3.client("kinesis"), env[ANOMALY_STREAM_VARIABLE]),
+        dead_letters=DeadLetterQueue(boto3.client("sqs"), env[DEAD_LETTER_QUEUE_VARIABLE]),
         thresholder=thresholder_for(settings),
         settle_seconds=settings.settle_seconds,
         checkpoint_seconds=60 * settings.checkpoint_minutes,

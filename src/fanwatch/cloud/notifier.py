@@ -25,7 +25,14 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from fanwatch.cloud.events import Anomaly, Event, parse_event, severity_of
 from fanwatch.cloud.observability import publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
+from fanwatch.cloud.settings import DEFAULT_COOLDOWN_MINUTES
 from fanwatch.cloud.wording import Suppressed, describe, subject, summary
+from fanwatch.environment import (
+    ALERT_TOPIC_VARIABLE,
+    COOLDOWN_MINUTES_VARIABLE,
+    COOLDOWN_TABLE_VARIABLE,
+    DEAD_LETTER_QUEUE_VARIABLE,
+)
 from fanwatch.telemetry import ContractError, format_ts, parse_ts
 
 __all__ = ["Cooldown", "Notifier", "cooldown_key", "from_environment", "lambda_handler", "sweep_handler"]
@@ -244,13 +251,13 @@ def from_environment(*, clock: Callable[[], float] = time.time) -> Notifier:
     env = os.environ
     return Notifier(
         sns=boto3.client("sns"),
-        topic_arn=env["ALERT_TOPIC_ARN"],
+        topic_arn=env[ALERT_TOPIC_VARIABLE],
         cooldown=Cooldown(
             boto3.client("dynamodb"),
-            env["COOLDOWN_TABLE"],
-            seconds=60 * float(env.get("COOLDOWN_MINUTES", "15")),
+            env[COOLDOWN_TABLE_VARIABLE],
+            seconds=60 * float(env.get(COOLDOWN_MINUTES_VARIABLE, DEFAULT_COOLDOWN_MINUTES)),
         ),
-        dead_letters=DeadLetterQueue(boto3.client("sqs"), env["DEAD_LETTER_QUEUE_URL"]),
+        dead_letters=DeadLetterQueue(boto3.client("sqs"), env[DEAD_LETTER_QUEUE_VARIABLE]),
         clock=clock,
     )
 

@@ -1,7 +1,8 @@
 """Counts a handler keeps per invocation, published as CloudWatch metrics through Powertools.
 
 The namespace is ``POWERTOOLS_METRICS_NAMESPACE`` (the stack sets ``Fanwatch``), with ``Fanwatch`` as
-the default so the handlers also run outside Lambda; each handler is a ``service`` dimension.
+the default so the handlers also run outside Lambda; each handler is a ``service`` dimension. Both
+names come from :mod:`fanwatch.environment`, as the stack's dashboard reads them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ from collections import Counter
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from fanwatch.environment import METRICS_NAMESPACE, METRICS_NAMESPACE_VARIABLE
+
 __all__ = ["publish"]
 
 
 def publish(service: str, counts: Counter[str]) -> None:
     """Emit ``counts`` as one EMF document (a log line Lambda turns into metrics)."""
-    metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Fanwatch"), service=service)
+    metrics = Metrics(
+        namespace=os.environ.get(METRICS_NAMESPACE_VARIABLE, METRICS_NAMESPACE), service=service
+    )
     for name, value in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.flush_metrics(raise_on_empty_metrics=False)

@@ -1,5 +1,6 @@
-"""What the detector is tuned by, in one place: the names of the environment variables the stack sets,
-and their defaults (which are also the stack's parameter defaults).
+"""What the detector and the notifier are tuned by, in one place: which environment variable sets each
+setting (the names live in :mod:`fanwatch.environment`) and the defaults, which are also the stack's
+parameter defaults.
 
 The defaults work together with the edge recipes' defaults (every reading, once a second, 60 per
 message): a forest of 100 trees x 256 with shingle 4 scores each fan's 1 Hz series from its 68th
@@ -15,19 +16,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
-__all__ = ["ENVIRONMENT", "DetectorSettings"]
+from fanwatch import environment as variables
 
-#: Each setting's environment variable (the stack's Lambda environment uses these names).
+__all__ = ["DEFAULT_COOLDOWN_MINUTES", "ENVIRONMENT", "DetectorSettings"]
+
+#: Each setting's environment variable (named in :mod:`fanwatch.environment`, which the stack imports).
 ENVIRONMENT: Final = {
-    "score_floor": "SCORE_FLOOR",
-    "score_sigmas": "SCORE_SIGMAS",
-    "settle_seconds": "SETTLE_SECONDS",
-    "checkpoint_minutes": "CHECKPOINT_MINUTES",
-    "shingle_size": "RCF_SHINGLE_SIZE",
-    "num_trees": "RCF_TREES",
-    "sample_size": "RCF_SAMPLE_SIZE",
-    "max_resident": "RCF_MAX_RESIDENT",
+    "score_floor": variables.SCORE_FLOOR_VARIABLE,
+    "score_sigmas": variables.SCORE_SIGMAS_VARIABLE,
+    "settle_seconds": variables.SETTLE_SECONDS_VARIABLE,
+    "checkpoint_minutes": variables.CHECKPOINT_MINUTES_VARIABLE,
+    "shingle_size": variables.RCF_SHINGLE_SIZE_VARIABLE,
+    "num_trees": variables.RCF_TREES_VARIABLE,
+    "sample_size": variables.RCF_SAMPLE_SIZE_VARIABLE,
+    "max_resident": variables.RCF_MAX_RESIDENT_VARIABLE,
 }
+
+#: The notifier's cooldown per fan and kind when the environment does not say (the stack's default too).
+DEFAULT_COOLDOWN_MINUTES: Final = 15.0
 
 
 @dataclass(frozen=True, slots=True)

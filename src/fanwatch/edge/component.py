@@ -15,6 +15,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from fanwatch.edge.config import ConfigError
 from fanwatch.edge.ipc import EdgeBus
 from fanwatch.edge.logs import configure, log_event
+from fanwatch.environment import THING_NAME_VARIABLE
 
 __all__ = [
     "ConfigFollower",
@@ -138,9 +139,9 @@ def run_component(component: str, description: str, make: ServiceFactory, argv: 
     parser.add_argument("--artifacts", help="the unpacked artifact folder (gives the component version)")
     args = parser.parse_args(argv)
     log = configure(component)
-    thing = os.environ.get("AWS_IOT_THING_NAME", "")
+    thing = os.environ.get(THING_NAME_VARIABLE, "")
     if not thing:
-        log_event(log, logging.ERROR, "AWS_IOT_THING_NAME is not set: run me as a Greengrass component")
+        log_event(log, logging.ERROR, f"{THING_NAME_VARIABLE} is not set: run me as a Greengrass component")
         return 2
     from fanwatch.edge.ipc import GreengrassBus
 

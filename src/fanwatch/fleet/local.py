@@ -25,10 +25,11 @@ from fanwatch.core.fleet import Fleet
 from fanwatch.core.links import broker_links
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
+from fanwatch.environment import TIME_SCALE_VARIABLE
 from fanwatch.fleet.controlplane import LocalControlPlane
 from fanwatch.fleet.device.agent import AgentClients, DeviceAgent
 from fanwatch.fleet.names import artifacts_bucket
-from fanwatch.fleet.timescale import TIME_SCALE_VARIABLE, TimeScale
+from fanwatch.fleet.timescale import TimeScale
 
 __all__ = ["LocalFleet"]
 

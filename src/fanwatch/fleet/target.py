@@ -19,13 +19,12 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from fanwatch.environment import ARTIFACTS_BUCKET_VARIABLE, STACK_VARIABLE
 from fanwatch.errors import FanwatchError
 from fanwatch.fleet.names import DEFAULT_STACK, artifacts_bucket
 
-__all__ = ["BUCKET_VARIABLE", "STACK_VARIABLE", "PublishTarget", "TargetError", "resolve_target"]
+__all__ = ["PublishTarget", "TargetError", "resolve_target"]
 
-BUCKET_VARIABLE: Final = "FANWATCH_ARTIFACTS_BUCKET"
-STACK_VARIABLE: Final = "FANWATCH_STACK"
 _OUTPUT: Final = "ArtifactsBucket"
 
 
@@ -57,8 +56,10 @@ def resolve_target(
         raise TargetError(f"cannot tell the AWS account (sts get-caller-identity): {exc}") from None
     if bucket:
         return PublishTarget(bucket, region, account, "--bucket")
-    if os.environ.get(BUCKET_VARIABLE):
-        return PublishTarget(os.environ[BUCKET_VARIABLE], region, account, BUCKET_VARIABLE)
+    if os.environ.get(ARTIFACTS_BUCKET_VARIABLE):
+        return PublishTarget(
+            os.environ[ARTIFACTS_BUCKET_VARIABLE], region, account, ARTIFACTS_BUCKET_VARIABLE
+        )
     stack_name = stack or os.environ.get(STACK_VARIABLE) or DEFAULT_STACK
     output = _stack_output(session, region, stack_name)
     if output:

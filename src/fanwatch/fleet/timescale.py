@@ -13,10 +13,9 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["TIME_SCALE_VARIABLE", "TimeScale", "parse_duration"]
+from fanwatch.environment import TIME_SCALE_VARIABLE
 
-#: Environment variable holding the factor (fleet seconds per wall second); 1 when unset.
-TIME_SCALE_VARIABLE: Final = "FANWATCH_TIME_SCALE"
+__all__ = ["TimeScale", "parse_duration"]
 
 
 @dataclass(frozen=True, slots=True)

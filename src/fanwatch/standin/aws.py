@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Self
 
+from fanwatch import environment as variables
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.edge.clock import Clock, MonotonicClock
 from fanwatch.errors import FanwatchError
@@ -228,7 +229,7 @@ class EmbeddedAws:
             clock=self.clock,
         )
         notifier = model.function_with_handler(NOTIFIER)
-        alert_topic = notifier.environment["ALERT_TOPIC_ARN"]
+        alert_topic = notifier.environment[variables.ALERT_TOPIC_VARIABLE]
         self.inbox = Inbox(
             sns=self.client("sns"),
             sqs=self.client("sqs"),
@@ -240,11 +241,11 @@ class EmbeddedAws:
         lake = next(iter(model.deliveries)).bucket if model.deliveries else ""
         self.names = Names(
             telemetry_stream=model.stream(model.mapping_for(DETECTOR).source_arn).name,
-            anomaly_stream=detector.environment["ANOMALY_STREAM"],
+            anomaly_stream=detector.environment[variables.ANOMALY_STREAM_VARIABLE],
             lake_bucket=lake,
-            model_bucket=detector.environment["MODEL_BUCKET"],
+            model_bucket=detector.environment[variables.MODEL_BUCKET_VARIABLE],
             alert_topic_arn=alert_topic,
-            dead_letter_queue_url=detector.environment["DEAD_LETTER_QUEUE_URL"],
+            dead_letter_queue_url=detector.environment[variables.DEAD_LETTER_QUEUE_VARIABLE],
             inbox_queue_url=self.inbox.url,
             rules=tuple(r.name for r in model.rules),
             deliveries=tuple(d.name for d in model.deliveries),

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from fanwatch.environment import LAMBDA_MEMORY_VARIABLE
 from fanwatch.standin.endpoint import AwsEndpoint
 from fanwatch.standin.template import Function
 
@@ -60,7 +61,7 @@ def function_environment(function: Function, endpoint: AwsEndpoint) -> dict[str,
     """Every variable a handler of ``function`` sees: the runtime's, the endpoint's, the template's."""
     return {
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        LAMBDA_MEMORY_VARIABLE: str(function.memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
         **endpoint.environment(),

@@ -7,14 +7,15 @@ import json
 import boto3
 import pytest
 
-from fanwatch.fleet.target import BUCKET_VARIABLE, TargetError, resolve_target
+from fanwatch.environment import ARTIFACTS_BUCKET_VARIABLE
+from fanwatch.fleet.target import TargetError, resolve_target
 
 
 @pytest.fixture
 def session(plane, monkeypatch: pytest.MonkeyPatch) -> boto3.Session:
     for key, value in plane.environment().items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv(BUCKET_VARIABLE, raising=False)
+    monkeypatch.delenv(ARTIFACTS_BUCKET_VARIABLE, raising=False)
     return boto3.Session()
 
 
@@ -37,7 +38,7 @@ def test_the_order_of_the_sources(aws, session, monkeypatch: pytest.MonkeyPatch)
         "stack fanwatch-cloud's ArtifactsBucket output",
     )
     assert resolve_target(session, stack="another-stack").bucket == aws.bucket
-    monkeypatch.setenv(BUCKET_VARIABLE, "from-the-setting")
+    monkeypatch.setenv(ARTIFACTS_BUCKET_VARIABLE, "from-the-setting")
     assert resolve_target(session).bucket == "from-the-setting"
     assert resolve_target(session, bucket="from-the-command-line").bucket == "from-the-command-line"
     assert resolve_target(session, region="eu-west-1").gdk_args()[-2:] == ["--region", "eu-west-1"]

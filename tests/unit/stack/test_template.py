@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from fanwatch.cloud.settings import DetectorSettings
+from fanwatch.cloud.settings import DEFAULT_COOLDOWN_MINUTES, DetectorSettings
+from fanwatch.environment import HANDLER_VARIABLES, METRICS_NAMESPACE, METRICS_NAMESPACE_VARIABLE
 from fanwatch.telemetry import LAKE_COLUMNS
 
 
@@ -189,6 +190,19 @@ def test_functions_run_python_312_on_graviton_with_the_layer(template: dict[str,
     assert float(parameters["SettleSeconds"]["Default"]) == defaults.settle_seconds
     assert float(parameters["CheckpointMinutes"]["Default"]) == defaults.checkpoint_minutes
     assert detector["MemorySize"] == {"Ref": "DetectorMemoryMB"}
+
+
+def test_every_variable_the_stack_gives_a_function_is_named_in_fanwatch_environment(
+    template: dict[str, Any],
+) -> None:
+    """The handlers read their settings by the names in :mod:`fanwatch.environment`; a name the stack
+    typed out on its own would be set and never read."""
+    for name, function in _of_type(template, "AWS::Lambda::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert set(variables) <= HANDLER_VARIABLES, (name, set(variables) - HANDLER_VARIABLES)
+        if METRICS_NAMESPACE_VARIABLE in variables:
+            assert variables[METRICS_NAMESPACE_VARIABLE] == METRICS_NAMESPACE, name
+    assert float(template["Parameters"]["CooldownMinutes"]["Default"]) == DEFAULT_COOLDOWN_MINUTES
 
 
 def test_no_role_gets_an_action_wildcard(template: dict[str, Any]) -> None:

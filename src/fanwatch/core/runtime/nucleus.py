@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from fanwatch.core.mqtt.spooler import DEFAULT_MAX_SIZE_IN_BYTES
+from fanwatch.environment import THING_NAME_VARIABLE
 from fanwatch.limits import DEFAULT_REGION
 
 __all__ = ["NUCLEUS_VERSION", "component_environment", "nucleus_defaults"]
@@ -39,7 +40,7 @@ def component_environment(*, token: str, ipc_socket: Path, thing_name: str, regi
         "AWS_CONTAINER_AUTHORIZATION_TOKEN": token,
         "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH": socket_path,
         "AWS_GG_NUCLEUS_DOMAIN_SOCKET_FILEPATH_FOR_COMPONENT": socket_path,
-        "AWS_IOT_THING_NAME": thing_name,
+        THING_NAME_VARIABLE: thing_name,
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "GG_ROOT_CA_PATH": "",
