@@ -11,6 +11,8 @@ import logging
 import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -441,3 +443,61 @@ def test_connections_past_the_per_process_cap_are_closed_and_logged_once(
     for client in held:
         client.close()
     assert_still_serving(core, token)
+
+
+#: A process that opens ``argv[2]`` connections to ``argv[1]``, prints whether the server closed
+#: each ("closed") or kept it ("open", still open after ``argv[3]`` seconds), and holds them until
+#: its stdin closes.
+_HOLDER = """
+import select, socket, sys, time
+held = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(int(sys.argv[2]))]
+for s in held:
+    s.connect(sys.argv[1])
+closed, deadline = set(), time.monotonic() + float(sys.argv[3])
+while len(closed) < len(held) and (left := deadline - time.monotonic()) > 0:
+    closed.update(select.select([s for s in held if s not in closed], [], [], left)[0])
+print(" ".join("closed" if s in closed else "open" for s in held), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_connections_past_the_total_cap_are_closed_whichever_process_opens_them(
+    nucleus: Any, loop_thread: Any, short_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14: many processes, each under the per-process cap, must not starve the core together."""
+    caplog.set_level(logging.WARNING, "fanwatch.core.ipc")
+    path = short_dir / "capped.socket"
+    server = IPCServer(nucleus, path, max_connections=6, max_connections_per_peer=4)
+    loop_thread.run(server.start())
+    holders: list[subprocess.Popen[str]] = []
+
+    def hold(count: int, wait: float) -> list[str]:
+        holder = subprocess.Popen(
+            [sys.executable, "-I", "-c", _HOLDER, str(path), str(count), str(wait)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        holders.append(holder)
+        assert holder.stdout is not None
+        return holder.stdout.readline().split()
+
+    try:
+        assert hold(3, 0.2) == ["open"] * 3
+        assert hold(3, 0.2) == ["open"] * 3
+        assert server.connections == 6
+        assert hold(3, WAIT) == ["closed"] * 3  # a third process, within its own cap of 4
+        assert server.connections == 6
+        assert dict(server.refusals.total) == {"6 connections are open, the most this core serves": 3}
+        lines = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
+        assert len(lines) == 1 and f"pid {holders[2].pid} " in lines[0]
+        holders[0].communicate("")  # one process lets go: the cap is a limit, not a ban
+        deadline = time.monotonic() + WAIT
+        while server.connections != 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert hold(3, 0.2) == ["open"] * 3
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+        loop_thread.run(server.close())
