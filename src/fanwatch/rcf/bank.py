@@ -80,6 +80,7 @@ class TreeBank:
     seen: npt.NDArray[np.int64]
     shingle: npt.NDArray[np.float32]
     seed: npt.NDArray[np.uint64]
+    _cleared: npt.NDArray[np.bool_]  # per slot: made empty once (see _clear)
 
     def __init__(self, config: ForestConfig, *, capacity: int = 1) -> None:
         self.config = config
@@ -243,45 +244,38 @@ class TreeBank:
         if capacity * T * M >= 2**31:
             raise ValueError(f"a bank holds at most {(2**31 - 1) // (T * M)} forests of this size")
 
-        def grow(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike, fill: object) -> None:
-            # zeros come from calloc: the pages are only touched when a forest uses them
-            zero = isinstance(fill, (int, float)) and fill == 0
-            fresh = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
-            kept = len(getattr(self, name)) if old else 0
-            if kept:
-                fresh[:kept] = getattr(self, name)
-            if not zero:
-                fresh[kept:] = fill
+        def grow(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> None:
+            # zeros come from calloc: the pages are only touched when a forest uses them, and a
+            # slot's other initial values are written when it is first acquired (_clear)
+            fresh = np.zeros(shape, dtype)
+            if old:
+                fresh[: len(getattr(self, name))] = getattr(self, name)
             setattr(self, name, fresh)
 
         G = capacity * T
-        grow("nodes", (G * M,), NODE, 0)
-        grow("box", (G * N, 2 * D), np.float32, 0.0)
-        grow("parent", (G * M,), np.uint16, _FREE)
-        grow("leaf_row", (G * S,), np.int32, 0)
-        grow("leaf_mass", (G * S,), np.uint16, 0)
-        new_trees = np.arange(old * T, G, dtype=np.int64)
-        leaves = (new_trees[:, None] * M + N + np.arange(S)).reshape(-1)
-        self.nodes["left"][leaves] = leaves  # a leaf is its own child: descents stop there by themselves
-        self.nodes["right"][leaves] = leaves
-        nodes, leaf_stack = self._fresh_stacks(new_trees)
-        grow("free_nodes", (G, N), np.uint16, nodes)
-        grow("n_free_nodes", (G,), np.int32, N)
-        grow("free_leaves", (G, S), np.uint16, leaf_stack)
-        grow("n_free_leaves", (G,), np.int32, S)
-        grow("root", (G,), np.int32, EMPTY)
-        grow("tree_mass", (G,), np.int32, 0)
-        grow("slot_weight", (G, S), np.float32, 0.0)
-        grow("slot_row", (G, S), np.int32, 0)
-        grow("slot_leaf", (G, S), np.uint16, 0)
-        grow("n_slots", (G,), np.int32, 0)
-        grow("threshold", (G,), np.float32, np.inf)
-        grow("threshold_slot", (G,), np.int32, 0)
-        grow("cut_key", (G,), np.uint64, 0)
-        grow("sample_key", (G,), np.uint64, 0)
-        grow("seen", (capacity,), np.int64, 0)
-        grow("shingle", (capacity, k - 1, cfg.dimensions), np.float32, 0.0)
-        grow("seed", (capacity,), np.uint64, 0)
+        grow("nodes", (G * M,), NODE)
+        grow("box", (G * N, 2 * D), np.float32)
+        grow("parent", (G * M,), np.uint16)
+        grow("leaf_row", (G * S,), np.int32)
+        grow("leaf_mass", (G * S,), np.uint16)
+        grow("free_nodes", (G, N), np.uint16)
+        grow("n_free_nodes", (G,), np.int32)
+        grow("free_leaves", (G, S), np.uint16)
+        grow("n_free_leaves", (G,), np.int32)
+        grow("root", (G,), np.int32)
+        grow("tree_mass", (G,), np.int32)
+        grow("slot_weight", (G, S), np.float32)
+        grow("slot_row", (G, S), np.int32)
+        grow("slot_leaf", (G, S), np.uint16)
+        grow("n_slots", (G,), np.int32)
+        grow("threshold", (G,), np.float32)
+        grow("threshold_slot", (G,), np.int32)
+        grow("cut_key", (G,), np.uint64)
+        grow("sample_key", (G,), np.uint64)
+        grow("seen", (capacity,), np.int64)
+        grow("shingle", (capacity, k - 1, cfg.dimensions), np.float32)
+        grow("seed", (capacity,), np.uint64)
+        grow("_cleared", (capacity,), np.bool_)
         self._free_slots = list(range(capacity - 1, old - 1, -1)) + self._free_slots
         self.capacity = capacity
 
@@ -299,6 +293,8 @@ class TreeBank:
         """A fresh, empty forest slot seeded with ``seed``."""
         self.reserve(1)
         slot = self._free_slots.pop()
+        if not self._cleared[slot]:
+            self._clear(slot)
         self.seed[slot] = np.uint64(seed % 2**64)
         trees = self.trees(slot)
         self.cut_key[trees] = _random.key(self.seed[slot], _random.CUT, trees % self.T)
@@ -307,7 +303,7 @@ class TreeBank:
 
     def release(self, slot: int) -> None:
         """Empty forest ``slot`` and give its points back to the store."""
-        T, S, M = self.T, self.S, self.M
+        T, S = self.T, self.S
         trees = self.trees(slot)
         leaves = slice(slot * T * S, (slot + 1) * T * S)
         live_leaves = self.leaf_mass[leaves] > 0
@@ -319,8 +315,21 @@ class TreeBank:
         distinct = rows[self.point_ref[rows] == tag]
         self.point_ref[rows] = 0
         self.free_rows(distinct)
+        self._clear(slot)
+        self._free_slots.append(slot)
+
+    def _clear(self, slot: int) -> None:
+        """Make forest ``slot`` empty: what a release leaves, and what a never used slot gets on
+        its first acquire (the bank allocates zeros, so that growing it touches no page)."""
+        T, S, M = self.T, self.S, self.M
+        trees = self.trees(slot)
+        if not self._cleared[slot]:  # a leaf is its own child: descents stop there by themselves
+            leaves = (trees[:, None] * M + self.N + np.arange(S)).reshape(-1)
+            self.nodes["left"][leaves] = leaves
+            self.nodes["right"][leaves] = leaves
+            self._cleared[slot] = True
         self.parent[slot * T * M : (slot + 1) * T * M] = _FREE
-        self.leaf_mass[leaves] = 0
+        self.leaf_mass[slot * T * S : (slot + 1) * T * S] = 0
         self.free_nodes[trees], self.free_leaves[trees] = self._fresh_stacks(trees)
         self.n_free_nodes[trees] = self.N
         self.n_free_leaves[trees] = S
@@ -330,7 +339,6 @@ class TreeBank:
         self.threshold[trees] = np.inf
         self.seen[slot] = 0
         self.shingle[slot] = 0.0
-        self._free_slots.append(slot)
 
     # ---- the point store ----------------------------------------------------------------------
 

@@ -55,3 +55,17 @@ def test_a_broken_fact_is_named(small_forest, fan_stream, breaks, message) -> No
     breaks(bank, _an_inner_node(bank, slot))
     with pytest.raises(BrokenTreeError, match=message):
         bank.check_invariants(slot)
+
+
+def test_a_bank_writes_nothing_for_slots_no_forest_has_used(small_forest, fan_stream):
+    """Growing the bank touches no page of its spare slots (RSS grows with the forests in use,
+    not with the capacity); a spare slot is made empty when a forest first takes it."""
+    bank, slot = _forest(small_forest, fan_stream)
+    before = bank.capacity
+    bank.reserve(before + 3)
+    for name in ("nodes", "parent", "free_nodes", "free_leaves", "root", "threshold"):
+        spare = getattr(bank, name).reshape(bank.capacity, -1)[before:]
+        assert not spare.view(np.uint8).any(), name
+    fresh = bank.acquire(seed=3)
+    bank.check_invariants(slot, fresh)
+    assert (bank.root[bank.trees(fresh)] == -1).all()
