@@ -61,6 +61,7 @@ _OPERATIONS = {
 
 _EDGE_COMMON = (
     "src/fanwatch/__init__.py",
+    "src/fanwatch/environment.py",
     "src/fanwatch/errors.py",
     "src/fanwatch/limits.py",
     "src/fanwatch/telemetry.py",
