@@ -19,6 +19,8 @@ __all__ = [
     "ALERT_TOPIC_VARIABLE",
     "ANOMALY_STREAM_VARIABLE",
     "ARTIFACTS_BUCKET_VARIABLE",
+    "BROKER_PASSWORD_VARIABLE",
+    "BROKER_USERNAME_VARIABLE",
     "CHECKPOINT_MINUTES_VARIABLE",
     "COOLDOWN_MINUTES_VARIABLE",
     "COOLDOWN_TABLE_VARIABLE",
@@ -115,3 +117,8 @@ TIME_SCALE_VARIABLE: Final = "FANWATCH_TIME_SCALE"
 ARTIFACTS_BUCKET_VARIABLE: Final = "FANWATCH_ARTIFACTS_BUCKET"
 #: The deployed stack's name, whose outputs the fleet and stack commands read.
 STACK_VARIABLE: Final = "FANWATCH_STACK"
+#: A user name and password for the local MQTT broker (both, or neither): the embedded broker then
+#: refuses anonymous clients, and the cores, the rules engine and the demo's observer log in with them.
+#: In the environment, not on the command line, where every local user could read the password.
+BROKER_USERNAME_VARIABLE: Final = "FANWATCH_BROKER_USERNAME"
+BROKER_PASSWORD_VARIABLE: Final = "FANWATCH_BROKER_PASSWORD"

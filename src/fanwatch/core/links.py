@@ -1,9 +1,11 @@
 """The broker that stands in for AWS IoT Core, and each thing's connection to it, for ``fanwatch core run``.
 
-``embedded`` starts amqtt (pip only; plain TCP on the loopback address); ``mosquitto`` starts mosquitto
+``embedded`` starts amqtt (pip only; plain TCP on the loopback address, anonymous unless
+``FANWATCH_BROKER_USERNAME``/``_PASSWORD`` give it a login); ``mosquitto`` starts mosquitto
 with mutual TLS and a per-thing ACL (each thing gets its own certificate, CN = thing name); a URL
 (``mqtt://host:1883``, ``mqtts://host:8883``) uses a broker that is already running, with the
-certificates in ``--certs`` (``ca.crt``, ``<thing>.crt``, ``<thing>.key``) for mqtts.
+certificates in ``--certs`` (``ca.crt``, ``<thing>.crt``, ``<thing>.key``) for mqtts, and the login
+from the environment where one is set.
 
 Each thing's spooler is set up from the ``mqtt.spooler`` settings that its last deployment left in the
 aws.greengrass.Nucleus configuration (a ``Disk`` spool lives in the core's root and survives a restart).
@@ -24,7 +26,7 @@ from fanwatch.core.fleet import LinkFactory
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
 from fanwatch.core.mqtt.broker import LocalBroker
-from fanwatch.core.mqtt.endpoint import BrokerEndpoint, KeyPair
+from fanwatch.core.mqtt.endpoint import BrokerEndpoint, KeyPair, Login
 from fanwatch.core.mqtt.link import MqttIoTCoreLink
 from fanwatch.core.mqtt.mosquitto_broker import MosquittoBroker
 from fanwatch.core.mqtt.spooler import Spooler, SpoolerConfig
@@ -51,12 +53,13 @@ def _external(url: str, certs: Path | None) -> Callable[[str], BrokerEndpoint]:
             f"--broker: expected embedded, mosquitto, mqtt://HOST:PORT or mqtts://..., got {url!r}"
         )
     host, port = parts.hostname, parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+    login = Login.from_environment()
     if parts.scheme == "mqtt":
-        return lambda thing: BrokerEndpoint(host, port)
+        return lambda thing: BrokerEndpoint(host, port, login=login)
     if certs is None:
         raise ValueError("--broker mqtts://...: give --certs DIR with ca.crt and <thing>.crt/.key per thing")
     return lambda thing: BrokerEndpoint(
-        host, port, certs / "ca.crt", KeyPair(certs / f"{thing}.crt", certs / f"{thing}.key")
+        host, port, certs / "ca.crt", KeyPair(certs / f"{thing}.crt", certs / f"{thing}.key"), login
     )
 
 
@@ -68,7 +71,7 @@ async def broker_links(
     the block ends."""
     local: LocalBroker | None = None
     if broker == "embedded":
-        local = AmqttBroker(root / "broker", port=port)
+        local = AmqttBroker(root / "broker", port=port, login=Login.from_environment())
     elif broker == "mosquitto":
         local = MosquittoBroker(root / "broker", port=port)
     if local is not None:

@@ -37,6 +37,7 @@ from fanwatch import build
 from fanwatch.core.fleet import Fleet, LinkFactory
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
+from fanwatch.core.mqtt.endpoint import Login
 from fanwatch.core.mqtt.link import MqttIoTCoreLink
 from fanwatch.demo.cloud import DemoCloud
 from fanwatch.demo.ledger import EdgeLedger, LedgerLink
@@ -99,7 +100,11 @@ async def run_on_local_cores(
     ledger = EdgeLedger()
     run = DemoRun(scenario, f"on {count(len(things), 'local Greengrass core')}", observations, 0.0)
     run.ledger = ledger
-    with AmqttBroker(out / "broker") as broker, BrokerObserver(broker.host, broker.port, observations):
+    login = Login.from_environment()  # a shared machine's: others cannot read or forge the fleet's messages
+    with (
+        AmqttBroker(out / "broker", login=login) as broker,
+        BrokerObserver(broker.host, broker.port, observations, login=login),
+    ):
         say(f"MQTT broker (amqtt) on {broker.host}:{broker.port}; subscribed to fanwatch/+/{'|'.join(KINDS)}")
         async with DemoCloud(scenario.time_scale, out, broker=broker.observer_endpoint()) as cloud:
             assert cloud.aws is not None

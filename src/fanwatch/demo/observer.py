@@ -10,6 +10,7 @@ import threading
 from types import TracebackType
 from typing import Any, Self
 
+from fanwatch.core.mqtt.endpoint import Login
 from fanwatch.demo.observations import KINDS, Observations
 
 __all__ = ["BrokerObserver"]
@@ -18,9 +19,18 @@ TOPICS = [(f"fanwatch/+/{kind}", 1) for kind in KINDS]
 
 
 class BrokerObserver:
-    """``with BrokerObserver(host, port, observations): ...`` feeds every message to ``observations``."""
+    """``with BrokerObserver(host, port, observations): ...`` feeds every message to ``observations``;
+    ``login`` for a broker that refuses anonymous clients."""
 
-    def __init__(self, host: str, port: int, observations: Observations, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        observations: Observations,
+        *,
+        login: Login | None = None,
+        timeout: float = 10.0,
+    ) -> None:
         import paho.mqtt.client as mqtt
 
         self.observations = observations
@@ -28,6 +38,8 @@ class BrokerObserver:
         self._subscribed = threading.Event()
         self._refused: list[str] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="fanwatch-demo-observer")
+        if login is not None:
+            self._client.username_pw_set(login.username, login.password)
         self._client.on_connect = self._connected
         self._client.on_subscribe = self._acknowledged
         self._client.on_message = lambda _client, _userdata, message: observations.add(
@@ -38,6 +50,9 @@ class BrokerObserver:
     def _connected(self, client: Any, _userdata: Any, _flags: Any, reason: Any, _properties: Any) -> None:
         if not reason.is_failure:
             client.subscribe(TOPICS)
+        else:  # paho would retry for ever with a login the broker refuses: say so at once
+            self._refused = [f"the connection ({reason})"]
+            self._subscribed.set()
 
     def _acknowledged(self, _client: Any, _userdata: Any, _mid: int, reasons: Any, _properties: Any) -> None:
         granted = zip(TOPICS, reasons, strict=False)  # a broker that answers fewer codes refused the rest

@@ -24,7 +24,7 @@ from typing import Any
 from fanwatch.core.fleet import Fleet
 from fanwatch.core.links import broker_links
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
-from fanwatch.core.mqtt.endpoint import BrokerEndpoint
+from fanwatch.core.mqtt.endpoint import BrokerEndpoint, Login
 from fanwatch.environment import TIME_SCALE_VARIABLE
 from fanwatch.fleet.controlplane import LocalControlPlane
 from fanwatch.fleet.device.agent import AgentClients, DeviceAgent
@@ -63,7 +63,7 @@ class LocalFleet:
         self._stable = stable_seconds
         self._platform = platform
         self.plane = LocalControlPlane(region=region, scale=self.scale)
-        self.broker = AmqttBroker(self.root / "broker")
+        self.broker = AmqttBroker(self.root / "broker", login=Login.from_environment())
         self.cores: Fleet | None = None
         self.agents: dict[str, DeviceAgent] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -313,11 +313,20 @@ class RulesEngine:
                 certfile=str(endpoint.client.cert_file) if endpoint.client else None,
                 keyfile=str(endpoint.client.key_file) if endpoint.client else None,
             )
+        if endpoint.login is not None:
+            client.username_pw_set(endpoint.login.username, endpoint.login.password)
         client.reconnect_delay_set(min_delay=1, max_delay=2)
         filters = self.subscriptions()
-        client.on_connect = lambda c, _u, _f, reason, _p: (
-            None if reason.is_failure else c.subscribe([(f, 1) for f in filters])
-        )
+        refusal: list[str] = []
+
+        def connected(c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+            if not reason.is_failure:
+                c.subscribe([(f, 1) for f in filters])
+            elif not self._subscribed.is_set():  # a login the broker refuses: say so, not time out
+                refusal.append(str(reason))
+                self._subscribed.set()
+
+        client.on_connect = connected
         client.on_subscribe = lambda _c, _u, _m, reasons, _p: self._granted(filters, reasons)
         client.on_message = lambda _c, _u, message: self._work.put((message, message.mid, message.qos))
         self._mqtt = client
@@ -325,11 +334,14 @@ class RulesEngine:
         self._worker.start()
         client.connect(endpoint.host, endpoint.port, keepalive=30)
         client.loop_start()
-        if not self._subscribed.wait(timeout):
+        if not self._subscribed.wait(timeout) or refusal:
             self.close()
-            raise ConnectionError(
-                f"the broker at {endpoint.url} did not acknowledge the rules' subscriptions"
+            why = (
+                f"refused the connection ({refusal[0]})"
+                if refusal
+                else "did not acknowledge the rules' subscriptions"
             )
+            raise ConnectionError(f"the broker at {endpoint.url} {why}")
 
     def _granted(self, filters: list[str], reasons: Any) -> None:
         refused = [f for f, r in zip(filters, reasons, strict=False) if r.is_failure]

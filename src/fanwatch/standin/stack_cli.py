@@ -54,7 +54,7 @@ def _status(aws: EmbeddedAws) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fanwatch.core.mqtt import AmqttBroker, LocalBroker, MosquittoBroker
+    from fanwatch.core.mqtt import AmqttBroker, LocalBroker, Login, MosquittoBroker
 
     parameters: dict[str, Any] = {}
     for item in args.parameter:
@@ -70,7 +70,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     clock = ScaledClock(MonotonicClock(), args.speed) if args.speed != 1.0 else MonotonicClock()
     broker: LocalBroker = (
-        MosquittoBroker(args.dir / "broker") if args.mosquitto else AmqttBroker(args.dir / "broker")
+        MosquittoBroker(args.dir / "broker")
+        if args.mosquitto
+        else AmqttBroker(args.dir / "broker", login=Login.from_environment())
     )
     stop = threading.Event()
     with (

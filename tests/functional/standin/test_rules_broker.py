@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from fanwatch.core.mqtt import AmqttBroker, BrokerEndpoint, MosquittoBroker
+from fanwatch.core.mqtt import AmqttBroker, BrokerEndpoint, Login, MosquittoBroker
 from fanwatch.standin import EmbeddedAws
 
 THING = "pi-lab-01"
@@ -20,6 +21,8 @@ def _client(endpoint: BrokerEndpoint, client_id: str) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     if endpoint.ca_file is not None and endpoint.client is not None:
         client.tls_set(str(endpoint.ca_file), str(endpoint.client.cert_file), str(endpoint.client.key_file))
+    if endpoint.login is not None:
+        client.username_pw_set(endpoint.login.username, endpoint.login.password)
     client.connect(endpoint.host, endpoint.port)
     client.loop_start()
     return client
@@ -109,3 +112,27 @@ def test_a_rule_the_engine_cannot_run_is_refused_when_the_stand_in_starts(
     rule["Properties"]["TopicRulePayload"]["Sql"] = "SELECT get_thing_shadow('x') FROM 'fanwatch/+/telemetry'"
     with pytest.raises(ValueError, match=r"get_thing_shadow\(\) is not supported"):
         start_aws(template=template)
+
+
+def test_the_rules_engine_logs_in_to_an_embedded_broker_that_has_a_login(
+    start_aws: Callable[..., EmbeddedAws], tmp_path: Path, events_dir: Path
+) -> None:
+    """Issue 14: for a shared machine the embedded broker refuses anonymous clients; the engine, as
+    IoT Core's rules, must still read what devices publish (and say plainly when it is refused)."""
+    login = Login("fanwatch", "correct horse battery staple")
+    with AmqttBroker(tmp_path / "amqtt", login=login) as broker:
+        anonymous = dataclasses.replace(broker.observer_endpoint(), login=None)
+        with pytest.raises(ConnectionError, match="refused the connection"):
+            start_aws(broker=anonymous)
+        aws = start_aws(broker=broker.observer_endpoint())
+        assert aws.rules is not None and aws.rules.refused_subscriptions == []
+        device = _client(broker.endpoint_for(THING), THING)
+        device.publish(
+            f"fanwatch/{THING}/telemetry", (events_dir / "mqtt" / "telemetry.json").read_bytes(), qos=1
+        ).wait_for_publish(10)
+        deadline = time.monotonic() + 10
+        while aws.rules.stats.received < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        device.disconnect()
+        device.loop_stop()
+    assert [json.loads(r["Data"])["seq"] for r in _records(aws)] == [0]

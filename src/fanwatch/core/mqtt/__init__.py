@@ -9,7 +9,7 @@
 
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
 from fanwatch.core.mqtt.broker import BrokerError, LocalBroker
-from fanwatch.core.mqtt.endpoint import BrokerEndpoint, KeyPair
+from fanwatch.core.mqtt.endpoint import BrokerEndpoint, KeyPair, Login
 from fanwatch.core.mqtt.link import MqttIoTCoreLink, SubscriptionRefusedError
 from fanwatch.core.mqtt.mosquitto_broker import MosquittoBroker
 from fanwatch.core.mqtt.spooler import OnFull, Spooler, SpoolerConfig, StorageType
@@ -21,6 +21,7 @@ __all__ = [
     "BrokerError",
     "KeyPair",
     "LocalBroker",
+    "Login",
     "MosquittoBroker",
     "MqttIoTCoreLink",
     "MqttRequestError",

@@ -119,6 +119,8 @@ class MqttIoTCoreLink:
             self.endpoint.port,
             self.thing_name,
             clean_session=True,
+            username=self.endpoint.login.username if self.endpoint.login else None,
+            password=self.endpoint.login.password if self.endpoint.login else None,
             reconnect_min_timeout_secs=self._reconnect[0],
             reconnect_max_timeout_secs=self._reconnect[1],
             keep_alive_secs=keep_alive_s,
