@@ -210,6 +210,15 @@ def fleet(fans: int, steps: int, batch_steps: int, repeats: int) -> dict[str, An
     for i in range(fans, 10_000):
         manager.adopt(f"fan-{i:04d}", bytes(bytearray(data)))
     rss_resident = rss_bytes()
+    # what a busy detector does: a fan's forest was evicted and its checkpoint comes back into a
+    # slot another forest left (no fresh memory to fault in, unlike the first load above)
+    progress(f"fleet: reloading {fans} models into used slots (evicted, then their next record)")
+    for key in keys:
+        manager.discard(key)
+        manager.adopt(key, bytes(bytearray(data)))
+    begin = time.perf_counter()
+    manager.process(keys, records[0])
+    reload_s = time.perf_counter() - begin
 
     # krcf the same way: every model from its checkpoint, then one record each
     krcf_data = krcf_template.to_msgpack()
@@ -246,6 +255,7 @@ def fleet(fans: int, steps: int, batch_steps: int, repeats: int) -> dict[str, An
         "ours": ours,
         "krcf": theirs,
         "load_ms": 1000 * load_s / fans,
+        "reload_ms": 1000 * reload_s / fans,
         "krcf_load_ms": 1000 * krcf_load_s / fans,
         "hydrated_mb": (rss_hydrated - rss_before) / fans / 1e6,
         "krcf_hydrated_mb": (rss_krcf - rss_before_krcf) / fans / 1e6,
@@ -417,6 +427,10 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
         row.format("checkpoint load, ms per model", f"{fl['load_ms']:.1f}", f"{fl['krcf_load_ms']:.1f}", ""),
         f"(first record of {fl['fans']:,} fans, each from its checkpoint)",
     )
+    print(
+        row.format("checkpoint reload into a used slot, ms", f"{fl['reload_ms']:.1f}", "", ""),
+        "(the same after an eviction: a busy detector's case)",
+    )
     print()
     print(row.format("MEMORY", "fanwatch.rcf", "krcf", ""))
     print(
@@ -469,7 +483,12 @@ def report(fan: Any, load: Any, rr: Any, one: Any, per_call: float, fl: Any, sp:
     ratio = BASELINE_READY_MB / fl["hydrated_mb"]
     verdict("ready forest >= 5x smaller (issue 12)", ratio >= 5, f"{ratio:.2f}x ({fl['hydrated_mb']:.2f} MB)")
     ratio = BASELINE_LOAD_MS / fl["load_ms"]
-    verdict("checkpoint load >= 10x faster (issue 12)", ratio >= 10, f"{ratio:.2f}x ({fl['load_ms']:.1f} ms)")
+    verdict(
+        "checkpoint load >= 10x faster (issue 12)",
+        ratio >= 10,
+        f"{ratio:.2f}x ({fl['load_ms']:.1f} ms; into a used slot {BASELINE_LOAD_MS / fl['reload_ms']:.2f}x, "
+        f"{fl['reload_ms']:.1f} ms)",
+    )
     one, two = sp["rpm"], sp["rpm+target"]
     verdict(
         "setpoints, RPM alone: <= 1 short burst per change",
