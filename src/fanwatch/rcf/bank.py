@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,7 @@ _FREE: Final = 0xFFFE
 NODE: Final = np.dtype([("cut", "<f4"), ("left", "<i4"), ("right", "<i4"), ("dim", "u1")], align=True)
 
 IntArray = npt.NDArray[np.int64]
+_Row = TypeVar("_Row", bound=np.generic)
 
 
 class BrokenTreeError(FanwatchError, AssertionError):
@@ -392,9 +393,18 @@ class TreeBank:
     def _grow_points(self, needed: int) -> None:
         old = len(self.points)
         new = max(2 * old, old + needed)
-        self.points = np.concatenate([self.points, np.zeros((new - old, self.D), np.float32)])
-        self.point_seq = np.concatenate([self.point_seq, np.zeros(new - old, np.int64)])
-        self.point_ref = np.concatenate([self.point_ref, np.zeros(new - old, np.int32)])
+
+        def grown(kept: npt.NDArray[_Row]) -> npt.NDArray[_Row]:
+            # calloc'ed zeros: the rows past the used ones are not touched until they are used
+            fresh = np.zeros((new, *kept.shape[1:]), kept.dtype)
+            fresh[:old] = kept
+            return fresh
+
+        self.points, self.point_seq, self.point_ref = (
+            grown(self.points),
+            grown(self.point_seq),
+            grown(self.point_ref),
+        )
         free = np.empty(new, np.int32)
         free[: self._n_free_rows] = self._free_rows[: self._n_free_rows]
         free[self._n_free_rows : self._n_free_rows + new - old] = np.arange(new - 1, old - 1, -1)
