@@ -86,6 +86,7 @@ class Forests(Protocol):
 
     def process(self, keys: Sequence[str], points: np.ndarray) -> np.ndarray: ...
     def flush(self) -> None: ...
+    def discard(self, key: str) -> None: ...
 
 
 class RetryLater(FanwatchError, RuntimeError):
@@ -166,6 +167,7 @@ class ForestPoint:
 class _Ahead:
     """The scores of one record's new points, from the batch's lock-step pass."""
 
+    fan: str  # thing/fan
     stamps: tuple[datetime, ...]
     scores: np.ndarray
 
@@ -183,9 +185,10 @@ class _Batch:
 class Detector:
     """Scores telemetry per fan; see the module docstring. Every collaborator is injected.
 
-    ``forests`` builds a fresh forest manager (one dimension): the detector calls it at start and
-    again whenever it finds that another detector has processed one of its fans since (its resident
-    models are stale). ``thresholder`` grades each fan's scores against that fan's statistics;
+    ``forests`` builds the forest manager (one dimension) at start; when the detector finds that
+    another container has processed one of its fans since (Lambda does not keep a fan on one
+    container), it discards that fan's forests, and the fan's next record loads them from the store.
+    ``thresholder`` grades each fan's scores against that fan's statistics;
     ``settle_seconds`` is how long a speed-controlled fan may take to follow a commanded change;
     forests are written to their store every ``checkpoint_seconds`` of ``clock``; ``on_score``, if
     given, is told every reading scored (a report or a benchmark draws them; a record that is retried
@@ -207,7 +210,6 @@ class Detector:
     ) -> None:
         if not settle_seconds >= 0:
             raise ValueError(f"settle_seconds must be >= 0, got {settle_seconds!r}")
-        self._new_forests = forests
         self._forests = forests()
         self._states = states
         self._anomalies = anomalies
@@ -316,7 +318,8 @@ class Detector:
         scores = self._forests.process([p.key for p in points], forest_values(points))
         at = 0
         for number, mine in owners:
-            self._ahead[number] = _Ahead(tuple(p.reading.ts for p in mine), scores[at : at + len(mine)])
+            fan = _key(self._batch.parsed[number])
+            self._ahead[number] = _Ahead(fan, tuple(p.reading.ts for p in mine), scores[at : at + len(mine)])
             at += len(mine)
 
     def _score(self, message: Telemetry, number: str) -> None:
@@ -373,11 +376,15 @@ class Detector:
             state = self._states.get(key)
             known = self._versions.get(key)
             if known is not None and known != state.version:
-                logger.info("fan processed elsewhere since; reloading forests", extra={"fan": key})
+                # Lambda sent this fan to another container meanwhile: our copy of its forests is
+                # behind; the stored one is what the fleet has. The other fans stay as they are.
+                logger.info("fan processed elsewhere since; reloading its forests", extra={"fan": key})
                 self._batch.counts["forest_reloads"] += 1
-                self._forests = self._new_forests()
-                self._versions.clear()
-                self._ahead.clear()
+                thing, fan = key.split("/", 1)
+                for inputs in Inputs:
+                    self._forests.discard(forest_key(thing, fan, inputs))
+                del self._versions[key]
+                self._ahead = {n: a for n, a in self._ahead.items() if a.fan != key}
             self._batch.states[key] = state
         return state
 

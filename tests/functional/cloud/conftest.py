@@ -157,10 +157,13 @@ def make_detector(aws: Aws) -> Callable[..., Detector]:
         checkpoint_seconds: float = 900.0,
         floor: float = DetectorSettings().score_floor,
         settle_seconds: float = DetectorSettings().settle_seconds,
+        forests: ForestManager | None = None,
     ) -> Detector:
         store = S3ModelStore(aws.client("s3"), aws.model_bucket)
         return Detector(
-            forests=lambda: ForestManager(dimensions=1, store=store, **FOREST_OPTIONS),
+            forests=lambda: (
+                forests if forests is not None else ForestManager(dimensions=1, store=store, **FOREST_OPTIONS)
+            ),
             states=FanStateStore(aws.client("dynamodb"), aws.fan_state_table),
             anomalies=AnomalyStream(aws.client("kinesis"), anomaly_stream or aws.anomaly_stream),
             dead_letters=DeadLetterQueue(aws.client("sqs"), dlq_url or aws.dlq_url),

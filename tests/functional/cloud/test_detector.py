@@ -16,7 +16,8 @@ import pytest
 from fanwatch.cloud.detector import Detector
 from fanwatch.cloud.events import parse_event
 from fanwatch.cloud.shapes import kinesis_event, kinesis_record
-from fanwatch.rcf import RandomCutForest
+from fanwatch.cloud.stores import S3ModelStore
+from fanwatch.rcf import ForestManager, RandomCutForest
 from fanwatch.telemetry import Reading, Telemetry, encode
 
 ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/fanwatch-telemetry"
@@ -128,6 +129,7 @@ def _message(
     boot: str = "b1",
     per: int = 10,
     targets: list[float | None] | None = None,
+    fan: str = "fan0",
 ) -> bytes:
     start = T0 + timedelta(seconds=seq * per)
     readings = tuple(
@@ -143,7 +145,7 @@ def _message(
         for i, rpm in enumerate(rpms)
     )
     return encode(
-        Telemetry(thing="pi-lab-01", fan="fan0", boot=boot, seq=seq, sent=readings[-1].ts, readings=readings)
+        Telemetry(thing="pi-lab-01", fan=fan, boot=boot, seq=seq, sent=readings[-1].ts, readings=readings)
     )
 
 
@@ -210,6 +212,31 @@ def test_a_fan_processed_by_another_container_meanwhile_is_taken_from_the_stored
     counts = first.last_counts
     assert (counts["gaps"], counts["duplicates"], counts["late"], counts["readings"]) == (0, 0, 0, 30)
     assert counts["forest_reloads"] == 1
+
+
+def test_only_the_fan_another_container_moved_is_reloaded_the_others_stay_ready(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+    forest_options: dict[str, Any],
+) -> None:
+    rpms = _fan(90)
+    both = [_message(i, rpms[i * 10 : (i + 1) * 10], fan=f) for i in range(9) for f in ("fan0", "fan1")]
+    store = S3ModelStore(aws.client("s3"), aws.model_bucket)
+    forests = ForestManager(dimensions=1, store=store, **forest_options)
+    first = make_detector(forests=forests, checkpoint_seconds=0)
+    second = make_detector(checkpoint_seconds=0)
+    first.handle(_batch(both[0:6], 0))
+    second.handle(_batch(both[6:12:2], 6))  # fan0's next messages went to another container
+    assert first.handle(_batch([*both[12:18:2], *both[7:18:2]], 12)) == {"batchItemFailures": []}
+    counts = first.last_counts
+    assert (counts["gaps"], counts["duplicates"], counts["readings"], counts["forest_reloads"]) == (
+        0,
+        0,
+        90,
+        1,
+    )
+    # fan0 came back from the store as the other container left it; fan1 never left this one
+    assert (forests.stats["created"], forests.stats["loaded"]) == (2, 1)
 
 
 def test_a_fan_with_fewer_readings_than_the_shingle_is_checkpointed_too(
