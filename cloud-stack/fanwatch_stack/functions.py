@@ -63,6 +63,7 @@ class Functions(Construct):
                 ENVIRONMENT["score_sigmas"]: settings.score_sigmas.value_as_string,
                 ENVIRONMENT["settle_seconds"]: settings.settle_seconds.value_as_string,
                 ENVIRONMENT["checkpoint_minutes"]: settings.checkpoint_minutes.value_as_string,
+                ENVIRONMENT["cache_fan_state"]: settings.fan_state_cache.value_as_string,
             },
         )
         grants.objects(

@@ -108,6 +108,15 @@ class Settings(Construct):
             low=1,
             high=1440,
         )
+        self.fan_state_cache = CfnParameter(
+            stack,
+            "FanStateCache",
+            type="String",
+            default=str(detector.cache_fan_state).lower(),
+            allowed_values=["true", "false"],
+            description="Keep each fan's state in the detector between batches and save it unread "
+            "(half the DynamoDB requests while one detector container carries the fleet)",
+        )
         self.cooldown_minutes = number(
             "CooldownMinutes",
             DEFAULT_COOLDOWN_MINUTES,

@@ -47,7 +47,7 @@ from fanwatch.cloud.observability import publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.sequence import SequenceCheck, check
 from fanwatch.cloud.settings import DetectorSettings
-from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore
+from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore, StaleState
 from fanwatch.environment import (
     ANOMALY_STREAM_VARIABLE,
     DEAD_LETTER_QUEUE_VARIABLE,
@@ -178,6 +178,7 @@ class _Batch:
     changed: set[str] = field(default_factory=set)
     parsed: dict[str, Telemetry] = field(default_factory=dict)  # by sequence number, for its turn
     done: list[str] = field(default_factory=list)  # sequence numbers of the records that went through
+    cached: set[str] = field(default_factory=set)  # fans whose state came from this container's cache
     counts: Counter[str] = field(default_factory=Counter)
     failed: bool = False
 
@@ -189,6 +190,10 @@ class Detector:
     another container has processed one of its fans since (Lambda does not keep a fan on one
     container), it discards that fan's forests, and the fan's next record loads them from the store.
     ``thresholder`` grades each fan's scores against that fan's statistics;
+    ``cache_states`` keeps each fan's state between batches and saves it without reading it first
+    (``DetectorSettings.cache_fan_state``); a fan another container moved on is then found at the
+    save, its forests and state are forgotten and the batch is retried (``RetryLater``): the fans
+    saved come back as duplicates, that fan from the stores.
     ``settle_seconds`` is how long a speed-controlled fan may take to follow a commanded change;
     forests are written to their store every ``checkpoint_seconds`` of ``clock``; ``on_score``, if
     given, is told every reading scored (a report or a benchmark draws them; a record that is retried
@@ -207,6 +212,7 @@ class Detector:
         checkpoint_seconds: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
         on_score: Callable[[ScoredReading], None] | None = None,
+        cache_states: bool = False,
     ) -> None:
         if not settle_seconds >= 0:
             raise ValueError(f"settle_seconds must be >= 0, got {settle_seconds!r}")
@@ -221,6 +227,8 @@ class Detector:
         self._clock = clock
         self._last_checkpoint = clock()
         self._versions: dict[str, int] = {}  # state version this container last saved, per fan
+        self._cache_states = cache_states
+        self._cache: dict[str, FanState] = {}  # the state this container last saved, per fan
         self._ahead: dict[str, _Ahead] = {}  # by sequence number, until its record goes through
         self._batch = _Batch()
         self._processor = BatchProcessor(event_type=EventType.KinesisDataStreams)
@@ -372,6 +380,10 @@ class Detector:
 
     def _state(self, key: str) -> FanState:
         state = self._batch.states.get(key)
+        if state is None and key in self._cache:
+            state = self._batch.states[key] = copy.deepcopy(self._cache[key])
+            self._batch.cached.add(key)
+            self._batch.counts["states_cached"] += 1
         if state is None:
             state = self._states.get(key)
             known = self._versions.get(key)
@@ -380,13 +392,18 @@ class Detector:
                 # behind; the stored one is what the fleet has. The other fans stay as they are.
                 logger.info("fan processed elsewhere since; reloading its forests", extra={"fan": key})
                 self._batch.counts["forest_reloads"] += 1
-                thing, fan = key.split("/", 1)
-                for inputs in Inputs:
-                    self._forests.discard(forest_key(thing, fan, inputs))
-                del self._versions[key]
-                self._ahead = {n: a for n, a in self._ahead.items() if a.fan != key}
+                self._forget(key)
             self._batch.states[key] = state
         return state
+
+    def _forget(self, key: str) -> None:
+        """Drop what this container holds of fan ``key``: its next record takes it from the stores."""
+        thing, fan = key.split("/", 1)
+        for inputs in Inputs:
+            self._forests.discard(forest_key(thing, fan, inputs))
+        self._versions.pop(key, None)
+        self._cache.pop(key, None)
+        self._ahead = {n: a for n, a in self._ahead.items() if a.fan != key}
 
     def _grade(
         self, message: Telemetry, points: list[ForestPoint], state: FanState, ahead: _Ahead | None
@@ -467,10 +484,19 @@ class Detector:
 
     def _finish(self) -> None:
         counts = self._batch.counts
+        moved = []
         for key in sorted(self._batch.changed):
             state = self._batch.states[key]
-            self._states.put(key, state)
+            try:
+                self._states.put(key, state)
+            except StaleState:
+                if key not in self._batch.cached:
+                    raise  # read this batch and saved by another meanwhile: a race, retry it all
+                moved.append(key)  # our cached copy was behind; the others are saved all the same
+                continue
             self._versions[key] = state.version
+            if self._cache_states:
+                self._cache[key] = copy.deepcopy(state)
         # a record that went through, state saved, has used its scores; a failed one keeps them
         for number in self._batch.done:
             self._ahead.pop(number, None)
@@ -478,8 +504,16 @@ class Detector:
             self._forests.flush()
             self._last_checkpoint = self._clock()
             counts["checkpoints"] += 1
+        if moved:
+            counts["forest_reloads"] += len(moved)
+            for key in moved:
+                self._forget(key)
         publish("detector", counts)
         logger.info("batch done", extra={"counts": dict(counts)})
+        if moved:
+            raise RetryLater(
+                f"another container moved {len(moved)} fan(s) on since this one cached them: {moved[:3]}"
+            )
 
 
 def _key(message: Telemetry) -> str:
@@ -585,6 +619,7 @@ def from_environment(*, on_score: Callable[[ScoredReading], None] | None = None)
         settle_seconds=settings.settle_seconds,
         checkpoint_seconds=60 * settings.checkpoint_minutes,
         on_score=on_score,
+        cache_states=settings.cache_fan_state,
     )
 
 

@@ -30,10 +30,14 @@ ENVIRONMENT: Final = {
     "num_trees": variables.RCF_TREES_VARIABLE,
     "sample_size": variables.RCF_SAMPLE_SIZE_VARIABLE,
     "max_resident": variables.RCF_MAX_RESIDENT_VARIABLE,
+    "cache_fan_state": variables.FAN_STATE_CACHE_VARIABLE,
 }
 
 #: The notifier's cooldown per fan and kind when the environment does not say (the stack's default too).
 DEFAULT_COOLDOWN_MINUTES: Final = 15.0
+
+#: How a boolean setting is written in its variable.
+_BOOLEANS: Final = {"true": True, "false": False, "1": True, "0": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,10 @@ class DetectorSettings:
     num_trees: int = 100
     sample_size: int = 256
     max_resident: int = 1000
+    # keep each fan's state between batches and save it without reading it first (a conditional
+    # write notices a copy another container moved past): half the DynamoDB requests while one
+    # container carries the fleet (docs/scale.md); with several, each move costs a batch retry
+    cache_fan_state: bool = False
 
     @property
     def forest_shape(self) -> dict[str, int]:
@@ -72,6 +80,11 @@ class DetectorSettings:
         for f in fields(cls):
             name = ENVIRONMENT[f.name]
             if name not in env:
+                continue
+            if f.type in ("bool", bool):
+                if env[name].strip().lower() not in _BOOLEANS:
+                    raise ValueError(f"{name}={env[name]!r} is not one of {', '.join(_BOOLEANS)}")
+                values[f.name] = _BOOLEANS[env[name].strip().lower()]
                 continue
             kind = int if f.type in ("int", int) else float
             try:

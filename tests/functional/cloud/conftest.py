@@ -158,6 +158,7 @@ def make_detector(aws: Aws) -> Callable[..., Detector]:
         floor: float = DetectorSettings().score_floor,
         settle_seconds: float = DetectorSettings().settle_seconds,
         forests: ForestManager | None = None,
+        cache_states: bool = False,
     ) -> Detector:
         store = S3ModelStore(aws.client("s3"), aws.model_bucket)
         return Detector(
@@ -170,6 +171,7 @@ def make_detector(aws: Aws) -> Callable[..., Detector]:
             thresholder=Thresholder(floor=floor, z=3.0),
             settle_seconds=settle_seconds,
             checkpoint_seconds=checkpoint_seconds,
+            cache_states=cache_states,
         )
 
     return make

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from fanwatch.cloud.detector import Detector
+from fanwatch.cloud.detector import Detector, RetryLater
 from fanwatch.cloud.events import parse_event
 from fanwatch.cloud.shapes import kinesis_event, kinesis_record
 from fanwatch.cloud.stores import S3ModelStore
@@ -237,6 +237,30 @@ def test_only_the_fan_another_container_moved_is_reloaded_the_others_stay_ready(
     )
     # fan0 came back from the store as the other container left it; fan1 never left this one
     assert (forests.stats["created"], forests.stats["loaded"]) == (2, 1)
+
+
+def test_a_cached_fan_state_is_saved_unread_and_a_fan_moved_meanwhile_is_retried_from_the_stores(
+    aws: Any,
+    make_detector: Callable[..., Detector],
+) -> None:
+    rpms = _fan(120)
+    messages = [_message(i, rpms[i * 10 : (i + 1) * 10]) for i in range(12)]
+    first = make_detector(cache_states=True, checkpoint_seconds=0)
+    second = make_detector(cache_states=True, checkpoint_seconds=0)
+    first.handle(_batch(messages[0:3], 0))
+    assert first.last_counts["states_cached"] == 0  # a new container reads
+    assert first.handle(_batch(messages[3:6], 3)) == {"batchItemFailures": []}
+    assert first.last_counts["states_cached"] == 1  # its own copy: no read
+    second.handle(_batch(messages[6:9], 6))  # the shard moved to another container for a while
+    with pytest.raises(RetryLater, match="moved 1 fan"):
+        first.handle(_batch(messages[9:12], 9))  # its copy is behind: found at the save
+    assert first.handle(_batch(messages[9:12], 9)) == {"batchItemFailures": []}  # Lambda's retry
+    counts = first.last_counts
+    assert (counts["gaps"], counts["duplicates"], counts["late"], counts["readings"]) == (0, 0, 0, 30)
+    state = aws.client("dynamodb").get_item(
+        TableName=aws.fan_state_table, Key={"pk": {"S": "pi-lab-01/fan0"}}
+    )
+    assert int(state["Item"]["version"]["N"]) == 4  # one save per batch that went through
 
 
 def test_a_fan_with_fewer_readings_than_the_shingle_is_checkpointed_too(

@@ -18,7 +18,15 @@ def test_settings_come_from_the_environment_and_keep_their_defaults_otherwise() 
     assert set(ENVIRONMENT) == {f for f in DetectorSettings.__dataclass_fields__}
 
 
-@pytest.mark.parametrize(("name", "value"), [("RCF_TREES", "1.5"), ("SCORE_FLOOR", "high")])
+def test_a_switch_is_true_or_false() -> None:
+    assert DetectorSettings().cache_fan_state is False
+    assert DetectorSettings.from_environment({"FAN_STATE_CACHE": "True"}).cache_fan_state is True
+    assert DetectorSettings.from_environment({"FAN_STATE_CACHE": "0"}).cache_fan_state is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("RCF_TREES", "1.5"), ("SCORE_FLOOR", "high"), ("FAN_STATE_CACHE", "yes please")]
+)
 def test_a_value_of_the_wrong_type_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(ValueError, match=name):
         DetectorSettings.from_environment({name: value})

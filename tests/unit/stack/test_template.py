@@ -177,18 +177,21 @@ def test_functions_run_python_312_on_graviton_with_the_layer(template: dict[str,
     detector = next(f["Properties"] for f in functions.values() if "detector" in f["Properties"]["Handler"])
     env = detector["Environment"]["Variables"]
     assert {
-        name: env[name] for name in ("SCORE_FLOOR", "SCORE_SIGMAS", "SETTLE_SECONDS", "CHECKPOINT_MINUTES")
+        name: env[name]
+        for name in ("SCORE_FLOOR", "SCORE_SIGMAS", "SETTLE_SECONDS", "CHECKPOINT_MINUTES", "FAN_STATE_CACHE")
     } == {
         "SCORE_FLOOR": {"Ref": "ScoreFloor"},
         "SCORE_SIGMAS": {"Ref": "ScoreSigmas"},
         "SETTLE_SECONDS": {"Ref": "SettleSeconds"},
         "CHECKPOINT_MINUTES": {"Ref": "CheckpointMinutes"},
+        "FAN_STATE_CACHE": {"Ref": "FanStateCache"},
     }
     defaults = DetectorSettings()  # the stack's defaults are the detector's own
     parameters = template["Parameters"]
     assert float(parameters["ScoreFloor"]["Default"]) == defaults.score_floor
     assert float(parameters["SettleSeconds"]["Default"]) == defaults.settle_seconds
     assert float(parameters["CheckpointMinutes"]["Default"]) == defaults.checkpoint_minutes
+    assert parameters["FanStateCache"]["Default"] == str(defaults.cache_fan_state).lower()
     assert detector["MemorySize"] == {"Ref": "DetectorMemoryMB"}
 
 
