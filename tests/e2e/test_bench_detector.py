@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -27,3 +29,24 @@ def test_the_detector_benchmark_scores_every_reading_and_prints_the_figures() ->
         "the cost estimate assumes",
     }
     assert all(float(v.replace(",", "")) > 0 for v in figures.values())
+
+
+@pytest.mark.slow
+def test_the_fleet_benchmark_routes_batches_over_containers_and_prints_its_figures() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "detector.py"),
+            *("--fans", "40", "--shards", "2", "--parallelization", "2", "--minutes", "1"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = dict(re.findall(r"^  (.+?)\s{2,}([\d,.]+)", run.stdout, re.MULTILINE))
+    assert int(figures["containers used"]) >= 2  # four concurrent batches, no stickiness
+    assert float(figures["messages per batch"]) > 0
+    assert "iterator age, median / max" in figures
+    assert "the capacity model" in run.stdout
