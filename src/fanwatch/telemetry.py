@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from fanwatch.errors import FanwatchError
@@ -37,6 +38,8 @@ __all__ = [
     "STATUS_SCHEMA",
     "TELEMETRY_SCHEMA",
     "Alert",
+    "AlertKind",
+    "AlertState",
     "ContractError",
     "LakeColumn",
     "Reading",
@@ -79,8 +82,26 @@ QUALITY_FLAGS: Final = frozenset(
     }
 )
 
-#: Kinds of alert the edge raises without waiting for the cloud.
-ALERT_KINDS: Final = frozenset({"stall", "under_speed", "over_speed", "sensor_lost", "noisy_signal"})
+
+class AlertKind(StrEnum):
+    """What the edge raises without waiting for the cloud (the spelling on the wire and in the lake)."""
+
+    STALL = "stall"  # below the stall speed, or no pulses at all
+    UNDER_SPEED = "under_speed"
+    OVER_SPEED = "over_speed"
+    SENSOR_LOST = "sensor_lost"  # no reading from the tachometer for a while
+    NOISY_SIGNAL = "noisy_signal"  # the tach line glitches or drops pulses (the speed may read right)
+
+
+class AlertState(StrEnum):
+    """An alert is raised when its condition has held long enough and cleared once it is gone."""
+
+    RAISED = "raised"
+    CLEARED = "cleared"
+
+
+#: Kinds of alert the edge raises without waiting for the cloud (as a set, for membership tests).
+ALERT_KINDS: Final = frozenset(AlertKind)
 
 # Patterns are matched whole (``fullmatch``): ``$`` would also accept a trailing newline. The thing and
 # fan patterns, the message size and the RPM bound are fanwatch.limits', shared with the edge and core.
@@ -437,19 +458,17 @@ class Alert:
     fan: str
     boot: str
     seq: int
-    kind: str
-    state: str  # "raised" or "cleared"
+    kind: AlertKind
+    state: AlertState
     ts: datetime
     rpm: float
     since: datetime  # when the condition began
     detail: str = ""
     schema: str = ALERT_SCHEMA
 
-    def __post_init__(self) -> None:
-        if self.kind not in ALERT_KINDS:
-            raise ContractError("kind", f"unknown alert kind {excerpt(self.kind)}")
-        if self.state not in {"raised", "cleared"}:
-            raise ContractError("state", f"expected 'raised' or 'cleared', got {excerpt(self.state)}")
+    def __post_init__(self) -> None:  # a kind or state given as its string becomes the member
+        object.__setattr__(self, "kind", _alert_kind(self.kind))
+        object.__setattr__(self, "state", _alert_state(self.state))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -467,6 +486,20 @@ class Alert:
         }
 
 
+def _alert_kind(value: str) -> AlertKind:
+    try:
+        return AlertKind(value)
+    except ValueError:
+        raise ContractError("kind", f"unknown alert kind {excerpt(value)}") from None
+
+
+def _alert_state(value: str) -> AlertState:
+    try:
+        return AlertState(value)
+    except ValueError:
+        raise ContractError("state", f"expected 'raised' or 'cleared', got {excerpt(value)}") from None
+
+
 def parse_alert(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Alert:
     data = load_message(payload)
     msg_thing = _sender(data, ALERT_SCHEMA, thing)
@@ -478,8 +511,8 @@ def parse_alert(payload: bytes | str | Mapping[str, Any], *, thing: str | None =
         fan=read_text(_required(data, "fan", ""), "fan", FAN_PATTERN),
         boot=read_text(_required(data, "boot", ""), "boot", BOOT_PATTERN),
         seq=read_integer(_required(data, "seq", ""), "seq", low=0, high=MAX_SEQ),
-        kind=kind if isinstance(kind, str) else _describe(kind),
-        state=state if isinstance(state, str) else _describe(state),
+        kind=_alert_kind(kind if isinstance(kind, str) else _describe(kind)),
+        state=_alert_state(state if isinstance(state, str) else _describe(state)),
         ts=parse_ts(_required(data, "ts", ""), "ts"),
         rpm=read_number(_required(data, "rpm", ""), "rpm", low=0.0, high=MAX_RPM),
         since=parse_ts(_required(data, "since", ""), "since"),

@@ -21,6 +21,8 @@ from fanwatch.telemetry import (
     BOOT_PATTERN,
     MAX_SEQ,
     Alert,
+    AlertKind,
+    AlertState,
     ContractError,
     LakeColumn,
     excerpt,
@@ -55,11 +57,11 @@ _WORD: Final = re.compile(r"[a-z_]{1,32}")  # a kind or a severity, checked agai
 
 #: Severity of each edge alert kind when raised (a cleared alert is always ``info``).
 _ALERT_SEVERITY: Final = {
-    "stall": "critical",
-    "sensor_lost": "warning",
-    "noisy_signal": "warning",
-    "under_speed": "warning",
-    "over_speed": "warning",
+    AlertKind.STALL: "critical",
+    AlertKind.SENSOR_LOST: "warning",
+    AlertKind.NOISY_SIGNAL: "warning",
+    AlertKind.UNDER_SPEED: "warning",
+    AlertKind.OVER_SPEED: "warning",
 }
 
 
@@ -159,7 +161,7 @@ def parse_event(payload: bytes | str | Mapping[str, Any], *, thing: str | None =
 def severity_of(event: Event) -> str:
     if isinstance(event, Anomaly):
         return event.severity
-    return "info" if event.state == "cleared" else _ALERT_SEVERITY[event.kind]
+    return "info" if event.state == AlertState.CLEARED else _ALERT_SEVERITY[event.kind]
 
 
 #: The lake's events table: one row per anomaly or edge alert.

@@ -33,7 +33,7 @@ from fanwatch.environment import (
     COOLDOWN_TABLE_VARIABLE,
     DEAD_LETTER_QUEUE_VARIABLE,
 )
-from fanwatch.telemetry import ContractError, format_ts, parse_ts
+from fanwatch.telemetry import AlertState, ContractError, format_ts, parse_ts
 
 __all__ = ["Cooldown", "Notifier", "cooldown_key", "from_environment", "lambda_handler", "sweep_handler"]
 
@@ -44,7 +44,8 @@ _KEEP_S = 7 * 24 * 3600  # cooldown items expire (DynamoDB TTL) a week after the
 
 def cooldown_key(event: Event) -> str:
     """Cooldowns are per fan and kind; a clearance has its own, so "back to normal" is never held back."""
-    state = "cleared" if not isinstance(event, Anomaly) and event.state == "cleared" else "raised"
+    cleared = not isinstance(event, Anomaly) and event.state == AlertState.CLEARED
+    state = AlertState.CLEARED if cleared else AlertState.RAISED
     return f"{event.thing}/{event.fan}/{event.kind}/{state}"
 
 
@@ -220,7 +221,7 @@ class Notifier:
         return sent
 
     def _publish(self, event: Event, title: str, body: str) -> None:
-        state = "raised" if isinstance(event, Anomaly) else event.state
+        state = AlertState.RAISED if isinstance(event, Anomaly) else event.state
         attributes = {
             "thing": event.thing,
             "fan": event.fan,

@@ -10,23 +10,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fanwatch.cloud.events import Anomaly, Event, severity_of
-from fanwatch.telemetry import Alert
+from fanwatch.telemetry import Alert, AlertKind, AlertState
 
 __all__ = ["Suppressed", "describe", "subject", "summary"]
 
 _ALERT_RAISED = {
-    "stall": "has stalled",
-    "under_speed": "is running too slowly",
-    "over_speed": "is running too fast",
-    "sensor_lost": "has lost its tachometer signal",
-    "noisy_signal": "has a noisy tachometer signal (check the wiring)",
+    AlertKind.STALL: "has stalled",
+    AlertKind.UNDER_SPEED: "is running too slowly",
+    AlertKind.OVER_SPEED: "is running too fast",
+    AlertKind.SENSOR_LOST: "has lost its tachometer signal",
+    AlertKind.NOISY_SIGNAL: "has a noisy tachometer signal (check the wiring)",
 }
 _ALERT_CLEARED = {
-    "stall": "is turning again",
-    "under_speed": "is back up to speed",
-    "over_speed": "is back down to its normal speed",
-    "sensor_lost": "has its tachometer signal back",
-    "noisy_signal": "has a clean tachometer signal again",
+    AlertKind.STALL: "is turning again",
+    AlertKind.UNDER_SPEED: "is back up to speed",
+    AlertKind.OVER_SPEED: "is back down to its normal speed",
+    AlertKind.SENSOR_LOST: "has its tachometer signal back",
+    AlertKind.NOISY_SIGNAL: "has a clean tachometer signal again",
 }
 
 
@@ -96,7 +96,7 @@ def describe(event: Event) -> str:
 
 def _describe_alert(alert: Alert) -> str:
     detail = f" The device says: {alert.detail}" if alert.detail else ""
-    if alert.state == "cleared":
+    if alert.state == AlertState.CLEARED:
         return (
             f"{_who(alert)} {_ALERT_CLEARED[alert.kind]}: {_rpm(alert.rpm)} at {_clock(alert.ts)}, "
             f"after {_duration(alert.since, alert.ts)} (since {_clock(alert.since)}).{detail}"

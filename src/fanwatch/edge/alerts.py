@@ -17,16 +17,26 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
+from fanwatch.telemetry import AlertKind, AlertState
+
 #: The quality flags that say the tach signal itself is noisy (not the fan).
 NOISY_FLAGS: Final = frozenset({"glitch", "dropout"})
 
 __all__ = ["NOISY_FLAGS", "AlertTracker", "Hysteresis", "Transition"]
 
+#: What a fan's readings show; ``sensor_lost`` is the edge filter's (no readings at all).
+_SPEED_AND_SIGNAL: Final = (
+    AlertKind.STALL,
+    AlertKind.UNDER_SPEED,
+    AlertKind.OVER_SPEED,
+    AlertKind.NOISY_SIGNAL,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    kind: str
-    state: str  # raised | cleared
+    kind: AlertKind
+    state: AlertState
     since: float  # when the condition began (seconds, same timebase as the updates)
 
 
@@ -40,7 +50,7 @@ class Hysteresis:
         self.began: float | None = None
         self._pending: float | None = None
 
-    def update(self, t: float, *, entering: bool, leaving: bool) -> str | None:
+    def update(self, t: float, *, entering: bool, leaving: bool) -> AlertState | None:
         moving = leaving if self.active else entering
         if not moving:
             self._pending = None
@@ -53,7 +63,7 @@ class Hysteresis:
         if self.active:
             self.began = self._pending
         self._pending = None
-        return "raised" if self.active else "cleared"
+        return AlertState.RAISED if self.active else AlertState.CLEARED
 
 
 class AlertTracker:
@@ -73,7 +83,7 @@ class AlertTracker:
     ) -> None:
         self._states = {
             kind: Hysteresis(raise_after_s=raise_after_s, clear_after_s=clear_after_s)
-            for kind in ("stall", "under_speed", "over_speed", "noisy_signal")
+            for kind in _SPEED_AND_SIGNAL
         }
         self._recent: deque[tuple[float, bool]] = deque()  # (t, noisy) of the readings in the window
         self.reconfigure(
@@ -110,7 +120,7 @@ class AlertTracker:
             h.raise_after_s = raise_after_s
             h.clear_after_s = clear_after_s
 
-    def active(self) -> list[str]:
+    def active(self) -> list[AlertKind]:
         return [kind for kind, h in self._states.items() if h.active]
 
     def _noisy_share(self, t: float, noisy: bool) -> float | None:
@@ -127,18 +137,18 @@ class AlertTracker:
         share = self._noisy_share(t, noisy)
         is_stall = stalled or rpm < self.stall_rpm
         checks = {
-            "stall": (is_stall, not stalled and rpm >= self.stall_rpm * (1 + self.band)),
+            AlertKind.STALL: (is_stall, not stalled and rpm >= self.stall_rpm * (1 + self.band)),
             # a stall is not also reported as under-speed; an under-speed that turns into a stall stays raised
-            "under_speed": (
+            AlertKind.UNDER_SPEED: (
                 bool(self.under_speed_rpm) and not is_stall and rpm < self.under_speed_rpm,
                 not self.under_speed_rpm or rpm >= self.under_speed_rpm * (1 + self.band),
             ),
-            "over_speed": (
+            AlertKind.OVER_SPEED: (
                 bool(self.over_speed_rpm) and rpm > self.over_speed_rpm,
                 not self.over_speed_rpm or rpm <= self.over_speed_rpm * (1 - self.band),
             ),
             # a stopped rotor gives no pulses to be noisy: a stall is not also a noisy signal
-            "noisy_signal": (
+            AlertKind.NOISY_SIGNAL: (
                 bool(self.noisy_share) and share is not None and not is_stall and share >= self.noisy_share,
                 not self.noisy_share or (share is not None and share < self.noisy_share / 2),
             ),

@@ -25,6 +25,8 @@ from fanwatch.edge.logs import log_event
 from fanwatch.edge.spikes import Hampel
 from fanwatch.telemetry import (
     Alert,
+    AlertKind,
+    AlertState,
     ContractError,
     Reading,
     Status,
@@ -171,7 +173,9 @@ class EdgeFilter:
         out = []
         if fan.lost_since is not None:
             lost = self.clock.utc(fan.lost_since)
-            out += self._alert(message.fan, fan, "sensor_lost", "cleared", message.readings[0], lost)
+            out += self._alert(
+                message.fan, fan, AlertKind.SENSOR_LOST, AlertState.CLEARED, message.readings[0], lost
+            )
             fan.lost_since = None
         fan.last_arrival = now
         for reading in message.readings:
@@ -216,7 +220,13 @@ class EdgeFilter:
     # --- output ---------------------------------------------------------------------------------
 
     def _alert(
-        self, fan_id: str, fan: _Fan, kind: str, state: str, reading: Reading, since: datetime
+        self,
+        fan_id: str,
+        fan: _Fan,
+        kind: AlertKind,
+        state: AlertState,
+        reading: Reading,
+        since: datetime,
     ) -> list[Publication]:
         alert = Alert(
             thing=self.thing,
@@ -225,7 +235,10 @@ class EdgeFilter:
             seq=fan.alert_seq,
             kind=kind,
             state=state,
-            ts=reading.ts if kind != "sensor_lost" or state == "cleared" else self.clock.utc(),
+            # a lost sensor is noticed now, long after its last reading; it is back with a new one
+            ts=reading.ts
+            if kind != AlertKind.SENSOR_LOST or state == AlertState.CLEARED
+            else self.clock.utc(),
             rpm=reading.rpm,
             since=since,
             detail=_detail(kind, state, reading, self.config),
@@ -290,7 +303,12 @@ class EdgeFilter:
                 assert last is not None
                 silent = replace(last, rpm=0.0, flags=frozenset())
                 out += self._alert(
-                    fan_id, fan, "sensor_lost", "raised", silent, self.clock.utc(fan.last_arrival)
+                    fan_id,
+                    fan,
+                    AlertKind.SENSOR_LOST,
+                    AlertState.RAISED,
+                    silent,
+                    self.clock.utc(fan.last_arrival),
                 )
         if now >= self._status_due:
             self._status_due = now + self.config.status_interval_s
@@ -330,15 +348,15 @@ class EdgeFilter:
         )
 
 
-def _detail(kind: str, state: str, reading: Reading, config: FilterConfig) -> str:
+def _detail(kind: AlertKind, state: AlertState, reading: Reading, config: FilterConfig) -> str:
     condition = {
-        "stall": f"below {config.stall_rpm:g} rpm or no pulses",
-        "under_speed": f"below {config.under_speed_rpm:g} rpm",
-        "over_speed": f"above {config.over_speed_rpm:g} rpm",
-        "sensor_lost": f"no reading for {config.sensor_timeout_s:g} s",
-        "noisy_signal": f"{config.noisy_percent:g} % or more of the last {config.noisy_window_s:g} s of "
-        "readings with glitches or dropouts in the tach signal",
+        AlertKind.STALL: f"below {config.stall_rpm:g} rpm or no pulses",
+        AlertKind.UNDER_SPEED: f"below {config.under_speed_rpm:g} rpm",
+        AlertKind.OVER_SPEED: f"above {config.over_speed_rpm:g} rpm",
+        AlertKind.SENSOR_LOST: f"no reading for {config.sensor_timeout_s:g} s",
+        AlertKind.NOISY_SIGNAL: f"{config.noisy_percent:g} % or more of the last "
+        f"{config.noisy_window_s:g} s of readings with glitches or dropouts in the tach signal",
     }[kind]
-    if state == "raised":
+    if state == AlertState.RAISED:
         return f"{condition} (rpm {reading.rpm:.0f})"
     return f"no longer {condition} (rpm {reading.rpm:.0f})"
