@@ -37,6 +37,7 @@ from fanwatch import build
 from fanwatch.core.fleet import Fleet, LinkFactory
 from fanwatch.core.layout import CoreLayout
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
+from fanwatch.core.mqtt.broker import Observer
 from fanwatch.core.mqtt.endpoint import Login
 from fanwatch.core.mqtt.link import MqttIoTCoreLink
 from fanwatch.demo.cloud import DemoCloud
@@ -106,7 +107,8 @@ async def run_on_local_cores(
         BrokerObserver(broker.host, broker.port, observations, login=login),
     ):
         say(f"MQTT broker (amqtt) on {broker.host}:{broker.port}; subscribed to fanwatch/+/{'|'.join(KINDS)}")
-        async with DemoCloud(scenario.time_scale, out, broker=broker.observer_endpoint()) as cloud:
+        rules = broker.observer_endpoint(Observer.RULES)
+        async with DemoCloud(scenario.time_scale, out, broker=rules) as cloud:
             assert cloud.aws is not None
             say(
                 f"AWS stand-in on {cloud.aws.endpoint.url}: the stack's rules, streams, detector and "

@@ -2,7 +2,8 @@
 
 ::
 
-    with EmbeddedAws.start(broker=broker.observer_endpoint(), clock=clock, lake_dir=out / "lake") as aws:
+    rules = broker.observer_endpoint(Observer.RULES)  # the engine's own identity on the broker
+    with EmbeddedAws.start(broker=rules, clock=clock, lake_dir=out / "lake") as aws:
         aws.endpoint.url                 # http://127.0.0.1:<port>, for boto3 (aws.client("kinesis"))
         aws.names                        # resource names: streams, queue, topic, buckets, tables…
         aws.rules.ingest(topic, payload) # the IoT rules engine (also subscribed to the broker)

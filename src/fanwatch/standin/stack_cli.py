@@ -54,7 +54,7 @@ def _status(aws: EmbeddedAws) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fanwatch.core.mqtt import AmqttBroker, LocalBroker, Login, MosquittoBroker
+    from fanwatch.core.mqtt import AmqttBroker, LocalBroker, Login, MosquittoBroker, Observer
 
     parameters: dict[str, Any] = {}
     for item in args.parameter:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     with (
         broker,
         EmbeddedAws.start(
-            broker=broker.observer_endpoint(),
+            broker=broker.observer_endpoint(Observer.RULES),
             clock=clock,
             parameters=parameters,
             lake_dir=args.dir / "lake",

@@ -8,7 +8,7 @@
 """
 
 from fanwatch.core.mqtt.amqtt_broker import AmqttBroker
-from fanwatch.core.mqtt.broker import BrokerError, LocalBroker
+from fanwatch.core.mqtt.broker import BrokerError, LocalBroker, Observer
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint, KeyPair, Login
 from fanwatch.core.mqtt.link import MqttIoTCoreLink, SubscriptionRefusedError
 from fanwatch.core.mqtt.mosquitto_broker import MosquittoBroker
@@ -25,6 +25,7 @@ __all__ = [
     "MosquittoBroker",
     "MqttIoTCoreLink",
     "MqttRequestError",
+    "Observer",
     "OnFull",
     "Spooler",
     "SpoolerConfig",

@@ -22,7 +22,7 @@ import signal
 import sys
 from typing import Any, Final
 
-from fanwatch.core.mqtt.broker import LocalBroker
+from fanwatch.core.mqtt.broker import LocalBroker, Observer
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint, Login
 from fanwatch.core.mqtt.topics import check_thing_name
 
@@ -76,8 +76,8 @@ class AmqttBroker(LocalBroker):
         check_thing_name(thing_name)
         return BrokerEndpoint(self.host, self.port, login=self.login)
 
-    def observer_endpoint(self) -> BrokerEndpoint:
-        return BrokerEndpoint(self.host, self.port, login=self.login)
+    def observer_endpoint(self, observer: Observer = Observer.DEFAULT) -> BrokerEndpoint:
+        return BrokerEndpoint(self.host, self.port, login=self.login)  # one identity for all: the login
 
 
 async def _serve(host: str, port: int, password_file: str | None) -> None:

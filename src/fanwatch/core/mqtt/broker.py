@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
+from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar, Self
@@ -23,10 +24,22 @@ from typing import ClassVar, Self
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.errors import FanwatchError
 
-__all__ = ["OBSERVER", "BrokerError", "LocalBroker", "free_port"]
+__all__ = ["OBSERVER", "BrokerError", "LocalBroker", "Observer", "free_port"]
 
-#: Read-only identity on every thing's topics, for tests and the cloud side; never a valid thing name.
-OBSERVER = "fanwatch.observer"
+
+class Observer(StrEnum):
+    """Read-only identities on every thing's topics (the cloud side's); never a valid thing name.
+
+    Each reader has its own: mosquitto makes a certificate's identity the client id, and two clients
+    under one client id knock each other off the broker in turn.
+    """
+
+    DEFAULT = "fanwatch.observer"  # a person's or a test's look at the topics
+    RULES = "fanwatch.rules-engine"  # the stand-in's IoT rules engine
+    DEMO = "fanwatch.demo-observer"  # the demo's record of what the fleet published
+
+
+OBSERVER = Observer.DEFAULT
 
 
 class BrokerError(FanwatchError, RuntimeError):
@@ -74,8 +87,8 @@ class LocalBroker(ABC):
         """How ``thing_name``'s core reaches this broker (with its own certificate where there is mTLS)."""
 
     @abstractmethod
-    def observer_endpoint(self) -> BrokerEndpoint:
-        """An identity that may read every thing's topics (what the cloud side sees)."""
+    def observer_endpoint(self, observer: Observer = Observer.DEFAULT) -> BrokerEndpoint:
+        """``observer``'s identity, which may read every thing's topics (what the cloud side sees)."""
 
     @property
     def running(self) -> bool:

@@ -3,7 +3,10 @@
 Each thing connects with its own certificate (CN = thing name). ``use_identity_as_username`` makes
 that CN the MQTT user name, and the ACL pattern ``fanwatch/%u/#`` lets a thing publish and subscribe
 only under its own topics. ``%u`` and not ``%c``: the client id is whatever the client says it is,
-so an ACL on it would let one certificate act as any thing.
+so an ACL on it would let one certificate act as any thing. ``use_username_as_clientid`` then makes
+the CN the client id too, whatever the client asked for, as IoT Core's policies tie the client id to
+the thing: one thing's certificate cannot take over another thing's session and knock its core off.
+So each reader of the topics (:class:`~fanwatch.core.mqtt.broker.Observer`) has an identity of its own.
 
 mosquitto answers a denied QoS 1 publish with a PUBACK and drops the message silently, so a denial
 cannot be seen by the publisher, only by a subscriber that never receives it.
@@ -18,7 +21,7 @@ import shutil
 from collections.abc import Sequence
 from typing import Final
 
-from fanwatch.core.mqtt.broker import OBSERVER, BrokerError, LocalBroker
+from fanwatch.core.mqtt.broker import BrokerError, LocalBroker, Observer
 from fanwatch.core.mqtt.certs import CertificateAuthority
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.core.mqtt.topics import check_thing_name
@@ -47,6 +50,7 @@ class MosquittoBroker(LocalBroker):
         observer_topics: str | Sequence[str] = "fanwatch/#",
     ) -> None:
         super().__init__(directory, host=host, port=port)
+        readable = [observer_topics] if isinstance(observer_topics, str) else list(observer_topics)
         binary = self.find_binary()
         if binary is None:
             raise BrokerError("mosquitto is not installed (apt-get install -y mosquitto)")
@@ -57,10 +61,9 @@ class MosquittoBroker(LocalBroker):
         acl_file.write_text(
             "# written by fanwatch: what each certificate's identity (its CN) may do\n"
             + "".join(f"pattern readwrite {pattern}\n" for pattern in acl)
-            + f"\nuser {OBSERVER}\n"
             + "".join(
-                f"topic read {t}\n"
-                for t in ([observer_topics] if isinstance(observer_topics, str) else observer_topics)
+                f"\nuser {observer}\n" + "".join(f"topic read {t}\n" for t in readable)
+                for observer in Observer
             )
         )
         self.config_file = self.directory / "mosquitto.conf"
@@ -88,6 +91,7 @@ class MosquittoBroker(LocalBroker):
                     f"keyfile {server.key_file}",
                     "require_certificate true",
                     "use_identity_as_username true",
+                    "use_username_as_clientid true",  # the CN is the client id: no one takes another's
                     "tls_version tlsv1.2",  # the minimum; IoT Core also refuses anything older
                     "",
                 ]
@@ -107,5 +111,5 @@ class MosquittoBroker(LocalBroker):
         check_thing_name(thing_name)
         return BrokerEndpoint(self.host, self.port, self.ca.cert_file, self.ca.issue_client(thing_name))
 
-    def observer_endpoint(self) -> BrokerEndpoint:
-        return BrokerEndpoint(self.host, self.port, self.ca.cert_file, self.ca.issue_client(OBSERVER))
+    def observer_endpoint(self, observer: Observer = Observer.DEFAULT) -> BrokerEndpoint:
+        return BrokerEndpoint(self.host, self.port, self.ca.cert_file, self.ca.issue_client(observer))

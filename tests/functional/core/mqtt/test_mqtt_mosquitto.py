@@ -11,6 +11,7 @@ import pytest
 from awscrt import exceptions, io, mqtt
 
 from fanwatch.core.mqtt import BrokerEndpoint, MosquittoBroker, MqttIoTCoreLink
+from fanwatch.core.mqtt.broker import Observer
 from fanwatch.core.mqtt.certs import CertificateAuthority
 from fanwatch.telemetry import topic_for
 
@@ -71,25 +72,19 @@ async def test_one_things_certificate_cannot_reach_another_things_topics(
             await asyncio.wait_for(mine.flush(), 10)  # the forgery was acknowledged, and dropped
             await cloud.wait_for(2)
 
-        # fan-001's certificate under fan-002's client id (fan-002 has gone: ids are unique)
-        async with MqttIoTCoreLink(OTHER, mosquitto.endpoint_for(THING)) as impostor:
-            await until(lambda: impostor.online, "the impostor connected")
-            await impostor.publish(other_topic, b"forged under fan-002's client id", 1)
-            await impostor.publish(mine_topic, b"fan-001's own, under any client id", 1)
-            await cloud.wait_for(3)
+        # fan-001's certificate under fan-002's client id: see the test after this one
 
         # the observer's identity may only read: mosquitto routes (or drops) a publish as it arrives,
         # so once its PUBACK is in, a marker published afterwards arrives after it, had it been routed
         await observer.publish(topic_for("status", THING), b"written by the observer", 1)
         await asyncio.wait_for(observer.flush(), 10)
         await mine.publish(topic_for("status", THING), b"marker", 1)
-        await cloud.wait_for(4)
+        await cloud.wait_for(3)
 
     assert sorted(cloud.messages) == sorted(
         [
             (other_topic, b"fan-002's own"),
             (mine_topic, b"fan-001's own"),
-            (mine_topic, b"fan-001's own, under any client id"),
             (topic_for("status", THING), b"marker"),
         ]
     )
@@ -105,3 +100,50 @@ async def test_the_client_id_is_the_thing_name_and_close_says_goodbye(
     log = mosquitto.log_file.read_text()
     assert f"as {THING} (" in log and f"u'{THING}'" in log  # client id and certificate identity
     assert f"Client {THING} closed its connection" not in log  # a clean MQTT DISCONNECT, not a dropped socket
+
+
+async def test_a_things_certificate_under_another_things_client_id_cannot_knock_it_off(
+    mosquitto: MosquittoBroker, inbox: Any, until: Any
+) -> None:
+    """Issue 14: fan-001's certificate connecting as client id fan-002 took over fan-002's session, and
+    knocked fan-002's core off again and again. IoT Core ties the client id to the thing; so does the
+    stand-in now: the broker takes the certificate's identity as the client id, whatever was asked."""
+    received = inbox()
+    async with MqttIoTCoreLink(OTHER, mosquitto.endpoint_for(OTHER)) as victim:
+        await until(lambda: victim.online, "fan-002 connected")
+        await victim.subscribe(topic_for("status", OTHER), 1, received)
+        for attempt in range(3):
+            impostor = raw_connection(mosquitto, _tls(mosquitto.endpoint_for(THING)), OTHER)
+            await asyncio.wait_for(asyncio.wrap_future(impostor.connect()), 10)
+            # the victim's own round trip after the impostor's CONNACK: it is still connected
+            await victim.publish(topic_for("status", OTHER), f"still here {attempt}".encode(), 1)
+            await received.wait_for(attempt + 1)
+            await asyncio.wait_for(asyncio.wrap_future(impostor.disconnect()), 10)
+        assert victim.online
+    log = mosquitto.log_file.read_text()
+    assert f"Client {OTHER} already connected, closing old connection" not in log
+    assert f"as {THING} (" in log  # the impostor's connection went under its own identity
+
+
+async def test_observers_each_have_an_identity_so_they_do_not_knock_each_other_off(
+    mosquitto: MosquittoBroker, until: Any
+) -> None:
+    """With the identity as the client id, two observers under one identity would take turns."""
+    identities = {mosquitto.observer_endpoint(o).client for o in Observer}
+    assert len(identities) == len(Observer)
+    async with (
+        MqttIoTCoreLink("cloud", mosquitto.observer_endpoint(Observer.RULES)) as rules,
+        MqttIoTCoreLink("cloud", mosquitto.observer_endpoint(Observer.DEMO)) as demo,
+        MqttIoTCoreLink("cloud", mosquitto.observer_endpoint()) as person,
+    ):
+        await until(lambda: rules.online and demo.online and person.online, "all three connected")
+        await asyncio.sleep(0.5)
+        assert rules.online and demo.online and person.online
+    assert "already connected, closing old connection" not in mosquitto.log_file.read_text()
+
+
+def _tls(endpoint: BrokerEndpoint) -> io.TlsContextOptions:
+    assert endpoint.client is not None
+    return io.TlsContextOptions.create_client_with_mtls_from_path(
+        str(endpoint.client.cert_file), str(endpoint.client.key_file)
+    )
