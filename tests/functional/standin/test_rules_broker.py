@@ -28,6 +28,14 @@ def _client(endpoint: BrokerEndpoint, client_id: str) -> mqtt.Client:
     return client
 
 
+def _until_received(aws: EmbeddedAws, count: int, *, within: float) -> None:
+    """Wait (at most ``within`` seconds) until the rules engine has received ``count`` messages."""
+    assert aws.rules is not None
+    deadline = time.monotonic() + within
+    while aws.rules.stats.received < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _records(aws: EmbeddedAws) -> list[dict[str, object]]:
     assert aws.names is not None
     kinesis = aws.client("kinesis")
@@ -60,9 +68,7 @@ def test_basic_ingest_through_mosquitto_reaches_the_named_rule_with_the_prefix_s
         device.publish(
             f"$aws/rules/fanwatch_alerts/fanwatch/{THING}/telemetry", payload, qos=1
         ).wait_for_publish(10)
-        deadline = time.monotonic() + 20
-        while aws.rules.stats.received < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _until_received(aws, 2, within=20)
         device.disconnect()
         device.loop_stop()
     assert dict(aws.rules.stats.fired) == {"fanwatch_telemetry": 1, "fanwatch_alerts": 1}  # no FROM check
@@ -87,9 +93,7 @@ def test_amqtt_drops_basic_ingest_publishes_and_silently_loses_that_connections_
         later.wait_for_publish(10)
         other = _client(broker.endpoint_for("pi-lab-02"), "pi-lab-02")
         other.publish("fanwatch/pi-lab-02/telemetry", payload, qos=1).wait_for_publish(10)
-        deadline = time.monotonic() + 10
-        while aws.rules.stats.received < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _until_received(aws, 1, within=10)
         time.sleep(1.0)
         for client in (device, other):
             client.disconnect()
@@ -130,9 +134,7 @@ def test_the_rules_engine_logs_in_to_an_embedded_broker_that_has_a_login(
         device.publish(
             f"fanwatch/{THING}/telemetry", (events_dir / "mqtt" / "telemetry.json").read_bytes(), qos=1
         ).wait_for_publish(10)
-        deadline = time.monotonic() + 10
-        while aws.rules.stats.received < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _until_received(aws, 1, within=10)
         device.disconnect()
         device.loop_stop()
     assert [json.loads(r["Data"])["seq"] for r in _records(aws)] == [0]
