@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from fanwatch.core.lifecycle.states import FAILING
 from fanwatch.fleet.api import FleetApi, FleetError
 from fanwatch.fleet.deployment_file import DeploymentFile
 from fanwatch.fleet.timescale import TimeScale
@@ -257,7 +258,7 @@ class Deployer:
                 broken = [
                     f"{c['componentName']} {c['componentVersion']} {c['lifecycleState']}"
                     for c in self.api.installed(thing)
-                    if c.get("lifecycleState") in {"BROKEN", "ERRORED"}
+                    if c.get("lifecycleState") in FAILING
                 ]
                 reason = (entry or {}).get("reason", "")
                 reasons[thing] = "; ".join(x for x in (reason, ", ".join(broken)) if x)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from fanwatch.core.lifecycle.states import FAILING, HEALTHY
 from fanwatch.fleet.api import FleetApi
 from fanwatch.fleet.timescale import TimeScale
 
@@ -24,7 +25,6 @@ __all__ = ["DeviceStatus", "FleetStatus", "StuckJob", "fleet_status"]
 
 NEVER: Final = "NEVER_REPORTED"
 _WAITING: Final = frozenset({"QUEUED", "IN_PROGRESS"})
-_SETTLED: Final = frozenset({"RUNNING", "FINISHED"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +157,7 @@ def fleet_status(
             f"{c['componentName']} {c['componentVersion']} {c['lifecycleState']}"
             + (f" ({c['lifecycleStateDetails']})" if c.get("lifecycleStateDetails") else "")
             for c in components
-            if c.get("lifecycleState") in {"BROKEN", "ERRORED"}
+            if c.get("lifecycleState") in FAILING
         )
         last = device["lastStatusUpdateTimestamp"] if device else None
         age = scale.fleet((moment - last).total_seconds()) if last else None
@@ -179,7 +179,7 @@ def fleet_status(
             waited = scale.fleet((moment - job["modifiedTimestamp"]).total_seconds())
             if waited <= stuck_after:
                 continue
-            pending = next((c for c in components if c.get("lifecycleState") not in _SETTLED), None)
+            pending = next((c for c in components if c.get("lifecycleState") not in HEALTHY), None)
             component = (
                 f"{pending['componentName']} {pending['componentVersion']} {pending['lifecycleState']}"
                 if pending

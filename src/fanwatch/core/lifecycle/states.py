@@ -17,6 +17,7 @@ from fanwatch.core.ports import ComponentState
 
 __all__ = [
     "ERROR_RESET_SECONDS",
+    "FAILING",
     "HEALTHY",
     "MAXIMUM_CONTINUAL_ERROR",
     "SETTLED",
@@ -30,6 +31,8 @@ ERROR_RESET_SECONDS: Final = 3600.0
 HEALTHY: Final = frozenset({ComponentState.RUNNING, ComponentState.FINISHED})
 #: A component stays in one of these until something changes: what a deployment waits for.
 SETTLED: Final = HEALTHY | {ComponentState.BROKEN}
+#: A component in one of these has failed (and may be restarting): what a fleet's status reports.
+FAILING: Final = frozenset({ComponentState.ERRORED, ComponentState.BROKEN})
 
 #: the states whose errors count towards BROKEN
 _COUNTED: Final = frozenset({ComponentState.NEW, ComponentState.STARTING, ComponentState.RUNNING})

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from fanwatch.core.ports import ComponentState
 from fanwatch.fleet.controlplane.restjson import ApiError
 
 __all__ = ["FLEET_STATUS_TOPIC", "CoreDevice", "DeviceBook"]
@@ -26,9 +27,7 @@ __all__ = ["FLEET_STATUS_TOPIC", "CoreDevice", "DeviceBook"]
 #: The topic a nucleus publishes its fleet status on (``{thing}`` is its thing name).
 FLEET_STATUS_TOPIC: Final = "$aws/things/{thing}/greengrassv2/health/json"
 _TOPIC: Final = re.compile(r"^\$aws/things/([^/]+)/greengrassv2/health/json$")
-_STATES: Final = frozenset(
-    {"NEW", "INSTALLED", "STARTING", "RUNNING", "STOPPING", "ERRORED", "BROKEN", "FINISHED"}
-)
+_STATES: Final = frozenset(ComponentState)
 
 
 @dataclass(slots=True)
