@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from fanwatch.errors import FanwatchError
-from fanwatch.limits import recipe_size_problem
+from fanwatch.limits import IPC_OPERATIONS, recipe_size_problem
 
 __all__ = [
     "COMPONENTS",
@@ -54,10 +54,6 @@ REPO = Path(__file__).resolve().parents[2]
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same zip, byte for byte
 _S3 = re.compile(r"s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/([A-Za-z0-9_.-]+)")
 _RUN = re.compile(r"^exec \{work:path\}/venv/bin/python ")
-_OPERATIONS = {
-    "aws.greengrass.ipc.pubsub": {"aws.greengrass#PublishToTopic", "aws.greengrass#SubscribeToTopic"},
-    "aws.greengrass.ipc.mqttproxy": {"aws.greengrass#PublishToIoTCore", "aws.greengrass#SubscribeToIoTCore"},
-}
 
 _EDGE_COMMON = (
     "src/fanwatch/__init__.py",
@@ -240,7 +236,7 @@ def check_recipe(recipe: Mapping[str, Any], text: str) -> list[str]:
             problems.append(f"{key} is missing")
     defaults = _get(_get(recipe, "ComponentConfiguration", {}), "DefaultConfiguration", {})
     for service, policies in (_get(defaults, "accessControl") or {}).items():
-        allowed = _OPERATIONS.get(service)
+        allowed = IPC_OPERATIONS.get(service)
         if allowed is None:
             problems.append(f"accessControl names an unexpected IPC service {service!r}")
             continue

@@ -14,10 +14,17 @@ __all__ = [
     "DEFAULT_MAX_RPM",
     "DEFAULT_REGION",
     "FAN_PATTERN",
+    "IPC_OPERATIONS",
     "MAX_MESSAGE_BYTES",
     "MAX_RECIPE_BYTES",
     "MAX_RPM",
+    "MQTT_PROXY_SERVICE",
     "NUCLEUS_COMPONENT",
+    "PUBLISH_TO_IOT_CORE",
+    "PUBLISH_TO_TOPIC",
+    "PUBSUB_SERVICE",
+    "SUBSCRIBE_TO_IOT_CORE",
+    "SUBSCRIBE_TO_TOPIC",
     "THING_NAME_RULE",
     "THING_PATTERN",
     "is_thing_name",
@@ -44,6 +51,19 @@ MAX_RECIPE_BYTES: Final = 16_000
 #: The nucleus' own component: its configuration (region, MQTT spooler, interpolation) lives under this
 #: name, and a deployment may configure it but never installs it on a local core.
 NUCLEUS_COMPONENT: Final = "aws.greengrass.Nucleus"
+
+#: The Greengrass IPC services our components' recipes grant in ``accessControl``, and the operations
+#: each one authorizes: the build checks the recipes against them, the local core's IPC server serves them.
+PUBSUB_SERVICE: Final = "aws.greengrass.ipc.pubsub"
+MQTT_PROXY_SERVICE: Final = "aws.greengrass.ipc.mqttproxy"
+PUBLISH_TO_TOPIC: Final = "aws.greengrass#PublishToTopic"
+SUBSCRIBE_TO_TOPIC: Final = "aws.greengrass#SubscribeToTopic"
+PUBLISH_TO_IOT_CORE: Final = "aws.greengrass#PublishToIoTCore"
+SUBSCRIBE_TO_IOT_CORE: Final = "aws.greengrass#SubscribeToIoTCore"
+IPC_OPERATIONS: Final = {
+    PUBSUB_SERVICE: frozenset({PUBLISH_TO_TOPIC, SUBSCRIBE_TO_TOPIC}),
+    MQTT_PROXY_SERVICE: frozenset({PUBLISH_TO_IOT_CORE, SUBSCRIBE_TO_IOT_CORE}),
+}
 
 #: The AWS region when none is given: the local core's ``AWS_REGION`` and the stand-ins'.
 DEFAULT_REGION: Final = "us-east-1"

@@ -25,13 +25,11 @@ from typing import Any
 
 from fanwatch.core.config import ConfigStore, without_hidden_keys
 from fanwatch.errors import FanwatchError
-from fanwatch.limits import NUCLEUS_COMPONENT
+from fanwatch.limits import IPC_OPERATIONS, MQTT_PROXY_SERVICE, NUCLEUS_COMPONENT, PUBSUB_SERVICE
 
 __all__ = [
     "ANY",
     "CLI_SERVICE",
-    "MQTT_PROXY_SERVICE",
-    "PUBSUB_SERVICE",
     "Authorizer",
     "NotAuthorizedError",
     "ResourcePattern",
@@ -40,8 +38,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANY = "*"
-MQTT_PROXY_SERVICE = "aws.greengrass.ipc.mqttproxy"
-PUBSUB_SERVICE = "aws.greengrass.ipc.pubsub"
 CLI_SERVICE = "aws.greengrass.Cli"
 _THING_NAME_VARIABLE = "{iot:thingName}"
 _POLICY_FIELDS = {"policydescription", "operations", "resources"}
@@ -53,8 +49,8 @@ def _ops(*names: str) -> frozenset[str]:
 
 #: The operations each IPC service registers with the nucleus' authorization handler.
 REGISTERED_OPERATIONS: Mapping[str, frozenset[str]] = {
-    MQTT_PROXY_SERVICE: _ops("PublishToIoTCore", "SubscribeToIoTCore"),
-    PUBSUB_SERVICE: _ops("PublishToTopic", "SubscribeToTopic"),
+    MQTT_PROXY_SERVICE: IPC_OPERATIONS[MQTT_PROXY_SERVICE] | {ANY},
+    PUBSUB_SERVICE: IPC_OPERATIONS[PUBSUB_SERVICE] | {ANY},
     CLI_SERVICE: _ops(
         "GetComponentDetails",
         "ListComponents",

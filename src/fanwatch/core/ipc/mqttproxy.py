@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from awsiot.greengrasscoreipc import model
 
-from fanwatch.core.ipc.authz import MQTT_PROXY_SERVICE
 from fanwatch.core.ipc.calls import Call, Handler, authorize
-from fanwatch.limits import MAX_MESSAGE_BYTES, NUCLEUS_COMPONENT
+from fanwatch.limits import (
+    MAX_MESSAGE_BYTES,
+    MQTT_PROXY_SERVICE,
+    NUCLEUS_COMPONENT,
+    PUBLISH_TO_IOT_CORE,
+    SUBSCRIBE_TO_IOT_CORE,
+)
 
 __all__ = ["HANDLERS"]
 
-PUBLISH = "aws.greengrass#PublishToIoTCore"
-SUBSCRIBE = "aws.greengrass#SubscribeToIoTCore"
+PUBLISH = PUBLISH_TO_IOT_CORE
+SUBSCRIBE = SUBSCRIBE_TO_IOT_CORE
 
 
 def _topic(call: Call, topic: str | None, operation: str) -> str:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from awsiot.greengrasscoreipc import model
 
-from fanwatch.core.ipc.authz import PUBSUB_SERVICE
 from fanwatch.core.ipc.calls import Call, Handler, authorize
 from fanwatch.core.ipc.local_pubsub import InvalidTopicError, LocalMessage, ReceiveMode
+from fanwatch.limits import PUBLISH_TO_TOPIC, PUBSUB_SERVICE, SUBSCRIBE_TO_TOPIC
 
 __all__ = ["HANDLERS"]
 
-PUBLISH = "aws.greengrass#PublishToTopic"
-SUBSCRIBE = "aws.greengrass#SubscribeToTopic"
+PUBLISH = PUBLISH_TO_TOPIC
+SUBSCRIBE = SUBSCRIBE_TO_TOPIC
 
 
 def _authorize(call: Call, operation: str, topic: str | None) -> None:

@@ -9,12 +9,11 @@ import pytest
 
 from fanwatch.core.config import ConfigStore
 from fanwatch.core.ipc.authz import (
-    MQTT_PROXY_SERVICE,
-    PUBSUB_SERVICE,
     Authorizer,
     NotAuthorizedError,
     ResourcePattern,
 )
+from fanwatch.limits import MQTT_PROXY_SERVICE, PUBSUB_SERVICE
 
 PUBLISH_IOT = "aws.greengrass#PublishToIoTCore"
 SUBSCRIBE_IOT = "aws.greengrass#SubscribeToIoTCore"
