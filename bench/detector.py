@@ -32,6 +32,7 @@ import math
 import os
 import random
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -56,7 +57,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "examples"
 from cloud_cost import Assumptions, capacity
 from rcf_streams import steady_fleet
 
-from fanwatch.cloud.detector import AnomalyStream, Detector, ready_forests_for, thresholder_for
+from fanwatch.cloud.detector import (
+    AnomalyStream,
+    Detector,
+    RetryLater,
+    ready_forests_for,
+    thresholder_for,
+)
 from fanwatch.cloud.records import DeadLetterQueue
 from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.shapes import kinesis_event, kinesis_record
@@ -204,6 +211,7 @@ def md5_of(key: str) -> int:
 
 
 def fleet_main(args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still stop moto (finally)
     fans, per_message, minutes = args.fans, 60, args.warmup_minutes + args.minutes
     model = replace(Assumptions(), fans=fans, detector_memory_gb=args.memory_mb / 1024)
     sized = capacity(model)
@@ -262,6 +270,7 @@ def fleet_main(args: argparse.Namespace) -> int:
                 dead_letters=dlq,
                 thresholder=thresholder_for(settings),
                 clock=lambda: now,
+                cache_states=args.cache_fan_state,
             )
             return Container(name, handler, managers)
 
@@ -281,6 +290,7 @@ def fleet_main(args: argparse.Namespace) -> int:
         measured_from = args.warmup_minutes * 60.0
         now = 0.0
         next_arrival = 0
+        retried = 0
         end = minutes * 60.0
         done_readings = 0
         last_report = time.perf_counter()
@@ -307,7 +317,7 @@ def fleet_main(args: argparse.Namespace) -> int:
                     (at, message_record(keys[i], m, series[m * per_message : (m + 1) * per_message, i], at))
                 )
                 continue
-            if start > end + 600:
+            if start > end:  # the window is over: what is still queued is the backlog
                 break
             index = min(candidates)[1]
             lane = lanes[index]
@@ -323,7 +333,13 @@ def fleet_main(args: argparse.Namespace) -> int:
                 pool.append(box)
             before = box.moves()
             began, cpu = time.perf_counter(), time.process_time()
-            response = box.detector.handle(kinesis_event([r for _, r in records]))
+            event = kinesis_event([r for _, r in records])
+            while True:  # Lambda retries a failed batch (FanStateCache: a fan moved on meanwhile)
+                try:
+                    response = box.detector.handle(event)
+                    break
+                except RetryLater:
+                    retried += 1
             took, cpu = time.perf_counter() - began, time.process_time() - cpu
             if response["batchItemFailures"]:
                 raise RuntimeError(f"the handler failed records: {response['batchItemFailures'][:3]}")
@@ -359,7 +375,8 @@ def fleet_main(args: argparse.Namespace) -> int:
                 )
     finally:
         server.kill()
-    report_fleet(args, model, sized, shards, parallel, ready, pool, batches, ages)
+    backlog = sum(len(lane.queue) for lane in lanes) + len(arrivals) - next_arrival
+    report_fleet(args, model, sized, shards, parallel, ready, pool, batches, ages, backlog, retried)
     return 0
 
 
@@ -373,6 +390,8 @@ def report_fleet(
     pool: list[Container],
     batches: list[dict[str, float]],
     ages: list[tuple[float, float]],
+    backlog: int,
+    retried: int,
 ) -> None:
     print(
         f"\ndetector fleet, 100 trees x 256, shingle 4: {args.fans:,} fans, one message of 60 readings a "
@@ -417,6 +436,8 @@ def report_fleet(
             f"{values[len(values) // 2]:.1f} / {values[-1]:.1f} s (mean: first half {first:.1f} s, "
             f"second half {second:.1f} s)",
         )
+    row("messages not processed when the window ended", f"{backlog:,}")
+    row("batches retried (a cached fan state was behind)", f"{retried:,}")
     print(
         f"\n  the capacity model (docs/examples/cloud_cost.py) for {args.fans:,} fans: "
         f"{sized.containers} container(s), {sized.container_points_per_s:,.0f} readings/s each, "
@@ -462,6 +483,7 @@ def main() -> int:
     parser.add_argument("--parallelization", type=int, default=1, help="DetectorParallelization")
     parser.add_argument("--batch-size", type=int, default=100, help="DetectorBatchSize")
     parser.add_argument("--window", type=float, default=5.0, help="DetectorBatchingWindowSeconds")
+    parser.add_argument("--cache-fan-state", action="store_true", help="FanStateCache=true")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     if args.fans:

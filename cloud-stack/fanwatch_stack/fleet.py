@@ -14,6 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
+from fanwatch.telemetry import BASIC_INGEST_PREFIX
 from fanwatch_stack import grants
 from fanwatch_stack.data import DataPlane
 
@@ -73,6 +74,8 @@ class Fleet(Construct):
         )
 
         device_topics = f"fanwatch/{THING}/*"
+        # Basic Ingest (the EdgeFilter's basicIngestRule): its own telemetry, to the telemetry rule only
+        basic_ingest = f"{BASIC_INGEST_PREFIX}{rule_prefix}_telemetry/fanwatch/{THING}/telemetry"
         shadow_and_jobs = [f"$aws/things/{THING}/shadow/*", f"$aws/things/{THING}/jobs/*"]
         self.core_policy = iot.CfnPolicy(
             self,
@@ -92,6 +95,7 @@ class Fleet(Construct):
                             _iot_arn("topic", t)
                             for t in (
                                 device_topics,
+                                basic_ingest,
                                 *shadow_and_jobs,
                                 f"$aws/things/{THING}/greengrass/health/json",
                                 f"$aws/things/{THING}/greengrassv2/health/json",

@@ -29,6 +29,7 @@ from fanwatch.limits import FAN_PATTERN, MAX_MESSAGE_BYTES, MAX_RPM, THING_PATTE
 __all__ = [
     "ALERT_KINDS",
     "ALERT_SCHEMA",
+    "BASIC_INGEST_PREFIX",
     "BOOT_PATTERN",
     "LAKE_COLUMNS",
     "LEGACY_SCHEMA",
@@ -290,11 +291,18 @@ def encode(message: Telemetry | Alert | Status) -> bytes:
     return json.dumps(message.to_dict(), separators=(",", ":"), allow_nan=False).encode()
 
 
-def topic_for(kind: str, thing: str) -> str:
-    """The MQTT topic a device publishes ``kind`` (telemetry, alerts, status) on."""
+#: Basic Ingest: a device publishing to ``$aws/rules/<rule>/<topic>`` reaches that IoT rule directly.
+BASIC_INGEST_PREFIX: Final = "$aws/rules/"
+
+
+def topic_for(kind: str, thing: str, *, rule: str = "") -> str:
+    """The MQTT topic a device publishes ``kind`` (telemetry, alerts, status) on; with ``rule``,
+    its Basic Ingest topic for that IoT rule (no messaging charge; the rule still sees the topic
+    without the prefix)."""
     if kind not in {"telemetry", "alerts", "status"}:
         raise ValueError(f"unknown topic kind {kind!r}")
-    return f"fanwatch/{read_text(thing, 'thing', THING_PATTERN)}/{kind}"
+    topic = f"fanwatch/{read_text(thing, 'thing', THING_PATTERN)}/{kind}"
+    return f"{BASIC_INGEST_PREFIX}{rule}/{topic}" if rule else topic
 
 
 # --- telemetry ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, TypeVar
@@ -278,8 +279,14 @@ class FilterConfig:
     sensor_timeout_s: float = 15.0
     status_interval_s: float = 300.0
     queue_size: int = 10_000
+    # Basic Ingest: telemetry goes to $aws/rules/<rule>/fanwatch/<thing>/telemetry, straight to that
+    # IoT rule without the message broker's charge ("": the plain topic, which a local broker serves)
+    basic_ingest_rule: str = ""
     digest: str = field(default="", compare=False)
 
+
+#: What an IoT rule name may be (and so what ``basicIngestRule`` may name).
+RULE_NAME: Final = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 
 _FILTER_KEYS = {
     "spikeWindow": ("spike_window", int, 3, 61),
@@ -308,9 +315,15 @@ _FILTER_KEYS = {
 def parse_filter_config(raw: Mapping[str, Any]) -> FilterConfig:
     """Validate the ``fanwatch.EdgeFilter`` configuration (raises :class:`ConfigError`)."""
     raw = _mapping(raw, "$")
-    _check_keys(raw, set(_FILTER_KEYS), "")
+    _check_keys(raw, {*_FILTER_KEYS, "basicIngestRule"}, "")
     defaults = FilterConfig()
     values: dict[str, Any] = {}
+    rule = raw.get("basicIngestRule", defaults.basic_ingest_rule)
+    if not isinstance(rule, str) or (rule and not RULE_NAME.match(rule)):
+        raise ConfigError(
+            "basicIngestRule", f"expected an IoT rule name (letters, digits, _) or '', got {rule!r}"
+        )
+    values["basic_ingest_rule"] = rule
     for key, (attr, kind, low, high) in _FILTER_KEYS.items():
         default = getattr(defaults, attr)
         if kind is int:

@@ -288,7 +288,8 @@ class EdgeFilter:
             )
         self.counters["messages"] += len(messages)
         self.counters["published"] += sum(len(m.readings) for m, _ in messages)
-        return [Publication(topic_for("telemetry", self.thing), payload) for _, payload in messages]
+        topic = topic_for("telemetry", self.thing, rule=self.config.basic_ingest_rule)
+        return [Publication(topic, payload) for _, payload in messages]
 
     def tick(self) -> list[Publication]:
         """Time-driven work: aged batches, silent fans, the periodic status."""

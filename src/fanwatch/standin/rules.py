@@ -40,13 +40,14 @@ from fanwatch.edge.clock import Clock, MonotonicClock
 from fanwatch.errors import FanwatchError
 from fanwatch.standin.iotsql import UNDEFINED, MessageContext, ParsedRule, SqlError, parse, substitution
 from fanwatch.standin.template import RuleAction, TopicRule
+from fanwatch.telemetry import BASIC_INGEST_PREFIX
 
 __all__ = ["BASIC_INGEST", "ActionError", "RuleClients", "RuleOutcome", "RulesEngine"]
 
 logger = logging.getLogger(__name__)
 
 #: Basic Ingest: a device publishes to ``$aws/rules/<rule name>/<topic>`` to reach one rule directly.
-BASIC_INGEST: Final = "$aws/rules/"
+BASIC_INGEST: Final = BASIC_INGEST_PREFIX
 #: What ``clientid()`` returns when the broker does not say who published.
 UNKNOWN_CLIENT: Final = "n/a"
 #: The IoT API's name of each action kind, as it appears in error messages (``failedAction``).

@@ -127,7 +127,8 @@ def test_least_privilege_each_component_gets_only_its_operations_and_topics(buil
         },
         "aws.greengrass.ipc.pubsub aws.greengrass#PublishToTopic": {"fanwatch/{iot:thingName}/alerts"},
         "aws.greengrass.ipc.mqttproxy aws.greengrass#PublishToIoTCore": {
-            f"fanwatch/{{iot:thingName}}/{kind}" for kind in ("telemetry", "alerts", "status")
+            *(f"fanwatch/{{iot:thingName}}/{kind}" for kind in ("telemetry", "alerts", "status")),
+            "$aws/rules/fanwatch_telemetry/fanwatch/{iot:thingName}/telemetry",  # Basic Ingest, its rule only
         },
     }
 
@@ -147,8 +148,9 @@ def test_the_topics_in_the_code_are_the_ones_the_recipes_allow() -> None:
     iot = filt["aws.greengrass.ipc.mqttproxy aws.greengrass#PublishToIoTCore"]
     thing = "THING"
     assert {
-        topic_for(k, thing).replace(thing, "{iot:thingName}") for k in ("telemetry", "alerts", "status")
-    } == iot
+        *(topic_for(k, thing) for k in ("telemetry", "alerts", "status")),
+        topic_for("telemetry", thing, rule="fanwatch_telemetry"),  # the stack's telemetry rule
+    } == {topic.replace("{iot:thingName}", thing) for topic in iot}
 
 
 def test_a_version_override_an_unknown_component_and_an_artifact_the_build_does_not_make(

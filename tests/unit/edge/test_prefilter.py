@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from fanwatch.edge.clock import SimClock
-from fanwatch.edge.config import parse_filter_config
+from fanwatch.edge.config import ConfigError, parse_filter_config
 from fanwatch.edge.prefilter import EdgeFilter, Publication
 from fanwatch.telemetry import Reading, Status, Telemetry, encode, parse_alert, parse_status, parse_telemetry
 
@@ -68,6 +68,22 @@ def test_steady_readings_become_few_batched_messages_on_the_thing_topic() -> Non
     assert sum(len(m.readings) for m in telemetry) == 20
     assert f.counters["suppressed"] == 80 and f.counters["readings"] == 100
     assert all("heartbeat" in r.flags for m in telemetry for r in m.readings[1:])
+
+
+def test_with_a_basic_ingest_rule_telemetry_goes_to_that_rule_and_alerts_and_status_do_not() -> None:
+    clock = SimClock()
+    f = make(clock, batchSize=10, basicIngestRule="fanwatch_telemetry", statusIntervalSeconds=5)
+    pubs = run(f, Feed(clock), [1500.0] * 10 + [0.0] * 5, stalled_below=50)
+    topics = {p.topic for p in pubs}
+    assert f"$aws/rules/fanwatch_telemetry/fanwatch/{THING}/telemetry" in topics
+    assert {f"fanwatch/{THING}/alerts", f"fanwatch/{THING}/status"} <= topics  # the broker routes those
+    assert f"fanwatch/{THING}/telemetry" not in topics
+
+
+@pytest.mark.parametrize("rule", ["fanwatch-telemetry", "a/b", 7, "x" * 129])
+def test_a_basic_ingest_rule_that_no_iot_rule_could_be_called_is_refused(rule: object) -> None:
+    with pytest.raises(ConfigError, match="basicIngestRule"):
+        parse_filter_config({"basicIngestRule": rule})
 
 
 def test_malformed_and_foreign_messages_are_dropped_counted_and_logged(

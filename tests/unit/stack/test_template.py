@@ -50,6 +50,9 @@ def test_a_core_device_connects_only_as_itself_and_publishes_only_under_its_own_
     publish = _text(by_action[("iot:Publish",)]["Resource"])
     assert "topic/fanwatch/${iot:Connection.Thing.ThingName}/*" in publish
     assert "topic/fanwatch/*" not in publish and "topic/*" not in publish
+    # Basic Ingest (the EdgeFilter's basicIngestRule): its own telemetry, to the telemetry rule only
+    basic = "topic/$aws/rules/fanwatch_telemetry/fanwatch/${iot:Connection.Thing.ThingName}/telemetry"
+    assert basic in publish and publish.count("$aws/rules/") == 1
     for statement in policy["Statement"]:
         if statement["Action"] != [
             "greengrass:GetComponentVersionArtifact",
