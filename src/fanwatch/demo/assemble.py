@@ -17,6 +17,7 @@ from fanwatch.demo.ledger import reading_key
 from fanwatch.demo.observations import DemoRun, Observations, Timeline
 from fanwatch.demo.outcome import Finding, Ledger, Notice, Point, Source, Story
 from fanwatch.demo.scenario import Scenario
+from fanwatch.telemetry import AlertState
 
 __all__ = ["edge_story", "story_of"]
 
@@ -89,7 +90,7 @@ def _finding(row: Mapping[str, Any], timeline: Timeline) -> Finding:
         row["kind"],
         timeline.at(_utc(row["ts"])),
         row["rpm"],
-        state=row["state"] or "raised",
+        state=AlertState(row["state"] or AlertState.RAISED),
         severity=row["severity"] or "warning",
         score=row["score"],
         threshold=row["threshold"],

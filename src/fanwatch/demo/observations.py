@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fanwatch.standin.inbox import Notification
 from fanwatch.telemetry import (
     Alert,
+    AlertState,
     ContractError,
     Reading,
     Status,
@@ -141,7 +142,11 @@ class Observations:
         """thing -> (telemetry, alerts raised, messages) so far, for the progress line."""
         with self._lock:
             return {
-                thing: (len(log.telemetry), sum(a.state == "raised" for a in log.alerts), log.messages)
+                thing: (
+                    len(log.telemetry),
+                    sum(a.state == AlertState.RAISED for a in log.alerts),
+                    log.messages,
+                )
                 for thing, log in self.things.items()
             }
 

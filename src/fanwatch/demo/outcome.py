@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Final
 
 from fanwatch.demo.scenario import FanPlan, Fault, Scenario
+from fanwatch.telemetry import AlertState
 
 __all__ = [
     "AFTER_FAULT_S",
@@ -79,7 +80,7 @@ class Finding:
     kind: str  # stall, under_speed, ... for the edge; rcf for the forest
     at_s: float
     rpm: float
-    state: str = "raised"  # raised | cleared (an anomaly is always raised)
+    state: AlertState = AlertState.RAISED  # an anomaly is always raised
     severity: str = "warning"
     score: float | None = None
     threshold: float | None = None
@@ -87,7 +88,7 @@ class Finding:
 
     @property
     def raised(self) -> bool:
-        return self.state == "raised"
+        return self.state == AlertState.RAISED
 
     def describe(self) -> str:
         """``RCF anomaly at 2,310 rpm, score 3.10 over threshold 1.80`` or ``edge stall raised at 0 rpm``."""

@@ -92,7 +92,7 @@ def _fan(
         if finding.source is Source.RCF:
             rpm_ax.plot(*at, ls="", marker="x", ms=7, mew=2, color="black")
         else:
-            raised = finding.state == "raised"
+            raised = finding.raised
             rpm_ax.plot(
                 *at,
                 ls="",
