@@ -17,7 +17,7 @@ from botocore.config import Config
 
 from fanwatch.limits import DEFAULT_REGION  # the local core's region: both sides pretend the same
 
-__all__ = ["ACCOUNT", "CREDENTIALS", "DEFAULT_REGION", "AwsEndpoint"]
+__all__ = ["ACCOUNT", "CREDENTIALS", "AwsEndpoint"]
 
 #: moto's account: ARNs the stand-in builds must name the account moto answers with.
 ACCOUNT: Final = "123456789012"

@@ -27,7 +27,8 @@ from fanwatch.fleet.controlplane.registry import IotRegistry, S3Artifacts
 from fanwatch.fleet.controlplane.service import ControlPlane
 from fanwatch.fleet.controlplane.wsgi import ServiceDispatcher, WsgiApp
 from fanwatch.fleet.timescale import TimeScale
-from fanwatch.standin.endpoint import DEFAULT_REGION, AwsEndpoint
+from fanwatch.limits import DEFAULT_REGION
+from fanwatch.standin.endpoint import AwsEndpoint
 from fanwatch.standin.server import MotoServer
 
 __all__ = ["LocalControlPlane"]
