@@ -46,6 +46,7 @@ __all__ = [
     "Reading",
     "Status",
     "Telemetry",
+    "TopicKind",
     "encode",
     "excerpt",
     "format_ts",
@@ -59,7 +60,9 @@ __all__ = [
     "read_integer",
     "read_number",
     "read_text",
+    "topic_filter",
     "topic_for",
+    "topic_parts",
 ]
 
 TELEMETRY_SCHEMA: Final = "fanwatch.telemetry/1"
@@ -295,14 +298,39 @@ def encode(message: Telemetry | Alert | Status) -> bytes:
 BASIC_INGEST_PREFIX: Final = "$aws/rules/"
 
 
+class TopicKind(StrEnum):
+    """What a device's topic ``fanwatch/<thing>/<kind>`` carries: its last level."""
+
+    TELEMETRY = "telemetry"
+    ALERTS = "alerts"
+    STATUS = "status"
+
+
+#: The first level of every topic a device publishes on.
+_TOPIC_ROOT: Final = "fanwatch"
+
+
 def topic_for(kind: str, thing: str, *, rule: str = "") -> str:
     """The MQTT topic a device publishes ``kind`` (telemetry, alerts, status) on; with ``rule``,
     its Basic Ingest topic for that IoT rule (no messaging charge; the rule still sees the topic
     without the prefix)."""
-    if kind not in {"telemetry", "alerts", "status"}:
+    if kind not in set(TopicKind):
         raise ValueError(f"unknown topic kind {kind!r}")
-    topic = f"fanwatch/{read_text(thing, 'thing', THING_PATTERN)}/{kind}"
+    topic = f"{_TOPIC_ROOT}/{read_text(thing, 'thing', THING_PATTERN)}/{kind}"
     return f"{BASIC_INGEST_PREFIX}{rule}/{topic}" if rule else topic
+
+
+def topic_filter(kind: TopicKind) -> str:
+    """Every device's topic of ``kind``: what an IoT rule selects from and an observer subscribes to."""
+    return f"{_TOPIC_ROOT}/+/{kind}"
+
+
+def topic_parts(topic: str) -> tuple[str, TopicKind]:
+    """(thing, kind) of a device's topic; ContractError naming ``topic`` for any other topic."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != _TOPIC_ROOT or parts[2] not in set(TopicKind):
+        raise ContractError("topic", f"not {_TOPIC_ROOT}/<thing>/{'|'.join(TopicKind)}")
+    return parts[1], TopicKind(parts[2])
 
 
 # --- telemetry ----------------------------------------------------------------------------------

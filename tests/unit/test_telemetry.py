@@ -18,6 +18,7 @@ from fanwatch.telemetry import (
     Reading,
     Status,
     Telemetry,
+    TopicKind,
     encode,
     format_ts,
     lake_rows,
@@ -25,7 +26,9 @@ from fanwatch.telemetry import (
     parse_status,
     parse_telemetry,
     parse_ts,
+    topic_filter,
     topic_for,
+    topic_parts,
 )
 
 T0 = datetime(2026, 11, 27, 19, 35, 17, 123000, tzinfo=UTC)
@@ -223,6 +226,15 @@ def test_every_status_refusal_names_the_field(path: str, value: Any, field: str)
     with pytest.raises(ContractError) as info:
         parse_status(data)
     assert info.value.field == field, str(info.value)
+
+
+def test_a_device_topic_reads_back_as_its_thing_and_kind() -> None:
+    for kind in TopicKind:
+        assert topic_parts(topic_for(kind, "pi-1")) == ("pi-1", kind)
+    assert topic_filter(TopicKind.ALERTS) == "fanwatch/+/alerts"
+    for topic in ("fanwatch/pi-1/secrets", "other/pi-1/telemetry", "fanwatch/pi-1", "fanwatch/a/b/status"):
+        with pytest.raises(ContractError, match=r"^topic: not fanwatch/<thing>/telemetry\|alerts\|status"):
+            topic_parts(topic)
 
 
 def test_constructors_refuse_what_the_contract_forbids() -> None:

@@ -42,8 +42,8 @@ from fanwatch.core.mqtt.endpoint import Login
 from fanwatch.core.mqtt.link import MqttIoTCoreLink
 from fanwatch.demo.cloud import DemoCloud
 from fanwatch.demo.ledger import EdgeLedger, LedgerLink
-from fanwatch.demo.observations import KINDS, DemoRun, Observations
-from fanwatch.demo.observer import BrokerObserver
+from fanwatch.demo.observations import DemoRun, Observations
+from fanwatch.demo.observer import TOPICS, BrokerObserver
 from fanwatch.demo.scenario import EDGE_FILTER, TACHOMETER, Scenario
 from fanwatch.demo.text import clock, count
 from fanwatch.edge.install import STAMP as INSTALLED_STAMP
@@ -106,7 +106,10 @@ async def run_on_local_cores(
         AmqttBroker(out / "broker", login=login) as broker,
         BrokerObserver(broker.host, broker.port, observations, login=login),
     ):
-        say(f"MQTT broker (amqtt) on {broker.host}:{broker.port}; subscribed to fanwatch/+/{'|'.join(KINDS)}")
+        say(
+            f"MQTT broker (amqtt) on {broker.host}:{broker.port}; "
+            f"subscribed to {', '.join(t for t, _ in TOPICS)}"
+        )
         rules = broker.observer_endpoint(Observer.RULES)
         async with DemoCloud(scenario.time_scale, out, broker=rules) as cloud:
             assert cloud.aws is not None

@@ -30,22 +30,23 @@ from fanwatch.telemetry import (
     Reading,
     Status,
     Telemetry,
+    TopicKind,
     parse_alert,
     parse_status,
     parse_telemetry,
+    topic_parts,
 )
 
 if TYPE_CHECKING:
     from fanwatch.demo.ledger import EdgeLedger
     from fanwatch.standin.inbox import Notification
 
-__all__ = ["KINDS", "CloudRecord", "DemoRun", "Observations", "Refused", "Scored", "ThingLog", "Timeline"]
+__all__ = ["CloudRecord", "DemoRun", "Observations", "Refused", "Scored", "ThingLog", "Timeline"]
 
-KINDS: Final = ("telemetry", "alerts", "status")
-_PARSERS: Final[dict[str, Callable[..., Telemetry | Alert | Status]]] = {
-    "telemetry": parse_telemetry,
-    "alerts": parse_alert,
-    "status": parse_status,
+_PARSERS: Final[dict[TopicKind, Callable[..., Telemetry | Alert | Status]]] = {
+    TopicKind.TELEMETRY: parse_telemetry,
+    TopicKind.ALERTS: parse_alert,
+    TopicKind.STATUS: parse_status,
 }
 
 
@@ -125,10 +126,7 @@ class Observations:
                 self.refused.append(Refused(topic, f"$: unreadable ({type(exc).__name__})"))
 
     def _accept(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        if len(parts) != 3 or parts[0] != "fanwatch" or parts[2] not in KINDS:
-            raise ContractError("topic", f"not fanwatch/<thing>/{'|'.join(KINDS)}")
-        thing, kind = parts[1], parts[2]
+        thing, kind = topic_parts(topic)
         message = _PARSERS[kind](payload, thing=thing)
         self.things.setdefault(thing, ThingLog()).add(message)
 

@@ -11,11 +11,12 @@ from types import TracebackType
 from typing import Any, Self
 
 from fanwatch.core.mqtt.endpoint import Login
-from fanwatch.demo.observations import KINDS, Observations
+from fanwatch.demo.observations import Observations
+from fanwatch.telemetry import TopicKind, topic_filter
 
 __all__ = ["BrokerObserver"]
 
-TOPICS = [(f"fanwatch/+/{kind}", 1) for kind in KINDS]
+TOPICS = [(topic_filter(kind), 1) for kind in TopicKind]
 
 
 class BrokerObserver:
