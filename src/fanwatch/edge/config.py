@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, TypeVar
 
-from fanwatch.edge.tach.simfan import FAULT_KINDS, Fault
+from fanwatch.edge.tach.simfan import FAULT_KINDS, Fault, FaultKind
 from fanwatch.errors import FanwatchError
 from fanwatch.limits import DEFAULT_MAX_RPM, FAN_PATTERN, MAX_MESSAGE_BYTES, MAX_RPM
 from fanwatch.telemetry import MAX_READINGS
@@ -166,7 +166,7 @@ def _fault(raw: object, key: str) -> Fault:
     if end <= start:
         raise ConfigError(f"{key}.endSeconds", f"{end:g} is not after startSeconds {start:g}")
     severity = _number(data, "severity", 1.0, 0.01, 5.0, f"{key}.")
-    return Fault(kind, start, math.inf if end >= 1e12 else end, severity)
+    return Fault(FaultKind(kind), start, math.inf if end >= 1e12 else end, severity)
 
 
 def _setpoints(raw: object, key: str) -> tuple[tuple[float, float], ...]:

@@ -7,7 +7,7 @@ physical model with injectable faults) and :class:`CsvReplay` (a recording).
 from fanwatch.edge.tach.estimator import Estimate, RpmEstimator
 from fanwatch.edge.tach.gpio import GpioPreflightError, GpioPulseSource, Host, preflight
 from fanwatch.edge.tach.replay import CsvReplay, ReplayError
-from fanwatch.edge.tach.simfan import FAULT_KINDS, Fault, SimulatedFan
+from fanwatch.edge.tach.simfan import FAULT_KINDS, Fault, FaultKind, SimulatedFan
 from fanwatch.edge.tach.source import PulseSource
 from fanwatch.edge.tach.tachometer import Tachometer
 
@@ -16,6 +16,7 @@ __all__ = [
     "CsvReplay",
     "Estimate",
     "Fault",
+    "FaultKind",
     "GpioPreflightError",
     "GpioPulseSource",
     "Host",

@@ -29,11 +29,25 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
-__all__ = ["FAULT_KINDS", "Fault", "SimulatedFan"]
+__all__ = ["FAULT_KINDS", "Fault", "FaultKind", "SimulatedFan"]
 
-FAULT_KINDS: Final = ("stall", "bearing_wear", "dropout", "glitch", "hunting", "overspeed", "stuck")
+
+class FaultKind(StrEnum):
+    """What can go wrong with a simulated fan (the spelling in a recipe's ``faults`` and the demo's)."""
+
+    STALL = "stall"  # the rotor is blocked and stops
+    BEARING_WEAR = "bearing_wear"  # growing drag: the speed sags
+    DROPOUT = "dropout"  # tach pulses go missing
+    GLITCH = "glitch"  # spurious tach pulses
+    HUNTING = "hunting"  # the speed swings around its target
+    OVERSPEED = "overspeed"
+    STUCK = "stuck"  # the rotor keeps the speed commanded when the fault began, whatever is commanded
+
+
+FAULT_KINDS: Final = tuple(FaultKind)
 
 _STEP_S: Final = 0.01  # integration grid: fixed, so results do not depend on how callers chunk time
 _LOOKAHEAD_S: Final = 0.05  # edges are generated this far ahead so jitter never reorders them across calls
@@ -46,7 +60,7 @@ _HUNT_PERIOD_S: Final = 4.0
 class Fault:
     """A fault acting from ``start_s`` to ``end_s`` (simulation seconds) with a 0..1+ ``severity``."""
 
-    kind: str
+    kind: FaultKind
     start_s: float
     end_s: float = math.inf
     severity: float = 1.0
@@ -54,6 +68,7 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"fault kind {self.kind!r} is not one of {', '.join(FAULT_KINDS)}")
+        object.__setattr__(self, "kind", FaultKind(self.kind))  # a kind given as its string
         if not 0 <= self.start_s < self.end_s:
             raise ValueError(
                 f"fault {self.kind}: need 0 <= start_s < end_s, got {self.start_s}, {self.end_s}"
@@ -146,20 +161,20 @@ class SimulatedFan:
     def _commanded_rev_s(self, t: float) -> float:
         """The speed the motor drives towards at ``t``, after speed-changing faults."""
         s = self._elapsed(t)
-        stuck = self._active("stuck", t)
+        stuck = self._active(FaultKind.STUCK, t)
         rpm = self._command(t if stuck is None else self._t0 + stuck.start_s)
         for f in self.faults:
             if not f.active(s):
                 continue
-            if f.kind == "bearing_wear":  # about 3 % per minute of extra drag at severity 1
+            if f.kind == FaultKind.BEARING_WEAR:  # about 3 % per minute of extra drag at severity 1
                 rpm *= max(0.2, 1.0 - 0.0005 * f.severity * (s - f.start_s))
-            elif f.kind == "hunting":
+            elif f.kind == FaultKind.HUNTING:
                 rpm *= 1.0 + 0.15 * f.severity * math.sin(2 * math.pi * (s - f.start_s) / _HUNT_PERIOD_S)
-            elif f.kind == "overspeed":
+            elif f.kind == FaultKind.OVERSPEED:
                 rpm *= 1.0 + 0.4 * f.severity
         return rpm / 60.0
 
-    def _active(self, kind: str, t: float) -> Fault | None:
+    def _active(self, kind: FaultKind, t: float) -> Fault | None:
         s = t - self._t0
         for f in self._faults_of[kind]:
             if f.start_s <= s < f.end_s:
@@ -167,7 +182,7 @@ class SimulatedFan:
         return None
 
     def _period_jitter(self, t: float) -> float:
-        wear = self._active("bearing_wear", t)
+        wear = self._active(FaultKind.BEARING_WEAR, t)
         if wear is None:
             return self.period_jitter
         return self.period_jitter + 2e-5 * wear.severity * (self._elapsed(t) - wear.start_s)  # +0.12 %/min
@@ -175,13 +190,13 @@ class SimulatedFan:
     def _step(self, t: float, dt: float) -> tuple[float, float]:
         """Advance the rotor by ``dt`` from ``t``; returns (speed at start, speed at end) in rev/s."""
         start = self._rev_s
-        if self._active("stall", t) is not None:
+        if self._active(FaultKind.STALL, t) is not None:
             end = start * math.exp(-dt / _STALL_TAU_S)
         else:
             cmd = self._commanded_rev_s(t)
             tau = self.spin_up_s if cmd >= start else self.coast_down_s
             end = cmd + (start - cmd) * math.exp(-dt / tau)
-        if end < _STOP_REV_S and (self._active("stall", t) or self._commanded_rev_s(t) < _STOP_REV_S):
+        if end < _STOP_REV_S and (self._active(FaultKind.STALL, t) or self._commanded_rev_s(t) < _STOP_REV_S):
             end = 0.0
         self._rev_s = end
         return start, end
@@ -189,7 +204,7 @@ class SimulatedFan:
     # --- the signal ---------------------------------------------------------------------------
 
     def _in_dropout(self, t: float) -> bool:
-        fault = self._active("dropout", t)
+        fault = self._active(FaultKind.DROPOUT, t)
         if fault is None:
             return False
         while t >= self._gap_until:  # draw the burst schedule in time order
@@ -199,7 +214,7 @@ class SimulatedFan:
         return t >= self._gap_start
 
     def _glitches(self, t0: float, t1: float) -> list[float]:
-        fault = self._active("glitch", t0)
+        fault = self._active(FaultKind.GLITCH, t0)
         if fault is None:
             self._next_glitch = None
             return []
