@@ -96,6 +96,9 @@ def root_lock(root: Path) -> Iterator[None]:
 
 @dataclass(frozen=True, slots=True)
 class CoreLayout:
+    """Where a core keeps what under its root, in the nucleus' folder layout (packages, work, logs), so
+    paths are named in one place."""
+
     root: Path
 
     def create(self) -> None:

@@ -52,6 +52,8 @@ class ComponentState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ComponentInfo:
+    """What the IPC server and the CLI are told of a component: version, state and configuration."""
+
     name: str
     version: str
     state: ComponentState
@@ -88,6 +90,8 @@ MessageHandler = Callable[[str, bytes], None]
 
 
 class Subscription(Protocol):
+    """A subscription a caller holds; closing it stops the messages."""
+
     def close(self) -> Awaitable[None]: ...
 
 

@@ -15,6 +15,9 @@ __all__ = ["Clock", "MonotonicClock", "ScaledClock", "SimClock"]
 
 
 class Clock(Protocol):
+    """Time as the edge reads it: monotonic seconds for intervals, UTC for timestamps; swappable, so tests
+    and the demo run the components on simulated time."""
+
     def now(self) -> float:
         """Monotonic seconds."""
         ...

@@ -120,6 +120,9 @@ def stop_on_signals(stop: threading.Event) -> None:
 
 
 class Service(Protocol):
+    """What a component does, apart from the process plumbing of :func:`run_component` (IPC, signals,
+    logs)."""
+
     def start(self) -> None:
         """Load the configuration and subscribe; ValueError when the component cannot run."""
         ...

@@ -126,6 +126,9 @@ class FanConfig:
 
 @dataclass(frozen=True)
 class TachConfig:
+    """The Tachometer component's configuration, as its recipe's DefaultConfiguration and a deployment's
+    merge give it (parsed and range-checked by :func:`parse_tach_config`)."""
+
     backend: str = "gpio"
     fans: tuple[FanConfig, ...] = (FanConfig("fan0"),)
     max_rpm: float = DEFAULT_MAX_RPM
@@ -255,6 +258,9 @@ def parse_tach_config(raw: Mapping[str, Any]) -> TachConfig:
 
 @dataclass(frozen=True)
 class FilterConfig:
+    """The EdgeFilter component's configuration: spike filter, deadband, batching, alert thresholds and
+    hysteresis (parsed and range-checked by :func:`parse_filter_config`)."""
+
     spike_window: int = 7
     spike_sigmas: float = 3.0
     spike_min_percent: float = 2.0

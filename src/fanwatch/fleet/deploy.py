@@ -63,12 +63,18 @@ class StageReport:
 
 @dataclass(slots=True)
 class Outcome:
+    """How a rollout or rollback ended, in a sentence, with the deployments it created."""
+
     ok: bool
     message: str
     deployments: list[str] = field(default_factory=list)
 
 
 class Deployer:
+    """Runs ``deploy`` and ``rollback`` as the module docstring describes, against a
+    :class:`~fanwatch.fleet.api.FleetApi`; ``say`` prints its progress, ``sleep`` and ``clock`` let a
+    test run it without waiting."""
+
     def __init__(
         self,
         api: FleetApi,

@@ -74,6 +74,9 @@ class DeploymentFileError(FanwatchError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class DeploymentFile:
+    """A deployment file (see the module docstring): :meth:`load` reads one from disk, :meth:`parse`
+    checks it, and either refuses a bad one with every problem it found."""
+
     path: Path
     content: Mapping[str, Any]
 

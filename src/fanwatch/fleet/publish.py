@@ -50,6 +50,9 @@ class BuiltComponent:
 
 @dataclass(frozen=True, slots=True)
 class PublishPlan:
+    """What publishing one built component sends: the recipe as published (its version and its
+    artifacts' S3 URIs filled in) and the files to upload."""
+
     component: BuiltComponent
     version: str
     recipe: bytes  # exactly what CreateComponentVersion receives

@@ -29,6 +29,8 @@ _WAITING: Final = frozenset({"QUEUED", "IN_PROGRESS"})
 
 @dataclass(frozen=True, slots=True)
 class StuckJob:
+    """A device's deployment job that has not finished for too long, and what it waits for."""
+
     thing: str
     deployment: str
     status: str
@@ -39,6 +41,8 @@ class StuckJob:
 
 @dataclass(frozen=True, slots=True)
 class DeviceStatus:
+    """One device as ``fanwatch fleet status`` reports it: its health, its newest job and what is broken."""
+
     thing: str
     health: str  # HEALTHY | UNHEALTHY | NEVER_REPORTED
     silent_for: float | None  # fleet seconds since its last report, when that is too long
@@ -60,6 +64,8 @@ class DeviceStatus:
 
 @dataclass(frozen=True, slots=True)
 class FleetStatus:
+    """Every device of a group, and the jobs that are stuck."""
+
     devices: tuple[DeviceStatus, ...]
     stuck: tuple[StuckJob, ...] = field(default_factory=tuple)
 

@@ -34,6 +34,8 @@ class TargetError(FanwatchError):
 
 @dataclass(frozen=True, slots=True)
 class PublishTarget:
+    """Where component versions are published (see the module docstring), and where that answer came from."""
+
     bucket: str
     region: str
     account: str

@@ -53,6 +53,8 @@ class DeploymentError(FanwatchError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ComponentRequest:
+    """One component a deployment asks for: the version, and the configuration update applied to it."""
+
     name: str
     version: str
     update: ConfigurationUpdate = field(default_factory=ConfigurationUpdate)
@@ -60,6 +62,8 @@ class ComponentRequest:
 
 @dataclass(frozen=True, slots=True)
 class DeploymentDocument:
+    """What a deployment asks of a core: its root components and what a failure does (roll back or not)."""
+
     deployment_id: str
     components: Mapping[str, ComponentRequest]
     failure_handling: FailurePolicy = FailurePolicy.ROLLBACK

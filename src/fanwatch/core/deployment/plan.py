@@ -27,6 +27,9 @@ __all__ = ["Plan", "PlannedComponent", "plan_deployment"]
 
 @dataclass(frozen=True, slots=True)
 class PlannedComponent:
+    """A component the plan runs: its stored version, the manifest for this platform, its configuration
+    after the update; ``root`` when the document named it rather than a dependency."""
+
     stored: StoredComponent
     manifest: Manifest
     configuration: Mapping[str, Any]
@@ -50,6 +53,9 @@ class PlannedComponent:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """A deployment resolved against the store: every component to run, dependencies first, and the
+    nucleus' configuration."""
+
     document: DeploymentDocument
     components: Mapping[str, PlannedComponent]  # in start order: dependencies first
     nucleus_configuration: Mapping[str, Any]

@@ -210,6 +210,8 @@ class DependencyType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
+    """A file a manifest installs, and how: unpacked or not, who may read and run it, its published digest."""
+
     uri: str
     unarchive: Unarchive = Unarchive.NONE
     read: Permission = Permission.OWNER
@@ -225,12 +227,17 @@ class Artifact:
 
 @dataclass(frozen=True, slots=True)
 class Dependency:
+    """A recipe's need of another component: the versions that satisfy it, and whether it is HARD or SOFT."""
+
     version_requirement: str
     dependency_type: DependencyType = DependencyType.HARD
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """The platform-specific part of a recipe: the platforms it serves, its lifecycle steps and its
+    artifacts."""
+
     platform: Mapping[str, Any]
     lifecycle: Mapping[str, Any]  # lower-case step keys, not yet interpolated
     artifacts: tuple[Artifact, ...] = ()
@@ -239,6 +246,9 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class Recipe:
+    """A component version as its recipe describes it: the parts of a Greengrass recipe the local core
+    uses."""
+
     name: str
     version: str
     manifests: tuple[Manifest, ...]

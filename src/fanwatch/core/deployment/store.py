@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class StoredComponent:
+    """A component version in the store: its recipe, where its artifacts are, and a fingerprint that tells
+    a rebuilt version from the one installed."""
+
     recipe: Recipe
     artifacts: Path | None  # the folder holding this version's artifacts
     fingerprint: str

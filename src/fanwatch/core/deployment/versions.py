@@ -27,6 +27,8 @@ _COMPARATOR: Final = re.compile(r"(>=|<=|>|<|=|\^|~>?|)\s*(\S+)")
 @total_ordering
 @dataclass(frozen=True, slots=True)
 class Version:
+    """A semantic version; ordered as semver orders them (a prerelease before its release)."""
+
     major: int
     minor: int
     patch: int

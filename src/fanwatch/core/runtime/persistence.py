@@ -23,6 +23,9 @@ __all__ = ["CoreFiles"]
 
 
 class CoreFiles:
+    """Reads and writes the files this module describes, for one core (an unreadable deployment.json
+    is logged and read as none)."""
+
     def __init__(self, layout: CoreLayout, log: logging.Logger) -> None:
         self._layout = layout
         self._log = log

@@ -37,6 +37,9 @@ _LOCAL_INTERVALS = 21
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
+    """One RPM reading and how it was measured: the pulse frequency, how many edges it rests on, over what
+    window, and its quality flags."""
+
     rpm: float
     hz: float  # pulse frequency
     pulses: int  # edges used
