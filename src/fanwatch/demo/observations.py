@@ -52,6 +52,8 @@ _PARSERS: Final[dict[TopicKind, Callable[..., Telemetry | Alert | Status]]] = {
 
 @dataclass(frozen=True, slots=True)
 class Refused:
+    """A message the observer could not read, and the contract's reason: the summary lists them."""
+
     topic: str
     reason: str
 

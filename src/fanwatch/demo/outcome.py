@@ -115,6 +115,9 @@ class Notice:
 
 @dataclass(slots=True)
 class FanStory:
+    """Everything the run saw of one fan, on the simulated time axis: readings, scores, thresholds,
+    findings and the notifications about it (what the report draws)."""
+
     thing: str
     plan: FanPlan
     readings: list[Point] = field(default_factory=list)
@@ -199,6 +202,8 @@ class Story:
 
 @dataclass(frozen=True, slots=True)
 class FaultVerdict:
+    """One scheduled fault and how long the edge and the forest took to notice it (None: they did not)."""
+
     thing: str
     fan: str
     fault: Fault
@@ -221,6 +226,9 @@ class FaultVerdict:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """The run judged against its fault schedule: each fault caught or missed, and the findings no fault
+    explains."""
+
     faults: tuple[FaultVerdict, ...]
     false_alarms: tuple[Finding, ...]
 

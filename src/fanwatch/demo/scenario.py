@@ -167,6 +167,8 @@ class FanPlan:
 
 @dataclass(frozen=True, slots=True)
 class ThingPlan:
+    """One simulated device: its name and the fans it runs."""
+
     name: str
     fans: tuple[FanPlan, ...]
 

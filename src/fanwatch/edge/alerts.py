@@ -35,6 +35,8 @@ _SPEED_AND_SIGNAL: Final = (
 
 @dataclass(frozen=True, slots=True)
 class Transition:
+    """An alert that was raised or cleared on this reading, and when its condition began."""
+
     kind: AlertKind
     state: AlertState
     since: float  # when the condition began (seconds, same timebase as the updates)

@@ -39,6 +39,9 @@ def _merge(into: dict[str, Any], changes: Mapping[str, Any]) -> None:
 
 @dataclass
 class InProcessNucleus:
+    """The stand-in nucleus of the module docstring; ``iot``, ``local`` and ``states`` record what the
+    components published and reported, for the test or demo to read."""
+
     iot: list[tuple[str, bytes]] = field(default_factory=list)
     local: list[tuple[str, bytes]] = field(default_factory=list)
     states: dict[str, list[str]] = field(default_factory=dict)

@@ -13,6 +13,9 @@ __all__ = ["JsonFormatter", "configure", "log_event"]
 
 
 class JsonFormatter(logging.Formatter):
+    """A log record as one JSON object: time, level, logger, event, the fields :func:`log_event` gave it
+    and the traceback, if any."""
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC)

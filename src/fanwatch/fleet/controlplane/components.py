@@ -48,6 +48,9 @@ class ArtifactReader(Protocol):
 
 @dataclass(slots=True)
 class ComponentVersion:
+    """A component version as the control plane stores it for one account and region, as GetComponent
+    returns it."""
+
     name: str
     version: str
     account: str

@@ -49,6 +49,8 @@ DEFAULT_POLICIES: Final[dict[str, Any]] = {
 
 
 class DeploymentStatus(StrEnum):
+    """A deployment's status, as greengrassv2 spells it."""
+
     ACTIVE = "ACTIVE"
     COMPLETED = "COMPLETED"
     CANCELED = "CANCELED"
@@ -85,6 +87,9 @@ class Execution:
 
 @dataclass(slots=True)
 class Deployment:
+    """A deployment to a thing or thing group as the control plane keeps it: what it asks for, how it rolls
+    out, and the IoT job that carries it."""
+
     deployment_id: str
     name: str
     target: TargetArn

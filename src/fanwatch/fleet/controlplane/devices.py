@@ -32,6 +32,9 @@ _STATES: Final = frozenset(ComponentState)
 
 @dataclass(slots=True)
 class InstalledComponent:
+    """A component on a core device as its last fleet status report said, as ListInstalledComponents
+    answers."""
+
     name: str
     version: str
     state: str
@@ -62,6 +65,8 @@ class InstalledComponent:
 
 @dataclass(slots=True)
 class CoreDevice:
+    """A core device as its fleet status reports keep it, as GetCoreDevice and ListCoreDevices answer."""
+
     thing: str
     status: str
     updated: float

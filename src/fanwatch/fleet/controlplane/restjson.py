@@ -60,6 +60,8 @@ class ApiError(FanwatchError):
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
+    """A request to a REST-JSON AWS service as it arrived, before it is matched to an operation."""
+
     method: str
     raw_path: str  # as sent: URI labels still percent-encoded
     query: str
@@ -69,6 +71,8 @@ class HttpRequest:
 
 @dataclass(slots=True)
 class HttpResponse:
+    """What the control plane answers: status, headers and body."""
+
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""

@@ -32,6 +32,8 @@ MAX_PER_MINUTE: Final = 1000
 
 
 class ExecutionStatus(StrEnum):
+    """A job execution's status on one device, as AWS IoT Jobs spells it."""
+
     QUEUED = "QUEUED"
     IN_PROGRESS = "IN_PROGRESS"
     SUCCEEDED = "SUCCEEDED"
@@ -118,6 +120,9 @@ class Rollout:
 
 @dataclass(frozen=True, slots=True)
 class AbortCriterion:
+    """A job's abort rule: stop the rollout when this share of the executions (at least ``min_executed`` of
+    them) ended with ``failure_type``."""
+
     failure_type: str  # FAILED | REJECTED | TIMED_OUT | ALL
     threshold_percentage: float
     min_executed: int
