@@ -32,6 +32,7 @@ __all__ = [
     "one_container",
     "per_fan",
     "scale_table",
+    "stack_parameters",
 ]
 
 HOURS = 730.0  # a month
@@ -511,6 +512,21 @@ def scale_table(design: Assumptions, fleets: tuple[int, ...] = (1_000, 10_000, 1
     return rows
 
 
+def stack_parameters(a: Assumptions) -> list[str]:
+    """The stack's CloudFormation parameter overrides (and the edge's setting) for fleet ``a``."""
+    c = capacity(a)
+    shards = a.provisioned_shards
+    overrides = [f"StreamMode={'PROVISIONED' if shards else 'ON_DEMAND'}"]
+    if shards:
+        overrides.append(f"ShardCount={shards}")
+    overrides.append(f"DetectorParallelization={c.parallelization}")
+    # a cached state saves a read per message while one container holds the fleet; with several,
+    # each fan that moves costs a retried batch
+    overrides.append(f"FanStateCache={'true' if a.fan_state is FanState.CACHED and c.sticky else 'false'}")
+    edge = 'fanwatch.EdgeFilter: {"basicIngestRule": "fanwatch_telemetry"}' if a.basic_ingest else ""
+    return [" ".join(overrides), *([edge] if edge else [])]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fans", type=int, default=1000)
@@ -521,6 +537,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--basic-ingest", action="store_true", help="telemetry on $aws/rules/... topics")
     parser.add_argument("--engine", choices=[e.value for e in Engine], help="what runs the forests")
     parser.add_argument("--scale", action="store_true", help="the capacity table for 1k, 10k, 100k fans")
+    parser.add_argument("--parameters", action="store_true", help="the stack's parameters for this fleet")
     args = parser.parse_args(argv)
     a = replace(LEAN if args.lean else Assumptions(), fans=args.fans, batch_seconds=args.batch_seconds)
     if args.basic_ingest:
@@ -531,6 +548,9 @@ def main(argv: list[str] | None = None) -> None:
         a = replace(a, streams=Mode.PROVISIONED, shards=args.provisioned)
     if args.engine:
         a = replace(a, engine=Engine(args.engine))
+    if args.parameters:
+        print("\n".join(stack_parameters(a)))
+        return
     if args.scale:
         print("\n".join(scale_table(a)))
         print(

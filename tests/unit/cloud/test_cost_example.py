@@ -107,3 +107,21 @@ def test_the_scale_table_and_the_options_print(cost: ModuleType, capsys: pytest.
     cost.main(["--fans", "100000", "--lean", "--engine", "flink"])
     out = capsys.readouterr().out
     assert "KPUs" in out and "Basic Ingest" in out and "dynamic partitioning" not in out
+
+
+def test_the_model_names_the_stack_parameters_of_a_fleet(cost: ModuleType) -> None:
+    small = cost.stack_parameters(cost.LEAN)
+    assert small[0] == "StreamMode=PROVISIONED ShardCount=1 DetectorParallelization=1 FanStateCache=true"
+    assert "basicIngestRule" in small[1]
+    large = cost.stack_parameters(cost.replace(cost.LEAN, fans=10_000))[0]
+    assert "ShardCount=2" in large and "FanStateCache=false" in large  # several containers: fans move
+    assert cost.stack_parameters(cost.Assumptions()) == [
+        "StreamMode=ON_DEMAND DetectorParallelization=1 FanStateCache=false"
+    ]
+    # every name is a parameter of the checked-in template
+    import json
+    from pathlib import Path
+
+    template = Path(__file__).resolve().parents[3] / "cloud-stack/template/fanwatch-cloud.template.json"
+    names = {item.split("=")[0] for item in large.split()}
+    assert names <= set(json.loads(template.read_text())["Parameters"])
