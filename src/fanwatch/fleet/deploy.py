@@ -33,11 +33,11 @@ from typing import Any, Final
 from fanwatch.core.lifecycle.states import FAILING
 from fanwatch.fleet.api import FleetApi, FleetError
 from fanwatch.fleet.deployment_file import DeploymentFile
+from fanwatch.fleet.states import FAILED_EXECUTIONS, DeploymentStatus, DeviceHealth, ExecutionStatus
 from fanwatch.fleet.timescale import TimeScale
 
 __all__ = ["Deployer", "Outcome", "StageReport"]
 
-_FAILED: Final = frozenset({"FAILED", "TIMED_OUT", "REJECTED", "CANCELED"})
 _COPIED: Final = ("components", "deploymentPolicies", "iotJobConfiguration")
 
 
@@ -56,7 +56,7 @@ class StageReport:
     def line(self) -> str:
         counts = self.counts()
         parts = [f"{counts[s]} {s.lower().replace('_', ' ')}" for s in sorted(counts)]
-        unhealthy = sorted(t for t, h in self.health.items() if h == "UNHEALTHY")
+        unhealthy = sorted(t for t, h in self.health.items() if h == DeviceHealth.UNHEALTHY)
         tail = f"; UNHEALTHY: {', '.join(unhealthy)}" if unhealthy else ""
         return f"{len(self.jobs)} devices: {', '.join(parts)}{tail}"
 
@@ -257,7 +257,8 @@ class Deployer:
         reached = self.api.job_statuses(deployment["iotJobId"])  # two listings, however large the fleet
         for thing in things:
             jobs[thing] = reached.get(thing, "WAITING")
-            if jobs[thing] in _FAILED or health[thing] == "UNHEALTHY":  # the few that need the details
+            # the few that need the details
+            if jobs[thing] in FAILED_EXECUTIONS or health[thing] == DeviceHealth.UNHEALTHY:
                 entry = next(
                     (e for e in self.api.effective(thing) if e["deploymentId"] == deployment_id), None
                 )
@@ -298,11 +299,13 @@ class Deployer:
         while True:
             report = self.report(deployment_id, things, group_arn)
             now = self._clock()
-            failed = {t: s for t, s in report.jobs.items() if s in _FAILED}
+            failed = {t: s for t, s in report.jobs.items() if s in FAILED_EXECUTIONS}
             unhealthy = sorted(
-                t for t, h in report.health.items() if h == "UNHEALTHY" and report.jobs[t] == "SUCCEEDED"
+                t
+                for t, h in report.health.items()
+                if h == DeviceHealth.UNHEALTHY and report.jobs[t] == ExecutionStatus.SUCCEEDED
             )
-            done = all(s == "SUCCEEDED" for s in report.jobs.values())
+            done = all(s == ExecutionStatus.SUCCEEDED for s in report.jobs.values())
             line = f"{label}: {report.line()}"
             if soak_start is not None:
                 line += f"; soak {_fleet(self.scale.fleet(now - soak_start))} of {_fleet(soak)}"
@@ -310,13 +313,14 @@ class Deployer:
                 self.say(line)
                 last_line = line
             if failed and (
-                stop_on_failure or all(s in _FAILED | {"SUCCEEDED"} for s in report.jobs.values())
+                stop_on_failure
+                or all(s in FAILED_EXECUTIONS | {ExecutionStatus.SUCCEEDED} for s in report.jobs.values())
             ):
                 detail = "; ".join(
                     f"{t} {s}: {report.reasons.get(t, '')}".rstrip(": ") for t, s in sorted(failed.items())
                 )
                 return f"{len(failed)} of {len(things)} devices failed ({detail})"
-            if report.status in {"FAILED", "CANCELED"}:
+            if report.status in {DeploymentStatus.FAILED, DeploymentStatus.CANCELED}:
                 return f"the deployment is {report.status} (its job stopped: abort criteria or a cancel)"
             if unhealthy:
                 detail = "; ".join(f"{t}: {report.reasons.get(t, 'UNHEALTHY')}" for t in unhealthy)
@@ -331,7 +335,9 @@ class Deployer:
             elif soak_start is not None:
                 return "a device's job changed during the soak"
             if self.scale.fleet(now - start) > timeout:
-                waiting = ", ".join(f"{t} {s}" for t, s in sorted(report.jobs.items()) if s != "SUCCEEDED")
+                waiting = ", ".join(
+                    f"{t} {s}" for t, s in sorted(report.jobs.items()) if s != ExecutionStatus.SUCCEEDED
+                )
                 return f"not finished within {_fleet(timeout)} ({waiting})"
             self._sleep(self.poll)
 

@@ -19,12 +19,12 @@ from typing import Any, Final
 
 from fanwatch.core.lifecycle.states import FAILING, HEALTHY
 from fanwatch.fleet.api import FleetApi
+from fanwatch.fleet.states import WAITING, DeviceHealth, ExecutionStatus
 from fanwatch.fleet.timescale import TimeScale
 
 __all__ = ["DeviceStatus", "FleetStatus", "StuckJob", "fleet_status"]
 
 NEVER: Final = "NEVER_REPORTED"
-_WAITING: Final = frozenset({"QUEUED", "IN_PROGRESS"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +55,10 @@ class DeviceStatus:
     @property
     def needs_a_look(self) -> bool:
         return (
-            self.health != "HEALTHY"
+            self.health != DeviceHealth.HEALTHY
             or self.silent_for is not None
             or bool(self.broken)
-            or self.job != "SUCCEEDED"
+            or self.job != ExecutionStatus.SUCCEEDED
         )
 
 
@@ -107,7 +107,7 @@ class FleetStatus:
         silent = [d for d in self.devices if d.silent_for is not None]
         lines = [
             f"{len(self.devices)} devices: "
-            + ", ".join(f"{counts[h]} {h}" for h in ("HEALTHY", "UNHEALTHY", NEVER) if counts[h])
+            + ", ".join(f"{counts[h]} {h}" for h in (*DeviceHealth, NEVER) if counts[h])
             + (f"; {len(silent)} silent" if silent else "")
         ]
         jobs = Counter((d.deployment or "no deployment", d.job) for d in self.devices)
@@ -122,7 +122,7 @@ class FleetStatus:
             flag = f"  SILENT for {_age(d.silent_for)}" if d.silent_for is not None else ""
             job = f"{d.deployment}: {d.job}" if d.deployment else "no deployment"
             lines.append(f"  {d.thing:<{width}}  {d.health:<14} last report {seen}{flag}   {job}")
-            if d.reason and d.job not in {"SUCCEEDED", ""}:
+            if d.reason and d.job not in {ExecutionStatus.SUCCEEDED, ""}:
                 lines.append(f"  {'':<{width}}    {d.reason}")
             lines.extend(f"  {'':<{width}}    BROKEN: {b}" for b in d.broken)
         if self.stuck:
@@ -180,7 +180,7 @@ def fleet_status(
             )
         )
         for job in jobs:
-            if job["coreDeviceExecutionStatus"] not in _WAITING:
+            if job["coreDeviceExecutionStatus"] not in WAITING:
                 continue
             waited = scale.fleet((moment - job["modifiedTimestamp"]).total_seconds())
             if waited <= stuck_after:

@@ -23,22 +23,16 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Final
 
 from fanwatch.fleet.arns import TargetArn
 from fanwatch.fleet.controlplane.registry import IotRegistry
 from fanwatch.fleet.controlplane.restjson import ApiError
-from fanwatch.fleet.controlplane.rollout import (
-    TERMINAL,
-    AbortCriterion,
-    ExecutionStatus,
-    Rollout,
-    abort_reason,
-)
+from fanwatch.fleet.controlplane.rollout import AbortCriterion, Rollout, abort_reason
+from fanwatch.fleet.states import TERMINAL, DeploymentStatus, ExecutionStatus
 from fanwatch.fleet.timescale import TimeScale
 
-__all__ = ["Deployment", "DeploymentBook", "DeploymentStatus", "Execution"]
+__all__ = ["Deployment", "DeploymentBook", "Execution"]
 
 #: What GetDeployment shows for policies the request left out (the service's defaults).
 DEFAULT_POLICIES: Final[dict[str, Any]] = {
@@ -46,16 +40,6 @@ DEFAULT_POLICIES: Final[dict[str, Any]] = {
     "componentUpdatePolicy": {"timeoutInSeconds": 60, "action": "NOTIFY_COMPONENTS"},
     "configurationValidationPolicy": {"timeoutInSeconds": 30},
 }
-
-
-class DeploymentStatus(StrEnum):
-    """A deployment's status, as greengrassv2 spells it."""
-
-    ACTIVE = "ACTIVE"
-    COMPLETED = "COMPLETED"
-    CANCELED = "CANCELED"
-    FAILED = "FAILED"
-    INACTIVE = "INACTIVE"
 
 
 @dataclass(slots=True)

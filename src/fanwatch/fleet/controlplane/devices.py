@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from fanwatch.core.ports import ComponentState
 from fanwatch.fleet.controlplane.restjson import ApiError
+from fanwatch.fleet.states import DeviceHealth
 
 __all__ = ["FLEET_STATUS_TOPIC", "CoreDevice", "DeviceBook"]
 
@@ -177,7 +178,7 @@ def _status(message: Mapping[str, Any], thing: str) -> str:
     if message.get("thing") not in (None, thing):
         raise ValueError(f"message for {message.get('thing')!r} on {thing!r}'s topic")
     status = message["overallDeviceStatus"]
-    if status not in {"HEALTHY", "UNHEALTHY"}:
+    if status not in set(DeviceHealth):
         raise ValueError(f"overallDeviceStatus {status!r}")
     for entry in message.get("components") or []:
         if entry["status"] not in _STATES:

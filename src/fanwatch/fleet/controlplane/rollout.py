@@ -20,40 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final
 
+from fanwatch.fleet.states import ExecutionStatus
 from fanwatch.fleet.timescale import TimeScale
 
-__all__ = ["TERMINAL", "AbortCriterion", "ExecutionStatus", "Rollout", "abort_reason"]
+__all__ = ["AbortCriterion", "Rollout", "abort_reason"]
 
 #: IoT's default and ceiling for notifications per minute.
 MAX_PER_MINUTE: Final = 1000
 
 
-class ExecutionStatus(StrEnum):
-    """A job execution's status on one device, as AWS IoT Jobs spells it."""
-
-    QUEUED = "QUEUED"
-    IN_PROGRESS = "IN_PROGRESS"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    TIMED_OUT = "TIMED_OUT"
-    REJECTED = "REJECTED"
-    REMOVED = "REMOVED"
-    CANCELED = "CANCELED"
-
-
-TERMINAL: Final = frozenset(
-    {
-        ExecutionStatus.SUCCEEDED,
-        ExecutionStatus.FAILED,
-        ExecutionStatus.TIMED_OUT,
-        ExecutionStatus.REJECTED,
-        ExecutionStatus.REMOVED,
-        ExecutionStatus.CANCELED,
-    }
-)
 #: What counts as "executed" for abort criteria: a device that finished, one way or another.
 _EXECUTED: Final = frozenset(
     {ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT, ExecutionStatus.REJECTED}

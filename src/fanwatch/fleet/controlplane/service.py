@@ -20,7 +20,7 @@ from fanwatch.fleet.controlplane.deployments import Deployment, DeploymentBook, 
 from fanwatch.fleet.controlplane.devices import DeviceBook
 from fanwatch.fleet.controlplane.registry import IotRegistry
 from fanwatch.fleet.controlplane.restjson import ApiError, RestJsonService, load_service_model
-from fanwatch.fleet.controlplane.rollout import ExecutionStatus
+from fanwatch.fleet.states import ExecutionStatus
 
 __all__ = ["ControlPlane"]
 

@@ -39,6 +39,7 @@ from fanwatch.core.runtime import NUCLEUS_VERSION, LocalCore
 from fanwatch.errors import FanwatchError
 from fanwatch.fleet.arns import TargetArn, component_arn, component_version_arn
 from fanwatch.fleet.controlplane.devices import FLEET_STATUS_TOPIC
+from fanwatch.fleet.states import DeviceHealth, ExecutionStatus
 from fanwatch.fleet.timescale import TimeScale
 from fanwatch.limits import NUCLEUS_COMPONENT
 
@@ -192,7 +193,7 @@ class DeviceAgent:
             details["deployment-failure-cause"] = cause[:1000]
         if errors:
             details["deployment-error-stack"] = f"[{', '.join(errors)}]"
-        job_status = "SUCCEEDED" if status == "SUCCESSFUL" else "FAILED"
+        job_status = ExecutionStatus.SUCCEEDED if status == "SUCCESSFUL" else ExecutionStatus.FAILED
         await asyncio.to_thread(
             jobs.update_job_execution,
             thingName=self.thing,
@@ -367,7 +368,7 @@ class DeviceAgent:
             "timestamp": int(time.time() * 1000),
             "messageType": "COMPLETE",
             "trigger": trigger,
-            "overallDeviceStatus": "HEALTHY" if healthy else "UNHEALTHY",
+            "overallDeviceStatus": DeviceHealth.HEALTHY if healthy else DeviceHealth.UNHEALTHY,
             "components": components,
         }
         if deployment:
