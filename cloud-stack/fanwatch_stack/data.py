@@ -113,6 +113,19 @@ class DataPlane(Construct):
         self.anomalies = self._stream("Anomalies", f"{prefix}-anomalies", settings)
 
         self.fan_state = self._table("FanState", ttl=None)
+        # a steady fleet writes every fan once a minute: capacity units cost less than requests
+        table = self.fan_state.node.default_child
+        assert isinstance(table, dynamodb.CfnTable)
+        provisioned = settings.fan_state_provisioned.logical_id
+        table.billing_mode = Fn.condition_if(provisioned, "PROVISIONED", "PAY_PER_REQUEST").to_string()
+        table.provisioned_throughput = Fn.condition_if(
+            provisioned,
+            {  # inside Fn::If the properties keep CloudFormation's own names
+                "ReadCapacityUnits": settings.fan_state_read_units.value_as_number,
+                "WriteCapacityUnits": settings.fan_state_write_units.value_as_number,
+            },
+            Aws.NO_VALUE,
+        )
         self.cooldown = self._table("Cooldown", ttl="expires")
 
         self.dead_letters = sqs.Queue(

@@ -74,6 +74,29 @@ class Settings(Construct):
             "StreamsProvisioned",
             expression=Fn.condition_equals(self.stream_mode.value_as_string, "PROVISIONED"),
         )
+        # the fan state table: on demand (0) or capacity units for a steady fleet (docs/scale.md)
+        self.fan_state_write_units = number(
+            "FanStateWriteUnits",
+            0,
+            "Provisioned write units of the fan state table (0: on demand); about fans / 60 / 0.7",
+            low=0,
+            high=40000,
+        )
+        self.fan_state_read_units = number(
+            "FanStateReadUnits",
+            1,
+            "Provisioned read units of the fan state table when FanStateWriteUnits > 0; at least "
+            "fans / 300, so a new container's first reads fit in DynamoDB's burst capacity",
+            low=1,
+            high=40000,
+        )
+        self.fan_state_provisioned = CfnCondition(
+            stack,
+            "FanStateProvisioned",
+            expression=Fn.condition_not(
+                Fn.condition_equals(self.fan_state_write_units.value_as_string, "0")
+            ),
+        )
         self.stream_retention_hours = number(
             "StreamRetentionHours", 24, "Hours the streams keep records", low=24, high=8760
         )

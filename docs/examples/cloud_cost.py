@@ -33,6 +33,7 @@ __all__ = [
     "per_fan",
     "scale_table",
     "stack_parameters",
+    "state_units",
 ]
 
 HOURS = 730.0  # a month
@@ -333,16 +334,36 @@ def _streams(a: Assumptions, shards: int) -> list[float]:
     ]
 
 
+def state_units(a: Assumptions) -> tuple[int, int] | None:
+    """The fan state table's provisioned (read, write) units, or None: on demand (AUTO: the cheaper).
+
+    Writes: the steady rate with ``1 / detector_utilization`` headroom. Reads: the same, and at
+    least ``fans / 300``, so that a new container reading every fan within a minute stays inside
+    DynamoDB's burst capacity (5 minutes of unused units)."""
+    c = capacity(a)
+    units = (
+        max(math.ceil(c.state_reads / a.detector_utilization), math.ceil(a.fans / 300)),
+        max(1, math.ceil(c.state_writes / a.detector_utilization)),
+    )
+    if a.state_table is Mode.ON_DEMAND:
+        return None
+    if a.state_table is Mode.AUTO and _state_on_demand(c) <= _state_provisioned(units):
+        return None
+    return units
+
+
+def _state_on_demand(c: Capacity) -> float:
+    return (c.state_reads * PRICES["ddb_read"] + c.state_writes * PRICES["ddb_write"]) * SECONDS
+
+
+def _state_provisioned(units: tuple[int, int]) -> float:
+    return HOURS * (units[0] * PRICES["ddb_rcu_hour"] + units[1] * PRICES["ddb_wcu_hour"])
+
+
 def _state_table(a: Assumptions, c: Capacity) -> float:
-    """The fan state table's charge: per request on demand, or capacity units provisioned for the
-    steady rate with ``1 / detector_utilization`` headroom (AUTO: the cheaper)."""
-    p = PRICES
-    on_demand = (c.state_reads * p["ddb_read"] + c.state_writes * p["ddb_write"]) * SECONDS
-    units = [math.ceil(rate / a.detector_utilization) for rate in (c.state_reads, c.state_writes)]
-    provisioned = HOURS * (units[0] * p["ddb_rcu_hour"] + units[1] * p["ddb_wcu_hour"])
-    if a.state_table is Mode.AUTO:
-        return min(on_demand, provisioned)
-    return provisioned if a.state_table is Mode.PROVISIONED else on_demand
+    """The fan state table's charge: per request on demand, or the capacity units of state_units."""
+    units = state_units(a)
+    return _state_on_demand(c) if units is None else _state_provisioned(units)
 
 
 def estimate(a: Assumptions, prices: dict[str, float] = PRICES) -> list[Line]:
@@ -523,6 +544,9 @@ def stack_parameters(a: Assumptions) -> list[str]:
     # a cached state saves a read per message while one container holds the fleet; with several,
     # each fan that moves costs a retried batch
     overrides.append(f"FanStateCache={'true' if a.fan_state is FanState.CACHED and c.sticky else 'false'}")
+    units = state_units(a)
+    if units is not None:
+        overrides.append(f"FanStateReadUnits={units[0]} FanStateWriteUnits={units[1]}")
     edge = 'fanwatch.EdgeFilter: {"basicIngestRule": "fanwatch_telemetry"}' if a.basic_ingest else ""
     return [" ".join(overrides), *([edge] if edge else [])]
 

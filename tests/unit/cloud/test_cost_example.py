@@ -111,7 +111,10 @@ def test_the_scale_table_and_the_options_print(cost: ModuleType, capsys: pytest.
 
 def test_the_model_names_the_stack_parameters_of_a_fleet(cost: ModuleType) -> None:
     small = cost.stack_parameters(cost.LEAN)
-    assert small[0] == "StreamMode=PROVISIONED ShardCount=1 DetectorParallelization=1 FanStateCache=true"
+    assert small[0] == (
+        "StreamMode=PROVISIONED ShardCount=1 DetectorParallelization=1 FanStateCache=true "
+        "FanStateReadUnits=4 FanStateWriteUnits=24"  # 16.7 writes/s at 70 %; 1,000 reads in 5 min
+    )
     assert "basicIngestRule" in small[1]
     large = cost.stack_parameters(cost.replace(cost.LEAN, fans=10_000))[0]
     assert "ShardCount=2" in large and "FanStateCache=false" in large  # several containers: fans move
@@ -123,5 +126,5 @@ def test_the_model_names_the_stack_parameters_of_a_fleet(cost: ModuleType) -> No
     from pathlib import Path
 
     template = Path(__file__).resolve().parents[3] / "cloud-stack/template/fanwatch-cloud.template.json"
-    names = {item.split("=")[0] for item in large.split()}
+    names = {item.split("=")[0] for item in (*large.split(), *small[0].split())}
     assert names <= set(json.loads(template.read_text())["Parameters"])

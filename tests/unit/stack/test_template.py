@@ -211,6 +211,25 @@ def test_every_variable_the_stack_gives_a_function_is_named_in_fanwatch_environm
     assert float(template["Parameters"]["CooldownMinutes"]["Default"]) == DEFAULT_COOLDOWN_MINUTES
 
 
+def test_the_fan_state_table_is_on_demand_unless_given_write_units(template: dict[str, Any]) -> None:
+    tables = [r["Properties"] for r in _of_type(template, "AWS::DynamoDB::Table").values()]
+    fan_state = [t for t in tables if isinstance(t["BillingMode"], dict)]
+    assert len(fan_state) == 1 and all(
+        t["BillingMode"] == "PAY_PER_REQUEST" for t in tables if t not in fan_state
+    )
+    assert fan_state[0]["BillingMode"] == {
+        "Fn::If": ["FanStateProvisioned", "PROVISIONED", "PAY_PER_REQUEST"]
+    }
+    assert fan_state[0]["ProvisionedThroughput"]["Fn::If"][1] == {
+        "ReadCapacityUnits": {"Ref": "FanStateReadUnits"},
+        "WriteCapacityUnits": {"Ref": "FanStateWriteUnits"},
+    }
+    assert template["Parameters"]["FanStateWriteUnits"]["Default"] == 0  # on demand unless asked
+    assert template["Conditions"]["FanStateProvisioned"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "FanStateWriteUnits"}, "0"]}]
+    }
+
+
 def test_no_role_gets_an_action_wildcard(template: dict[str, Any]) -> None:
     for name, policy in _of_type(template, "AWS::IAM::Policy").items():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
