@@ -93,9 +93,7 @@ class Settings(Construct):
         self.fan_state_provisioned = CfnCondition(
             stack,
             "FanStateProvisioned",
-            expression=Fn.condition_not(
-                Fn.condition_equals(self.fan_state_write_units.value_as_string, "0")
-            ),
+            expression=Fn.condition_not(Fn.condition_equals(self.fan_state_write_units.value_as_string, "0")),
         )
         self.stream_retention_hours = number(
             "StreamRetentionHours", 24, "Hours the streams keep records", low=24, high=8760
