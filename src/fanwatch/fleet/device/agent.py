@@ -34,6 +34,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.core.deployment import Requirement, Version
+from fanwatch.core.deployment.document import DeploymentStatus
 from fanwatch.core.ports import ComponentState
 from fanwatch.core.runtime import NUCLEUS_VERSION, LocalCore
 from fanwatch.errors import FanwatchError
@@ -69,7 +70,7 @@ class AgentClients:
 class DeploymentFailure(FanwatchError):
     """A deployment the device could not apply; ``status`` is the nucleus' detailed status."""
 
-    def __init__(self, status: str, cause: str, errors: list[str] | None = None) -> None:
+    def __init__(self, status: DeploymentStatus, cause: str, errors: list[str] | None = None) -> None:
         super().__init__(cause)
         self.status = status
         self.cause = cause
@@ -193,7 +194,9 @@ class DeviceAgent:
             details["deployment-failure-cause"] = cause[:1000]
         if errors:
             details["deployment-error-stack"] = f"[{', '.join(errors)}]"
-        job_status = ExecutionStatus.SUCCEEDED if status == "SUCCESSFUL" else ExecutionStatus.FAILED
+        job_status = (
+            ExecutionStatus.SUCCEEDED if status == DeploymentStatus.SUCCESSFUL else ExecutionStatus.FAILED
+        )
         await asyncio.to_thread(
             jobs.update_job_execution,
             thingName=self.thing,
@@ -227,7 +230,7 @@ class DeviceAgent:
                     )
         if conflicts:
             raise DeploymentFailure(
-                "FAILED_NO_STATE_CHANGE",
+                DeploymentStatus.FAILED_NO_STATE_CHANGE,
                 "No local or cloud component version satisfies the requirements. " + " ".join(conflicts),
                 ["DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"],
             )
@@ -248,7 +251,7 @@ class DeviceAgent:
             },
         }
         result = await self.core.deploy(document)
-        if result.status != "SUCCESSFUL":
+        if result.status != DeploymentStatus.SUCCESSFUL:
             errors = ["DEPLOYMENT_FAILURE"]
             if "BROKEN" in result.detail:
                 errors.append("COMPONENT_BROKEN")
@@ -260,7 +263,7 @@ class DeviceAgent:
             "components": {name: str(spec["componentVersion"]) for name, spec in requested.items()},
         }
         self._save()
-        return "SUCCESSFUL", ""
+        return DeploymentStatus.SUCCESSFUL, ""
 
     def _memberships(self) -> set[str]:
         """The thing groups this thing is in now, with their ancestors (ListThingGroupsForCoreDevice)."""
@@ -291,7 +294,7 @@ class DeviceAgent:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             raise DeploymentFailure(
-                "FAILED_NO_STATE_CHANGE",
+                DeploymentStatus.FAILED_NO_STATE_CHANGE,
                 f"No local or cloud component version satisfies the requirements. "
                 f"Check whether the component exists in your AWS account: {name} requires ={version}.",
                 ["DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"],
@@ -311,7 +314,7 @@ class DeviceAgent:
                         self._clients.s3.download_file(bucket, key, str(target))
                     except (ClientError, BotoCoreError) as exc:
                         raise DeploymentFailure(
-                            "FAILED_NO_STATE_CHANGE",
+                            DeploymentStatus.FAILED_NO_STATE_CHANGE,
                             f"{name} {version}: cannot download {uri}: {exc}",
                             ["DEPLOYMENT_FAILURE", "S3_RESOURCE_NOT_FOUND"],
                         ) from None
