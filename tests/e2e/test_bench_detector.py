@@ -12,16 +12,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_detector_benchmark_scores_every_reading_and_prints_the_figures() -> None:
+def _bench(*args: str) -> tuple[str, dict[str, str]]:
+    """Run bench/detector.py; its output and its figures (``  name   value`` lines)."""
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "detector.py"), "--quick"],
+        [sys.executable, str(ROOT / "bench" / "detector.py"), *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    figures = dict(re.findall(r"^  (.+?)\s{2,}([\d,.]+)", run.stdout, re.MULTILINE))
+    return run.stdout, dict(re.findall(r"^  (.+?)\s{2,}([\d,.]+)", run.stdout, re.MULTILINE))
+
+
+def test_the_detector_benchmark_scores_every_reading_and_prints_the_figures() -> None:
+    _, figures = _bench("--quick")
     assert set(figures) >= {
         "steady state, readings/s (wall)",
         "steady state, readings/s (CPU of the handler)",
@@ -33,20 +38,8 @@ def test_the_detector_benchmark_scores_every_reading_and_prints_the_figures() ->
 
 @pytest.mark.slow
 def test_the_fleet_benchmark_routes_batches_over_containers_and_prints_its_figures() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "detector.py"),
-            *("--fans", "40", "--shards", "2", "--parallelization", "2", "--minutes", "1"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    figures = dict(re.findall(r"^  (.+?)\s{2,}([\d,.]+)", run.stdout, re.MULTILINE))
+    out, figures = _bench("--fans", "40", "--shards", "2", "--parallelization", "2", "--minutes", "1")
     assert int(figures["containers used"]) >= 2  # four concurrent batches, no stickiness
     assert float(figures["messages per batch"]) > 0
     assert "iterator age, median / max" in figures
-    assert "the capacity model" in run.stdout
+    assert "the capacity model" in out
