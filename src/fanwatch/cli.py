@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import sys
 from collections.abc import Sequence
+
+from fanwatch.errors import FanwatchError
 
 __all__ = ["main"]
 
@@ -30,13 +34,49 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: What ``fanwatch --help`` says above the commands (plain text: argparse prints it as it is).
+DESCRIPTION = (
+    "Watch the fans of a Raspberry Pi fleet with AWS IoT Greengrass v2: the edge components, a local "
+    "Greengrass core, the cloud stack on this machine or in your AWS account."
+)
+#: Set it to see the traceback behind a one-line error.
+DEBUG_VARIABLE = "FANWATCH_DEBUG"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fanwatch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="fanwatch", description=DESCRIPTION, epilog="Each command has its own help: fanwatch COMMAND --help"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     args, rest = parser.parse_known_args(argv)
-    module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    sub_parser = argparse.ArgumentParser(prog=f"fanwatch {args.command}")
+    module_name, help_text = SUBCOMMANDS[args.command]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # an extra that is not installed
+        return _fail(args.command, f"{exc} (pip install -e '.[dev]' installs what every command needs)")
+    sub_parser = argparse.ArgumentParser(prog=f"fanwatch {args.command}", description=help_text)
     module.add_arguments(sub_parser)
-    return int(module.run(sub_parser.parse_args(rest)))
+    sub_args = sub_parser.parse_args(rest)
+    try:
+        return int(module.run(sub_args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if os.environ.get(DEBUG_VARIABLE) or not _said_by_fanwatch(exc):
+            raise
+        return _fail(args.command, str(exc) or type(exc).__name__)
+
+
+def _said_by_fanwatch(exc: BaseException) -> bool:
+    """An error whose message is for the user (what was refused and why), not a bug's traceback:
+    fanwatch's own, the operating system's, and the AWS SDK's (credentials, a refused call)."""
+    botocore = sys.modules.get("botocore.exceptions")
+    sdk = (botocore.BotoCoreError, botocore.ClientError) if botocore else ()
+    return isinstance(exc, (FanwatchError, OSError, *sdk))
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"fanwatch {command}: {message}", file=sys.stderr)
+    return 2

@@ -2,8 +2,9 @@
 
 ``fanwatch core run --thing fan-001 --root DIR --build-dir greengrass-build`` runs one core in
 ``DIR/fan-001`` (repeat ``--thing``, or give ``--things N``, for a fleet: one core per thing, each in
-its own folder with its own sockets and MQTT connection). ``deploy`` and ``status`` find the running
-cores under ``--root`` and talk to them through their control sockets.
+its own folder with its own sockets and MQTT connection); its log goes to ``DIR/core.log``, so the
+terminal keeps the lines a person needs. ``deploy``, ``status`` and ``stop`` find the running cores
+under ``--root`` (waiting for them to start) and talk to them through their control sockets.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import secrets
 import signal
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,8 @@ from typing import Any
 from fanwatch.core.control import ControlError, request
 from fanwatch.core.deployment.document import DeploymentStatus, FailurePolicy
 from fanwatch.core.deployment.versions import Version
-from fanwatch.core.layout import CoreLayout
+from fanwatch.core.mqtt.broker import LocalBroker
+from fanwatch.core.running import clear_running, find_cores, stop_cores, write_running
 from fanwatch.limits import DEFAULT_REGION, NUCLEUS_COMPONENT
 
 __all__ = ["add_arguments", "run"]
@@ -48,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     deploy_cmd = commands.add_parser("deploy", help="apply a deployment to running cores")
     _add_target(deploy_cmd, things="thing name (repeatable; default: every core running under --root)")
+    _add_wait(deploy_cmd)
     deploy_cmd.add_argument("document", nargs="?", type=Path, help="deployment document (JSON)")
     deploy_cmd.add_argument(
         "--component",
@@ -66,12 +71,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=POINTER",
         help="configurationUpdate RESET for NAME",
     )
-    deploy_cmd.add_argument("--failure-handling", choices=[p.value for p in FailurePolicy], default=None)
+    deploy_cmd.add_argument(
+        "--failure-handling",
+        choices=[p.value for p in FailurePolicy],
+        default=None,
+        help="when the deployment fails on a thing: ROLLBACK to what it ran before (the default) or "
+        "DO_NOTHING (leave it as the failure left it, to look at)",
+    )
 
     status_cmd = commands.add_parser("status", help="components, states, effective configuration, stale keys")
     status_cmd.add_argument("--root", type=Path, required=True, help="folder holding one folder per thing")
     status_cmd.add_argument("--thing", action="append", default=[], help="only this thing (repeatable)")
     status_cmd.add_argument("--json", action="store_true", help="print the full status as JSON")
+    _add_wait(status_cmd)
+
+    stop_cmd = commands.add_parser("stop", help="stop the cores running under --root (what Ctrl-C does)")
+    stop_cmd.add_argument("--root", type=Path, required=True, help="folder holding one folder per thing")
+
+
+def _add_wait(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="wait this long for the cores to start (default 60; 0: do not wait)",
+    )
 
 
 def _add_target(parser: argparse.ArgumentParser, *, things: str) -> None:
@@ -92,7 +117,9 @@ def _add_broker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker",
         default="embedded",
-        help="'embedded' (a local amqtt broker, the default) or mqtt://HOST:PORT / mqtts://HOST:PORT",
+        help="'embedded' (amqtt in this process, the default), 'mosquitto' (started here with mutual TLS, "
+        "a certificate and an ACL per thing; needs the mosquitto program) or the URL of a running broker: "
+        "mqtt://HOST:PORT, mqtts://HOST:PORT with --certs",
     )
     parser.add_argument(
         "--certs", type=Path, metavar="DIR", help="mTLS: ca.crt and <thing>.crt/.key per thing"
@@ -108,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
             return asyncio.run(_run(args))
         if args.action == "deploy":
             return _deploy(args)
+        if args.action == "stop":
+            stop_cores(args.root)
+            return 0
         return _status(args)
     except (ControlError, ValueError, OSError) as exc:
         print(f"fanwatch core {args.action}: {exc}", file=sys.stderr)
@@ -140,19 +170,22 @@ def _platform(pairs: Sequence[str]) -> dict[str, str]:
 
 async def _run(args: argparse.Namespace) -> int:
     from fanwatch.core.fleet import Fleet
-    from fanwatch.core.links import broker_links
-    from fanwatch.core.runtime.core_log import LINE_FORMAT, EscapingFormatter
+    from fanwatch.core.links import broker_links, subscribe_command
 
     things = _thing_names(args)
     document = json.loads(args.deployment.read_text()) if args.deployment else None
-    console = logging.StreamHandler()
-    console.setFormatter(EscapingFormatter(LINE_FORMAT))  # a topic with a newline forges no line here either
-    logging.basicConfig(level=logging.INFO, handlers=[console])
+    _log_to(args.root / "core.log")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with broker_links(args.broker, certs=args.certs, root=args.root, port=args.broker_port) as links:
+    def started(broker: LocalBroker) -> None:
+        print(f"broker: {broker.name} on {broker.observer_endpoint().url}", flush=True)
+        print(f"  what the things send to IoT Core: {subscribe_command(broker)}", flush=True)
+
+    async with broker_links(
+        args.broker, certs=args.certs, root=args.root, port=args.broker_port, started=started
+    ) as links:
         fleet = Fleet(
             args.root,
             things,
@@ -164,45 +197,39 @@ async def _run(args: argparse.Namespace) -> int:
         async with fleet:
             for thing, core in fleet.cores.items():
                 print(f"core {thing}: running in {core.layout.root}", flush=True)
+            print(f"log: {args.root / 'core.log'} (each component's: <root>/<thing>/logs/)", flush=True)
             if document is not None:
                 for thing, result in (await fleet.deploy(document)).items():
                     print(f"core {thing}: deployment {result.deployment_id}: {result.status} {result.detail}")
-            print("stop with Ctrl-C (SIGINT) or SIGTERM", flush=True)
-            await stop.wait()
+            write_running(args.root, list(fleet.cores))
+            print(f"stop with Ctrl-C, or: fanwatch core stop --root {args.root}", flush=True)
+            try:
+                await stop.wait()
+            finally:
+                clear_running(args.root)
             print("stopping", flush=True)
     return 0
 
 
-# -- finding running cores -----------------------------------------------------------------------------
+def _log_to(path: Path) -> None:
+    """Everything to ``path``; warnings and errors to the terminal too."""
+    from fanwatch.core.runtime.core_log import LINE_FORMAT, EscapingFormatter
 
-
-def _running_cores(root: Path, things: Sequence[str]) -> dict[str, Path]:
-    """thing -> control socket of each running core under ``root`` (or ``root`` itself)."""
-    candidates = (
-        [root / t for t in things] if things else sorted(p for p in [root, *root.glob("*")] if p.is_dir())
-    )
-    found: dict[str, Path] = {}
-    for folder in candidates:
-        state_file = CoreLayout(folder).state_file
-        try:
-            state = json.loads(state_file.read_text())
-        except FileNotFoundError:
-            if things:
-                raise ControlError(f"no core is running in {folder} (no {state_file})") from None
-            continue
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ControlError(f"cannot read {state_file}: {exc}") from None
-        found[str(state["thing"])] = Path(state["controlSocket"])
-    if not found:
-        raise ControlError(f"no running core under {root}: start one with 'fanwatch core run --root {root}'")
-    return found
+    path.parent.mkdir(parents=True, exist_ok=True)
+    form = EscapingFormatter(LINE_FORMAT)  # a topic with a newline forges no line in either
+    to_file = logging.FileHandler(path)
+    to_file.setFormatter(form)
+    to_terminal = logging.StreamHandler()
+    to_terminal.setLevel(logging.WARNING)
+    to_terminal.setFormatter(form)
+    logging.basicConfig(level=logging.INFO, handlers=[to_file, to_terminal])
 
 
 # -- deploy ------------------------------------------------------------------------------------------------
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    cores = _running_cores(args.root, args.thing)
+    cores = find_cores(args.root, args.thing, wait=args.wait, say=_say)
     build_dirs = [str(Path(d).absolute()) for d in args.build_dir]
     if args.document is not None and args.component:
         raise ValueError("give a deployment document or --component, not both")
@@ -216,17 +243,70 @@ def _deploy(args: argparse.Namespace) -> int:
     if args.failure_handling:
         document["failureHandlingPolicy"] = args.failure_handling
         document.pop("deploymentPolicies", None)
+    print(f"deploying {document['deploymentId']} to {', '.join(cores)}", flush=True)
+    results = _deploy_showing_progress(cores, {"op": "deploy", "document": document, "buildDirs": build_dirs})
     failed = 0
-    for thing, control in cores.items():
-        result = request(
-            control, {"op": "deploy", "document": document, "buildDirs": build_dirs}, timeout=None
-        )
+    for thing, result in results.items():
         states = ", ".join(f"{n} {s}" for n, s in result["states"].items())
         print(f"{thing}: {result['deploymentId']}: {result['status']}" + (f" ({states})" if states else ""))
         if result["detail"]:
             print(f"  {result['detail']}")
         failed += result["status"] != DeploymentStatus.SUCCESSFUL
     return 1 if failed else 0
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+#: Seconds between looks at the components' states while a deployment runs.
+PROGRESS_EVERY_S = 2.0
+#: A first Install (a venv and a pip install per component) takes tens of seconds: say so this often.
+QUIET_AT_MOST_S = 10.0
+
+
+def _deploy_showing_progress(cores: Mapping[str, Path], deploy: Mapping[str, Any]) -> dict[str, Any]:
+    """Deploy to every core at once; meanwhile print each component's state as it changes (a first
+    deployment spends most of its time in the components' Install step: a venv and a pip install)."""
+    results: dict[str, Any] = {}
+    errors: dict[str, ControlError] = {}
+
+    def one(thing: str, control: Path) -> None:
+        try:
+            results[thing] = request(control, dict(deploy), timeout=None)
+        except ControlError as exc:
+            errors[thing] = exc
+
+    workers = [threading.Thread(target=one, args=item, daemon=True) for item in cores.items()]
+    for worker in workers:
+        worker.start()
+    seen: dict[tuple[str, str], str] = {}
+    started = last_said = time.monotonic()
+    while any(worker.is_alive() for worker in workers):
+        if time.monotonic() - last_said >= QUIET_AT_MOST_S:
+            waiting = sorted(f"{t}: {n}" for (t, n), state in seen.items() if not state.endswith("RUNNING"))
+            if waiting:
+                elapsed = time.monotonic() - started
+                print(f"  {elapsed:5.0f} s  still installing or starting: {', '.join(waiting)}", flush=True)
+            last_said = time.monotonic()
+        for worker in workers:
+            worker.join(PROGRESS_EVERY_S / len(workers))
+        for thing, control in cores.items():
+            if thing in results or thing in errors:
+                continue
+            try:
+                status = request(control, {"op": "status"}, timeout=5)
+            except ControlError:
+                continue
+            for component in status["components"]:
+                key, state = (thing, component["name"]), f"{component['version']} {component['state']}"
+                if seen.get(key) != state:
+                    seen[key] = state
+                    print(f"  {time.monotonic() - started:5.0f} s  {thing}: {key[1]} {state}", flush=True)
+                    last_said = time.monotonic()
+    if errors:
+        raise ControlError("; ".join(f"{thing}: {exc}" for thing, exc in errors.items()))
+    return {thing: results[thing] for thing in cores}
 
 
 def _document_from_options(args: argparse.Namespace, control: Path, build_dirs: list[str]) -> dict[str, Any]:
@@ -263,7 +343,7 @@ def _document_from_options(args: argparse.Namespace, control: Path, build_dirs: 
 def _status(args: argparse.Namespace) -> int:
     statuses = {
         thing: request(control, {"op": "status"})
-        for thing, control in _running_cores(args.root, args.thing).items()
+        for thing, control in find_cores(args.root, args.thing, wait=args.wait, say=_say).items()
     }
     if args.json:
         print(json.dumps(statuses, indent=2))

@@ -31,7 +31,7 @@ from fanwatch.core.mqtt.link import MqttIoTCoreLink
 from fanwatch.core.mqtt.mosquitto_broker import MosquittoBroker
 from fanwatch.core.mqtt.spooler import Spooler, SpoolerConfig
 
-__all__ = ["broker_links", "saved_spooler_settings"]
+__all__ = ["broker_links", "saved_spooler_settings", "subscribe_command"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,17 @@ def saved_spooler_settings(core_root: Path) -> dict[str, Any] | None:
         return None
     spooler = ((saved.get("nucleus") or {}).get("mqtt") or {}).get("spooler")
     return spooler if isinstance(spooler, dict) else None
+
+
+def subscribe_command(broker: LocalBroker, topic: str = "fanwatch/#") -> str:
+    """A command line that shows what reaches ``broker`` on ``topic``, as an observer may read it."""
+    endpoint = broker.observer_endpoint()
+    if endpoint.ca_file is None or endpoint.client is None:
+        return f"amqtt_sub --url {endpoint.url} -t '{topic}'"
+    return (
+        f"mosquitto_sub -h {endpoint.host} -p {endpoint.port} --cafile {endpoint.ca_file} "
+        f"--cert {endpoint.client.cert_file} --key {endpoint.client.key_file} -t '{topic}' -v"
+    )
 
 
 def _external(url: str, certs: Path | None) -> Callable[[str], BrokerEndpoint]:
@@ -65,10 +76,15 @@ def _external(url: str, certs: Path | None) -> Callable[[str], BrokerEndpoint]:
 
 @contextlib.asynccontextmanager
 async def broker_links(
-    broker: str, *, certs: Path | None, root: Path, port: int = 0
+    broker: str,
+    *,
+    certs: Path | None,
+    root: Path,
+    port: int = 0,
+    started: Callable[[LocalBroker], None] | None = None,
 ) -> AsyncIterator[LinkFactory]:
     """A fleet's ``links`` for ``broker``; a broker started here (on ``port``, or a free one) stops when
-    the block ends."""
+    the block ends, and ``started`` hears of it once it runs."""
     local: LocalBroker | None = None
     if broker == "embedded":
         local = AmqttBroker(root / "broker", port=port, login=Login.from_environment())
@@ -79,6 +95,8 @@ async def broker_links(
         endpoint_for: Callable[[str], BrokerEndpoint] = local.endpoint_for
         observer = local.observer_endpoint()
         log.info("broker: %s on %s (its log: %s)", local.name, observer.url, local.log_file)
+        if started is not None:
+            started(local)
     else:
         endpoint_for = _external(broker, certs)
 

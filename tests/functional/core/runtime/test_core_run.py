@@ -111,7 +111,8 @@ def test_run_deploys_publishes_stops_and_comes_back(tmp_path: Path, builds, reci
 
     second = Run(*args, "--broker-port", port)  # no deployment: the core brings back what it ran
     try:
-        until(lambda: second.find(r"fan-001: restored 1 components"), 60, "the restore")
+        log = root / "core.log"  # the core's log lines go there, not to the terminal
+        until(lambda: "fan-001: restored 1 components" in log.read_text(), 60, "the restore")
         assert second.find(rf"broker: amqtt on mqtt://127\.0\.0\.1:{port}\b")  # the port asked for
         assert (root / "fan-001" / "work" / "aws.greengrass.DiskSpooler" / "spooler.db").exists()  # Disk now
         status = subprocess.run(
@@ -124,6 +125,72 @@ def test_run_deploys_publishes_stops_and_comes_back(tmp_path: Path, builds, reci
         assert probe["state"] == "RUNNING"
     finally:
         assert second.stop() == 0
+
+
+def test_deploy_right_after_run_waits_for_the_core_shows_progress_and_stop_stops_it(
+    tmp_path: Path, builds, recipe
+) -> None:
+    run_probe = f"{sys.executable} -u {{artifacts:path}}/probe_component.py"
+    builds.add(recipe(PROBE, "1.0.0", lifecycle={"Install": "sleep 5", "Run": run_probe}))  # a slow Install
+    root = tmp_path / "cores"
+    run = Run("--thing", "fan-001", "--thing", "fan-002", "--root", root, "--build-dir", builds.folder)
+    try:
+        deploy = subprocess.run(  # at once, as `fanwatch core run ... &` then deploy does
+            [sys.executable, "-m", "fanwatch", "core", "deploy", "--root", root, "--component", f"{PROBE}=1.0.0"],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+        assert deploy.returncode == 0, deploy.stderr
+        assert "waiting up to 60 s for the cores" in deploy.stderr
+        assert re.search(r"deploying cli-\w+ to fan-001, fan-002", deploy.stdout)
+        assert re.search(rf"fan-00[12]: {PROBE} 1\.0\.0 \w+", deploy.stdout), deploy.stdout  # progress
+        for thing in ("fan-001", "fan-002"):
+            assert re.search(rf"^{thing}: cli-\w+: SUCCESSFUL \({PROBE} RUNNING\)$", deploy.stdout, re.M)
+        assert run.find(r"what the things send to IoT Core: amqtt_sub --url mqtt://127\.0\.0\.1:\d+ ")
+        assert run.find(rf"log: {re.escape(str(root / 'core.log'))}")
+        assert not run.find(r"\[INFO\]"), "the core's log lines go to core.log, not to the terminal"
+        assert (root / "cores.json").exists()
+
+        stop = subprocess.run(
+            [sys.executable, "-m", "fanwatch", "core", "stop", "--root", root],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert stop.returncode == 0, stop.stderr
+        assert run.process.wait(5) == 0
+        assert not (root / "cores.json").exists()
+        assert not (root / "fan-001" / "local" / "core.json").exists()
+    finally:
+        if run.process.poll() is None:
+            run.stop()
+
+
+def test_deploy_and_status_without_a_core_say_so_in_one_line(tmp_path: Path) -> None:
+    for argv in (("deploy", "--wait", "0.5", "--component", "x=1.0.0"), ("status", "--wait", "0"), ("stop",)):
+        result = subprocess.run(
+            [sys.executable, "-m", "fanwatch", "core", *argv, "--root", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, (argv, result.stderr)
+        (line,) = [x for x in result.stderr.splitlines() if not x.startswith("waiting up to")]
+        assert line.startswith(f"fanwatch core {argv[0]}: no running core under {tmp_path}"), line
+
+
+def test_run_with_mosquitto_missing_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fanwatch import cli
+    from fanwatch.core.mqtt import mosquitto_broker
+
+    monkeypatch.setattr(mosquitto_broker.shutil, "which", lambda *args, **kwargs: None)  # a machine without it
+    code = cli.main(["core", "run", "--thing", "fan-001", "--root", str(tmp_path), "--broker", "mosquitto"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == "fanwatch core: mosquitto is not installed (apt-get install -y mosquitto)\n"
 
 
 def test_run_refuses_bad_arguments(tmp_path: Path) -> None:
