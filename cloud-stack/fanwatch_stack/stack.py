@@ -80,6 +80,10 @@ class FanwatchCloudStack(Stack):
             ),
             "AthenaWorkGroup": (self.lake.workgroup.ref, "Athena workgroup with the named queries"),
             "Dashboard": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+            # what `fanwatch stack check` reads to find the path a reading takes
+            "TelemetryStream": (self.data.telemetry.stream_name, "Kinesis stream the telemetry rule writes"),
+            "DetectorFunction": (self.functions.detector.function_name, "Lambda that scores telemetry"),
+            "LakeDatabase": (self.lake.database_name, "Glue database of the lake's tables (Athena)"),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -23,8 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "build": ("fanwatch.build", "build Greengrass components (what gdk's custom build runs)"),
     "fleet": ("fanwatch.fleet.cli", "publish components and roll them out to thing groups (AWS or local)"),
     "stack": (
-        "fanwatch.standin.stack_cli",
-        "the cloud stack on this machine (broker + embedded AWS stand-in)",
+        "fanwatch.stack.cli",
+        "the cloud stack: run it here (up), package it for CloudFormation, check a deployed one",
     ),
     "lake": (
         "fanwatch.standin.lake_cli",
@@ -45,7 +45,9 @@ DEBUG_VARIABLE = "FANWATCH_DEBUG"
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="fanwatch", description=DESCRIPTION, epilog="Each command has its own help: fanwatch COMMAND --help"
+        prog="fanwatch",
+        description=DESCRIPTION,
+        epilog="Each command has its own help: fanwatch COMMAND --help",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_module, help_text) in SUBCOMMANDS.items():

@@ -179,6 +179,7 @@ async def _run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+
     def started(broker: LocalBroker) -> None:
         print(f"broker: {broker.name} on {broker.observer_endpoint().url}", flush=True)
         print(f"  what the things send to IoT Core: {subscribe_command(broker)}", flush=True)

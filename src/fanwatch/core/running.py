@@ -125,7 +125,9 @@ def find_cores(
         time.sleep(POLL_S)
     start = f"start them with 'fanwatch core run --root {root} --thing NAME ...'"
     if missing:
-        raise ControlError(f"no core answers for {', '.join(missing)} under {root} after {wait:.0f} s: {start}")
+        raise ControlError(
+            f"no core answers for {', '.join(missing)} under {root} after {wait:.0f} s: {start}"
+        )
     raise ControlError(f"no running core under {root} after {wait:.0f} s: {start}")
 
 

@@ -44,6 +44,7 @@ from fanwatch.standin.firehose import FirehoseDelivery
 from fanwatch.standin.functions import FunctionContainer, Handler
 from fanwatch.standin.inbox import Inbox
 from fanwatch.standin.provision import provision
+from fanwatch.standin.registry import register
 from fanwatch.standin.rules import RuleClients, RulesEngine
 from fanwatch.standin.server import Faults, MotoServer
 from fanwatch.standin.template import TEMPLATE, StackModel, build_model, load_template
@@ -183,6 +184,7 @@ class EmbeddedAws:
         ).close()
         model = self.model = build_model(self._template, self.endpoint, parameters=self._parameters)
         provision(model, self.endpoint)
+        register(model, self.endpoint)
         for function in model.functions:
             self.containers[function.logical_id] = FunctionContainer(
                 function, self.endpoint, handler=self._handlers.get(function.handler)
@@ -258,12 +260,14 @@ class EmbeddedAws:
             firehose.start()
         if self._broker is not None:
             self.rules.connect(self._broker)
+        self.server.published = self.rules.ingest  # iot-data Publish goes through the rules, as in IoT Core
 
     def _sender(self, queue_url: str) -> Callable[[str], None]:
         sqs = self.client("sqs")
         return lambda body: sqs.send_message(QueueUrl=queue_url, MessageBody=body)
 
     def close(self) -> None:
+        self.server.published = None
         if self.rules is not None:
             self.rules.close()
         for poller in self.mappings.values():

@@ -175,6 +175,38 @@ def _with_faults(app: WsgiApp, faults: Faults) -> WsgiApp:
     return middleware
 
 
+#: iot-data's Publish: ``POST /topics/<topic, URL-encoded>?qos=N`` with the payload as the body.
+_PUBLISH = re.compile(r"^/topics/(?P<topic>[^?]+)$")
+
+
+def _with_publish_tap(app: WsgiApp, server: MotoServer) -> WsgiApp:
+    """After moto accepts an iot-data Publish, hand the message to ``server.published`` (the rules
+    engine): in IoT Core an HTTPS publish reaches the rules like an MQTT one, in moto it reaches nothing."""
+
+    def middleware(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        found = _SERVICE.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+        publish = _PUBLISH.match(str(environ.get("PATH_INFO", "")))
+        tap = server.published
+        if tap is None or not found or found.group(1) != "iotdata" or not publish:
+            return app(environ, start_response)
+        if environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        status: list[str] = []
+
+        def noting(code: str, headers: Any, exc_info: Any = None) -> Any:
+            status.append(code)
+            return start_response(code, headers, exc_info) if exc_info else start_response(code, headers)
+
+        answer = list(app(environ, noting))
+        if status and status[0].startswith("200"):
+            tap(urllib.parse.unquote(publish.group("topic")), body)
+        return answer
+
+    return middleware
+
+
 class MotoServer:
     """``server.start()`` -> ``server.url``; ``server.faults`` switches faults on; ``server.stop()``.
 
@@ -189,6 +221,8 @@ class MotoServer:
         self.host = host
         self.port = port
         self.faults = Faults()
+        #: Hears each message published through iot-data (topic, payload); None: nobody listens.
+        self.published: Callable[[str, bytes], object] | None = None
         self._mount = mount
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -207,7 +241,7 @@ class MotoServer:
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         moto: WsgiApp = DomainDispatcherApplication(create_backend_app)
-        app = _with_faults(self._mount(moto) if self._mount else moto, self.faults)
+        app = _with_faults(_with_publish_tap(self._mount(moto) if self._mount else moto, self), self.faults)
         self._server = make_server(
             self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler
         )

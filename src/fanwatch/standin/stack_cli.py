@@ -22,12 +22,11 @@ from fanwatch.standin.aws import DETECTOR, NOTIFIER, EmbeddedAws
 from fanwatch.standin.endpoint import AwsEndpoint
 from fanwatch.standin.template import TemplateError, build_model, load_template
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_up_arguments", "run"]
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", required=True)
-    up = sub.add_parser("up", help="start the broker and the AWS stand-in; Ctrl-C stops them")
+def add_up_arguments(up: argparse.ArgumentParser) -> None:
+    """The options of ``fanwatch stack up`` (:mod:`fanwatch.stack.cli` holds the other actions)."""
     up.add_argument(
         "--dir", type=Path, default=Path("out/stack"), help="broker log and lake (default out/stack)"
     )

@@ -266,7 +266,8 @@ class StackModel:
     deliveries: tuple[Delivery, ...]
     glue_tables: tuple[GlueTable, ...]
     queries: tuple[NamedQuery, ...]
-    outputs: dict[str, Any] = field(default_factory=dict)
+    workgroups: tuple[str, ...] = ()
+    outputs: dict[str, Any] = field(default_factory=dict)  # as CloudFormation would list them
 
     def function(self, logical_id: str) -> Function:
         return _by(self.functions, "logical_id", logical_id)
@@ -462,6 +463,12 @@ class _Builder:
                 NamedQuery(p["Name"], p.get("Description", ""), p["Database"], p["QueryString"])
                 for _i, p in self.of_type("AWS::Athena::NamedQuery")
             ),
+            workgroups=tuple(str(p["Name"]) for _i, p in self.of_type("AWS::Athena::WorkGroup")),
+            outputs={
+                key: self.resolver.resolve(output["Value"], f"Outputs.{key}")
+                for key, output in self.template.get("Outputs", {}).items()
+                if "Condition" not in output or self.resolver.condition(output["Condition"])
+            },
         )
 
     def _stream(self, logical_id: str, p: dict[str, Any]) -> Stream:

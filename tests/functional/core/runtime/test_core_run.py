@@ -136,7 +136,17 @@ def test_deploy_right_after_run_waits_for_the_core_shows_progress_and_stop_stops
     run = Run("--thing", "fan-001", "--thing", "fan-002", "--root", root, "--build-dir", builds.folder)
     try:
         deploy = subprocess.run(  # at once, as `fanwatch core run ... &` then deploy does
-            [sys.executable, "-m", "fanwatch", "core", "deploy", "--root", root, "--component", f"{PROBE}=1.0.0"],
+            [
+                sys.executable,
+                "-m",
+                "fanwatch",
+                "core",
+                "deploy",
+                "--root",
+                root,
+                "--component",
+                f"{PROBE}=1.0.0",
+            ],
             capture_output=True,
             text=True,
             timeout=90,
@@ -186,7 +196,9 @@ def test_run_with_mosquitto_missing_says_so_in_one_line(
     from fanwatch import cli
     from fanwatch.core.mqtt import mosquitto_broker
 
-    monkeypatch.setattr(mosquitto_broker.shutil, "which", lambda *args, **kwargs: None)  # a machine without it
+    monkeypatch.setattr(
+        mosquitto_broker.shutil, "which", lambda *args, **kwargs: None
+    )  # a machine without it
     code = cli.main(["core", "run", "--thing", "fan-001", "--root", str(tmp_path), "--broker", "mosquitto"])
     err = capsys.readouterr().err
     assert code == 2

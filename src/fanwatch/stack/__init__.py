@@ -1,0 +1,3 @@
+"""The road to an AWS account: package the cloud stack for plain CloudFormation
+(:mod:`~fanwatch.stack.package`) and check a deployed one (:mod:`~fanwatch.stack.check`);
+``fanwatch stack ...`` (:mod:`~fanwatch.stack.cli`)."""
