@@ -3,7 +3,6 @@ clock 20 times faster than the wall so that buffering and batching windows pass 
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,7 @@ from typing import Any
 import pytest
 
 from fanwatch.edge.clock import MonotonicClock, ScaledClock
-from fanwatch.standin import AwsEndpoint, EmbeddedAws
-from fanwatch.standin.server import MotoServer
+from fanwatch.standin import EmbeddedAws
 
 SPEED = 20.0
 
@@ -33,13 +31,3 @@ def start_aws(tmp_path: Path) -> Iterator[Callable[..., EmbeddedAws]]:
     yield start
     for aws in started:
         aws.close()
-
-
-@pytest.fixture
-def moto() -> Iterator[AwsEndpoint]:
-    """A bare moto server (reset), for the parts tested one by one with real boto3 clients."""
-    server = MotoServer()
-    server.start()
-    urllib.request.urlopen(urllib.request.Request(f"{server.url}/moto-api/reset", method="POST")).close()
-    yield AwsEndpoint(server.url)
-    server.stop()
