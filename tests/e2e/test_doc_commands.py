@@ -55,6 +55,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ): covered("the suite itself"),
     ("core.md", "make build"): covered("the README's block of the same commands, run here"),
     ("demo.md", "make demo"): covered("tests/e2e/test_demo.py"),
+    ("detection.md", "out() {"): ACCOUNT,
     ("demo.md", ".venv/bin/python -m pytest tests/functional/edge/test_demo.py -q"): covered(
         "the suite itself"
     ),
@@ -158,6 +159,8 @@ def test_every_block_is_named_with_what_it_needs() -> None:
 
 @pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.id)
 def test_each_command_of_each_block_exists_as_written(block: Block) -> None:
+    syntax = subprocess.run(["bash", "-n", "-c", block.text], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr
     targets = set(re.findall(r"^([a-z]+):", (REPO / "Makefile").read_text(), flags=re.M))
     for words in simple_commands(block):
         if words[0] == "fanwatch":
