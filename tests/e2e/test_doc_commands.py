@@ -66,7 +66,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("edge.md", "python -m pytest tests/unit/edge tests/unit/build tests/unit/test_telemetry.py"): covered(
         "the suite itself"
     ),
-    ("fleet.md", "aws iot create-keys-and-certificate --set-as-active"): ACCOUNT,
+    ("fleet.md", "CLAIM=$(aws iot create-keys-and-certificate --set-as-active"): ACCOUNT,
     ("fleet.md", "sudo apt install -y default-jre-headless python3-venv"): PI,
     ("fleet.md", "sudo -E java"): PI,
     ("standin.md", "fanwatch stack up"): covered(
