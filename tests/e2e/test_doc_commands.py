@@ -56,9 +56,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("core.md", "make build"): covered("the README's block of the same commands, run here"),
     ("demo.md", "make demo"): covered("tests/e2e/test_demo.py"),
     ("detection.md", "out() {"): ACCOUNT,
-    ("demo.md", ".venv/bin/python -m pytest tests/functional/edge/test_demo.py -q"): covered(
-        "the suite itself"
-    ),
+    ("demo.md", ".venv/bin/python -m pytest tests/functional/demo -q"): covered("the suite itself"),
     ("edge.md", "python docs/examples/edge_simulated_fan.py"): covered("tests/unit/edge"),
     ("edge.md", "python docs/examples/edge_configuration.py"): covered("tests/unit/edge"),
     ("edge.md", "make build"): GDK,
