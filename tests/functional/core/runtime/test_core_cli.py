@@ -88,10 +88,11 @@ async def test_a_failed_deployment_exits_non_zero(
 
 
 async def test_usage_errors(core: LocalCore, tmp_path: Path, capsys) -> None:
-    code, _, err = await cli(capsys, "status", "--root", tmp_path / "nowhere")
+    # --wait 0: the default waits a minute for cores that are starting (tested in test_core_run)
+    code, _, err = await cli(capsys, "status", "--root", tmp_path / "nowhere", "--wait", "0")
     assert code == 2 and "no running core under" in err
-    code, _, err = await cli(capsys, "status", "--root", tmp_path, "--thing", "fan-404")
-    assert code == 2 and "no core is running in" in err
+    code, _, err = await cli(capsys, "status", "--root", tmp_path, "--thing", "fan-404", "--wait", "0")
+    assert code == 2 and "no core answers for fan-404" in err
     code, _, err = await cli(capsys, "deploy", "--root", tmp_path)
     assert code == 2 and "give a deployment document or at least one --component" in err
     code, _, err = await cli(capsys, "deploy", "--root", tmp_path, "--component", "test.Unknown")
