@@ -53,6 +53,9 @@ NEEDS: dict[tuple[str, str], str] = {
         "core-mqtt.md",
         ".venv/bin/python -m pytest tests/unit/core/mqtt tests/functional/core/mqtt -q",
     ): covered("the suite itself"),
+    ("core-mqtt.md", "export FANWATCH_BROKER_USERNAME=fanwatch"): covered(
+        "tests/functional/core/mqtt/test_amqtt_login.py"
+    ),
     ("core.md", "make build"): covered("the README's block of the same commands, run here"),
     ("demo.md", "make demo"): covered("tests/e2e/test_demo.py"),
     ("detection.md", "out() {"): ACCOUNT,
