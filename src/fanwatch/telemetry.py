@@ -43,6 +43,7 @@ __all__ = [
     "AlertState",
     "ContractError",
     "LakeColumn",
+    "QualityFlag",
     "Reading",
     "Status",
     "Telemetry",
@@ -73,18 +74,21 @@ LEGACY_SCHEMA: Final = "legacy/0"
 #: Readings in one telemetry message; keeps a batch far below IoT Core's 128 KB message limit.
 MAX_READINGS: Final = 600
 
-#: Quality flags a reading may carry.
-QUALITY_FLAGS: Final = frozenset(
-    {
-        "stalled",  # no pulse within the stall timeout: rpm is 0 by measurement, not by default
-        "glitch",  # pulses shorter than the debounce were discarded in this window
-        "dropout",  # the tach signal went missing for part of the window
-        "spike",  # the edge filter replaced an outlier with the rolling median
-        "heartbeat",  # sent because the heartbeat fell due, not because the value changed
-        "estimated",  # too few pulses for a full-accuracy estimate
-        "simulated",  # produced by the simulated fan, not a real sensor
-    }
-)
+
+class QualityFlag(StrEnum):
+    """What a reading's ``flags`` may say about how it was measured or why it was sent."""
+
+    STALLED = "stalled"  # no pulse within the stall timeout: rpm is 0 by measurement, not by default
+    GLITCH = "glitch"  # pulses shorter than the debounce were discarded in this window
+    DROPOUT = "dropout"  # the tach signal went missing for part of the window
+    SPIKE = "spike"  # the edge filter replaced an outlier with the rolling median
+    HEARTBEAT = "heartbeat"  # sent because the heartbeat fell due, not because the value changed
+    ESTIMATED = "estimated"  # too few pulses for a full-accuracy estimate
+    SIMULATED = "simulated"  # produced by the simulated fan, not a real sensor
+
+
+#: Quality flags a reading may carry (as a set, for membership tests).
+QUALITY_FLAGS: Final = frozenset(QualityFlag)
 
 
 class AlertKind(StrEnum):

@@ -17,10 +17,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
-from fanwatch.telemetry import AlertKind, AlertState
+from fanwatch.telemetry import AlertKind, AlertState, QualityFlag
 
 #: The quality flags that say the tach signal itself is noisy (not the fan).
-NOISY_FLAGS: Final = frozenset({"glitch", "dropout"})
+NOISY_FLAGS: Final = frozenset({QualityFlag.GLITCH, QualityFlag.DROPOUT})
 
 __all__ = ["NOISY_FLAGS", "AlertTracker", "Hysteresis", "Transition"]
 

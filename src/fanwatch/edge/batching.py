@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from fanwatch.telemetry import Reading, Telemetry, encode
+from fanwatch.telemetry import QualityFlag, Reading, Telemetry, encode
 
 __all__ = ["Batcher", "DeadbandGate", "pack"]
 
@@ -34,7 +34,8 @@ class DeadbandGate:
     def admit(self, reading: Reading, *, force: bool = False) -> Reading | None:
         """The reading to send (flagged ``heartbeat`` when only the heartbeat let it through), or None."""
         last = self._last
-        if last is None or force or ("stalled" in reading.flags) != ("stalled" in last.flags):
+        stalled = QualityFlag.STALLED in reading.flags
+        if last is None or force or stalled != (QualityFlag.STALLED in last.flags):
             self._last = reading
             return reading
         band = max(self.deadband_rpm, self.deadband_percent / 100.0 * last.rpm)
@@ -43,7 +44,7 @@ class DeadbandGate:
             return reading
         if (reading.ts - last.ts).total_seconds() >= self.heartbeat_s:
             self._last = reading
-            return replace(reading, flags=reading.flags | {"heartbeat"})
+            return replace(reading, flags=reading.flags | {QualityFlag.HEARTBEAT})
         return None
 
 

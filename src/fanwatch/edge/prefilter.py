@@ -28,6 +28,7 @@ from fanwatch.telemetry import (
     AlertKind,
     AlertState,
     ContractError,
+    QualityFlag,
     Reading,
     Status,
     Telemetry,
@@ -184,11 +185,11 @@ class EdgeFilter:
 
     def _reading(self, fan_id: str, fan: _Fan, reading: Reading, now: float) -> list[Publication]:
         self.counters["readings"] += 1
-        stalled = "stalled" in reading.flags
+        stalled = QualityFlag.STALLED in reading.flags
         rpm, spike = fan.hampel.filter(reading.rpm, bypass=stalled)
         if spike:
             self.counters["spikes"] += 1
-            reading = replace(reading, rpm=rpm, flags=reading.flags | {"spike"})
+            reading = replace(reading, rpm=rpm, flags=reading.flags | {QualityFlag.SPIKE})
         fan.last_reading = reading
         out = []
         transitions = fan.alerts.update(

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from fanwatch.limits import DEFAULT_MAX_RPM
+from fanwatch.telemetry import QualityFlag
 
 __all__ = ["Estimate", "RpmEstimator"]
 
@@ -97,26 +98,27 @@ class RpmEstimator:
         if listened < self.window_s or (len(self._edges) < 2 and listened < self.stall_timeout_s):
             return None
         glitches, self._debounced = self._debounced, 0
-        flags: set[str] = {"glitch"} if glitches else set()
+        flags: set[str] = {QualityFlag.GLITCH} if glitches else set()
         if len(self._edges) < 2:
-            return Estimate(0.0, 0.0, len(self._edges), self.stall_timeout_s, frozenset(flags | {"stalled"}))
+            stalled = frozenset(flags | {QualityFlag.STALLED})
+            return Estimate(0.0, 0.0, len(self._edges), self.stall_timeout_s, stalled)
 
         in_window = [t for t in self._edges if t >= now - self.window_s]
         used = in_window if len(in_window) >= self.min_edges else list(self._edges)[-self.min_edges :]
         if len(used) < self.min_edges:
-            flags.add("estimated")
+            flags.add(QualityFlag.ESTIMATED)
         period, dropped, missing = _fit_period(used)
         if dropped:
-            flags.add("glitch")
+            flags.add(QualityFlag.GLITCH)
         if missing:
-            flags.add("dropout")
+            flags.add(QualityFlag.DROPOUT)
         since_last = now - used[-1]
         if since_last > 2.5 * period:  # slowing down or stopping: cannot be faster than one pulse per gap
             period = max(period, since_last)
-            flags.add("estimated")
+            flags.add(QualityFlag.ESTIMATED)
         window = max(self.window_s, now - used[0])
         if window > self.window_s * 1.0001:
-            flags.add("estimated")
+            flags.add(QualityFlag.ESTIMATED)
         hz = 1.0 / period
         return Estimate(60.0 * hz / self.pulses_per_rev, hz, len(used) - dropped, window, frozenset(flags))
 

@@ -6,7 +6,7 @@ from fanwatch.edge.clock import Clock
 from fanwatch.edge.tach.estimator import RpmEstimator
 from fanwatch.edge.tach.source import PulseSource
 from fanwatch.limits import DEFAULT_MAX_RPM
-from fanwatch.telemetry import Reading
+from fanwatch.telemetry import QualityFlag, Reading
 
 __all__ = ["Tachometer"]
 
@@ -49,7 +49,7 @@ class Tachometer:
         est = self.estimator.read(now)
         if est is None:
             return None
-        flags = est.flags | {"simulated"} if self.source.simulated else est.flags
+        flags = est.flags | {QualityFlag.SIMULATED} if self.source.simulated else est.flags
         target = self.source.target_at(now)  # a speed-controlled fan's setpoint of the moment
         return Reading(
             ts=self.clock.utc(now),
