@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 BASIC_INGEST: Final = BASIC_INGEST_PREFIX
 #: What ``clientid()`` returns when the broker does not say who published.
 UNKNOWN_CLIENT: Final = "n/a"
+#: Seconds between the engine's attempts to reconnect to a broker that went away (see connect).
+RECONNECT_DELAY_S: Final = 0.25
 #: The IoT API's name of each action kind, as it appears in error messages (``failedAction``).
 _ACTION_NAMES: Final = {
     "Kinesis": "KinesisAction",
@@ -316,7 +318,10 @@ class RulesEngine:
             )
         if endpoint.login is not None:
             client.username_pw_set(endpoint.login.username, endpoint.login.password)
-        client.reconnect_delay_set(min_delay=1, max_delay=2)
+        # IoT Core's rules engine is part of the broker and never misses what it accepted; ours is a client
+        # of it and misses what devices publish after a broker restart before it has resubscribed. It
+        # comes back within a quarter second (devices back off for a second or more) to keep that short.
+        client.reconnect_delay_set(RECONNECT_DELAY_S, RECONNECT_DELAY_S)  # type: ignore[arg-type]  # a float works
         filters = self.subscriptions()
         refusal: list[str] = []
 
