@@ -62,10 +62,24 @@ def test_a_bank_writes_nothing_for_slots_no_forest_has_used(small_forest, fan_st
     not with the capacity); a spare slot is made empty when a forest first takes it."""
     bank, slot = _forest(small_forest, fan_stream)
     before = bank.capacity
-    bank.reserve(before + 3)
+    bank.reserve(before + 400)  # past 4 MB of nodes and boxes: those are mapped, not calloc'ed
+    assert bank.nodes.nbytes >= 4 << 20
     for name in ("nodes", "parent", "free_nodes", "free_leaves", "root", "threshold"):
         spare = getattr(bank, name).reshape(bank.capacity, -1)[before:]
         assert not spare.view(np.uint8).any(), name
     fresh = bank.acquire(seed=3)
     bank.check_invariants(slot, fresh)
     assert (bank.root[bank.trees(fresh)] == -1).all()
+
+
+def test_a_bank_that_grows_keeps_its_forests_bit_for_bit(small_forest, fan_stream):
+    grown, twin = small_forest(), small_forest()
+    warm = fan_stream(300)
+    grown.process(warm)
+    twin.process(warm)
+    grown._bank.reserve(400)  # its large arrays are now mapped in small pages
+    assert grown._bank.box.nbytes >= 4 << 20
+    later = fan_stream(200, seed=2)
+    assert np.array_equal(grown.process(later), twin.process(later))
+    assert grown.to_bytes() == twin.to_bytes()
+    grown._bank.check_invariants(grown._slot)
