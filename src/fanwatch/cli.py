@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from fanwatch.environment import DEBUG_VARIABLE
 from fanwatch.errors import FanwatchError
 
 __all__ = ["main"]
@@ -39,8 +40,6 @@ DESCRIPTION = (
     "Watch the fans of a Raspberry Pi fleet with AWS IoT Greengrass v2: the edge components, a local "
     "Greengrass core, the cloud stack on this machine or in your AWS account."
 )
-#: Set it to see the traceback behind a one-line error.
-DEBUG_VARIABLE = "FANWATCH_DEBUG"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,7 @@ __all__ = [
     "COOLDOWN_MINUTES_VARIABLE",
     "COOLDOWN_TABLE_VARIABLE",
     "DEAD_LETTER_QUEUE_VARIABLE",
+    "DEBUG_VARIABLE",
     "FAN_STATE_CACHE_VARIABLE",
     "FAN_STATE_TABLE_VARIABLE",
     "HANDLER_VARIABLES",
@@ -125,3 +126,5 @@ STACK_VARIABLE: Final = "FANWATCH_STACK"
 #: In the environment, not on the command line, where every local user could read the password.
 BROKER_USERNAME_VARIABLE: Final = "FANWATCH_BROKER_USERNAME"
 BROKER_PASSWORD_VARIABLE: Final = "FANWATCH_BROKER_PASSWORD"
+#: Set it to see the traceback behind a command's one-line error.
+DEBUG_VARIABLE: Final = "FANWATCH_DEBUG"

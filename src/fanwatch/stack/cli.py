@@ -8,8 +8,8 @@ import argparse
 import os
 from pathlib import Path
 
+from fanwatch.environment import STACK_VARIABLE
 from fanwatch.fleet.names import DEFAULT_STACK
-from fanwatch.fleet.target import STACK_VARIABLE
 
 __all__ = ["add_arguments", "run"]
 
