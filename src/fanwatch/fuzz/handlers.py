@@ -3,9 +3,12 @@ batches into the lake transform, each handler built on real boto3 clients agains
 (moto server), as the Lambda builds it against AWS.
 
 A batch mixes valid messages with poisoned, damaged and junk ones (and records whose base64 is
-broken or whose partition key names another sender). The promise checked on every batch: no record is
-reported as a batch failure, and exactly the records the contract refuses are dead-lettered (or, in
-the lake, left to the error prefix) while every other record goes through.
+broken, records too big for a dead letter, and partition keys that name another sender or hold any
+character Kinesis takes, SQS refuses in an attribute ones included). Dead letters go to queues made
+as SQS made them until 2025 (256 KiB), so a letter too big fails as it would there. The promise
+checked on every batch: no record is reported as a batch failure, and exactly the records the
+contract refuses are dead-lettered (or, in the lake, left to the error prefix) while every other
+record goes through.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from fanwatch.cloud.detector import AnomalyStream, Detector
 from fanwatch.cloud.events import parse_event
 from fanwatch.cloud.lake import transform
 from fanwatch.cloud.notifier import Cooldown, Notifier
-from fanwatch.cloud.records import DeadLetterQueue
+from fanwatch.cloud.records import MAX_LETTER_BYTES, DeadLetterQueue
 from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.shapes import firehose_event, kinesis_event, kinesis_record
 from fanwatch.cloud.stores import FanStateStore, S3ModelStore
@@ -81,6 +84,12 @@ class StandIn:
         )
         return name
 
+    def _dead_letters(self, sqs: Any, tag: str) -> DeadLetterQueue:
+        attributes = {"MaximumMessageSize": str(MAX_LETTER_BYTES)}
+        return DeadLetterQueue(
+            sqs, sqs.create_queue(QueueName=f"dead-letters-{tag}", Attributes=attributes)["QueueUrl"]
+        )
+
     def detector(self) -> Detector:
         tag = uuid.uuid4().hex[:8]
         kinesis, dynamodb, s3, sqs = (self.client(s) for s in ("kinesis", "dynamodb", "s3", "sqs"))
@@ -91,7 +100,7 @@ class StandIn:
             forests=lambda: ForestManager(dimensions=1, store=store, **_FOREST),
             states=FanStateStore(dynamodb, self._table(dynamodb, f"fan-state-{tag}")),
             anomalies=AnomalyStream(kinesis, f"anomalies-{tag}"),
-            dead_letters=DeadLetterQueue(sqs, sqs.create_queue(QueueName=f"dead-letters-{tag}")["QueueUrl"]),
+            dead_letters=self._dead_letters(sqs, tag),
             thresholder=Thresholder(floor=DetectorSettings().score_floor, z=3.0),
         )
 
@@ -102,13 +111,20 @@ class StandIn:
             sns=sns,
             topic_arn=sns.create_topic(Name=f"alerts-{tag}")["TopicArn"],
             cooldown=Cooldown(dynamodb, self._table(dynamodb, f"cooldown-{tag}"), seconds=900.0),
-            dead_letters=DeadLetterQueue(sqs, sqs.create_queue(QueueName=f"dead-letters-{tag}")["QueueUrl"]),
+            dead_letters=self._dead_letters(sqs, tag),
         )
 
 
 # --- batches --------------------------------------------------------------------------------------
 
-_senders = st.one_of(st.sampled_from(THINGS), st.sampled_from(THINGS), st.text(max_size=40))
+#: Any key Kinesis takes (1 to 256 characters), surrogates and control characters included.
+_any_key = st.text(st.characters(exclude_categories=()), min_size=1, max_size=256)
+_senders = st.one_of(st.sampled_from(THINGS), st.sampled_from(THINGS), st.text(max_size=40), _any_key)
+#: A record over IoT Core's 128 KB whose letter, as base64 in JSON, is over SQS's 256 KiB: a producer
+#: writing to the stream directly (Kinesis takes 1 MiB).
+_oversized = st.builds(
+    lambda size, byte: bytes([byte]) * size, st.integers(200_000, 400_000), st.integers(0, 255)
+)
 _not_base64 = st.one_of(st.sampled_from(["%%%", "abc", "e30", "ü", "====", ""]), st.text(max_size=20))
 
 
@@ -126,6 +142,7 @@ def _batches(
         valid,
         st.tuples(untrusted, _senders),
         st.tuples(_not_base64, _senders),
+        st.tuples(_oversized, _senders),
     )
     return st.lists(record, min_size=1, max_size=10)
 
