@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Tags
 from constructs import Construct
 
+from fanwatch.stack.outputs import StackOutput
 from fanwatch_stack.data import DataPlane
 from fanwatch_stack.fleet import Fleet
 from fanwatch_stack.functions import Functions
@@ -63,27 +64,63 @@ class FanwatchCloudStack(Stack):
         for key, value in {"project": "fanwatch", "fanwatch:prefix": prefix, **(tags or {})}.items():
             Tags.of(self).add(key, value)
         outputs = {
-            "ThingGroup": (self.fleet.group.ref, "Thing group the fleet's core devices join"),
-            "CoreDevicePolicy": (self.fleet.core_policy.ref, "IoT policy for Greengrass core devices"),
-            "TokenExchangeRoleAlias": (self.fleet.role_alias.ref, "Role alias for the Greengrass nucleus"),
-            "ProvisioningTemplate": (self.fleet.template.ref, "Fleet provisioning template"),
-            "ClaimPolicy": (self.fleet.claim_policy.ref, "IoT policy for the provisioning claim certificate"),
-            "ArtifactsBucket": (self.data.artifacts.bucket_name, "Bucket for Greengrass component artifacts"),
-            "AlertTopic": (self.data.alerts.topic_arn, "Subscribe here for fan notifications"),
-            "OperationsTopic": (self.data.operations.topic_arn, "Subscribe here for pipeline alarms"),
-            "DeadLetterQueue": (self.data.dead_letters.queue_url, "Rejected records, with the reason"),
-            "LakeBucket": (self.data.lake.bucket_name, "Parquet lake (readings/, events/, errors/)"),
-            "ModelBucket": (self.data.models.bucket_name, "Forest checkpoints (fanwatch detector backfill)"),
-            "FanStateTable": (
+            StackOutput.THING_GROUP: (self.fleet.group.ref, "Thing group the fleet's core devices join"),
+            StackOutput.CORE_DEVICE_POLICY: (
+                self.fleet.core_policy.ref,
+                "IoT policy for Greengrass core devices",
+            ),
+            StackOutput.TOKEN_EXCHANGE_ROLE_ALIAS: (
+                self.fleet.role_alias.ref,
+                "Role alias for the Greengrass nucleus",
+            ),
+            StackOutput.PROVISIONING_TEMPLATE: (self.fleet.template.ref, "Fleet provisioning template"),
+            StackOutput.CLAIM_POLICY: (
+                self.fleet.claim_policy.ref,
+                "IoT policy for the provisioning claim certificate",
+            ),
+            StackOutput.ARTIFACTS_BUCKET: (
+                self.data.artifacts.bucket_name,
+                "Bucket for Greengrass component artifacts",
+            ),
+            StackOutput.ALERT_TOPIC: (self.data.alerts.topic_arn, "Subscribe here for fan notifications"),
+            StackOutput.OPERATIONS_TOPIC: (
+                self.data.operations.topic_arn,
+                "Subscribe here for pipeline alarms",
+            ),
+            StackOutput.DEAD_LETTER_QUEUE: (
+                self.data.dead_letters.queue_url,
+                "Rejected records, with the reason",
+            ),
+            StackOutput.LAKE_BUCKET: (
+                self.data.lake.bucket_name,
+                "Parquet lake (readings/, events/, errors/)",
+            ),
+            StackOutput.MODEL_BUCKET: (
+                self.data.models.bucket_name,
+                "Forest checkpoints (fanwatch detector backfill)",
+            ),
+            StackOutput.FAN_STATE_TABLE: (
                 self.data.fan_state.table_name,
                 "Per-fan detector state (fanwatch detector backfill)",
             ),
-            "AthenaWorkGroup": (self.lake.workgroup.ref, "Athena workgroup with the named queries"),
-            "Dashboard": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+            StackOutput.ATHENA_WORK_GROUP: (
+                self.lake.workgroup.ref,
+                "Athena workgroup with the named queries",
+            ),
+            StackOutput.DASHBOARD: (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
             # what `fanwatch stack check` reads to find the path a reading takes
-            "TelemetryStream": (self.data.telemetry.stream_name, "Kinesis stream the telemetry rule writes"),
-            "DetectorFunction": (self.functions.detector.function_name, "Lambda that scores telemetry"),
-            "LakeDatabase": (self.lake.database_name, "Glue database of the lake's tables (Athena)"),
+            StackOutput.TELEMETRY_STREAM: (
+                self.data.telemetry.stream_name,
+                "Kinesis stream the telemetry rule writes",
+            ),
+            StackOutput.DETECTOR_FUNCTION: (
+                self.functions.detector.function_name,
+                "Lambda that scores telemetry",
+            ),
+            StackOutput.LAKE_DATABASE: (
+                self.lake.database_name,
+                "Glue database of the lake's tables (Athena)",
+            ),
         }
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -143,7 +143,7 @@ CORE_MAY_IMPORT: dict[str, set[str]] = {
 #: edge runs on a Pi without the local core, the cloud in Lambda without either, the forest and the
 #: telemetry contract under all of them, the build under a bare python3; and none of these libraries
 #: imports the applications built on them (the stand-in, the fleet tools, the demo).
-_APPLICATIONS = {"fanwatch.standin", "fanwatch.fleet", "fanwatch.demo"}
+_APPLICATIONS = {"fanwatch.standin", "fanwatch.fleet", "fanwatch.stack", "fanwatch.demo"}
 MUST_NOT_IMPORT: dict[str, set[str]] = {
     "fanwatch.core": {"fanwatch.edge", "fanwatch.cloud", "fanwatch.rcf", "fanwatch.build", *_APPLICATIONS},
     "fanwatch.edge": {"fanwatch.core", "fanwatch.cloud", "fanwatch.rcf", "fanwatch.build", *_APPLICATIONS},

@@ -22,10 +22,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fanwatch.environment import ARTIFACTS_BUCKET_VARIABLE, STACK_VARIABLE
 from fanwatch.errors import FanwatchError
 from fanwatch.fleet.names import DEFAULT_STACK, artifacts_bucket
+from fanwatch.stack.outputs import StackOutput
 
 __all__ = ["PublishTarget", "TargetError", "resolve_target"]
 
-_OUTPUT: Final = "ArtifactsBucket"
+_OUTPUT: Final = StackOutput.ARTIFACTS_BUCKET
 
 
 class TargetError(FanwatchError):

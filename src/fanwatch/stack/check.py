@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from fanwatch.stack.outputs import StackOutput
 from fanwatch.telemetry import Reading, Telemetry, encode, topic_for
 
 __all__ = ["CHECK_THING", "LOCAL_LIMITS", "REQUIRED_OUTPUTS", "Result", "StackCheck", "Verdict"]
@@ -33,9 +34,14 @@ __all__ = ["CHECK_THING", "LOCAL_LIMITS", "REQUIRED_OUTPUTS", "Result", "StackCh
 #: The thing the test message comes from (no device has this name; filter it out of lake queries).
 CHECK_THING: Final = "fanwatch-stack-check"
 #: The outputs the checks read; a stack without them predates this version.
-REQUIRED_OUTPUTS: Final = ("TelemetryStream", "DetectorFunction", "LakeDatabase", "AthenaWorkGroup")
+REQUIRED_OUTPUTS: Final = (
+    StackOutput.TELEMETRY_STREAM,
+    StackOutput.DETECTOR_FUNCTION,
+    StackOutput.LAKE_DATABASE,
+    StackOutput.ATHENA_WORK_GROUP,
+)
 #: Stack states in which the resources exist as the template says.
-_SETTLED: Final = frozenset(
+_STACK_READY: Final = frozenset(
     {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
 )
 #: What a check against moto cannot show, said after the results.
@@ -145,7 +151,7 @@ class StackCheck:
             )
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         status = stack["StackStatus"]
-        if status not in _SETTLED:
+        if status not in _STACK_READY:
             return Result(
                 "outputs",
                 Verdict.FAIL,
@@ -198,7 +204,7 @@ class StackCheck:
         return Telemetry(thing=CHECK_THING, fan="check", boot=boot, seq=0, sent=now, readings=(reading,))
 
     def check_telemetry(self) -> Result:
-        stream = self.outputs["TelemetryStream"]
+        stream = self.outputs[StackOutput.TELEMETRY_STREAM]
         boot = uuid.uuid4().hex[:16]
         topic = topic_for("telemetry", CHECK_THING)
         kinesis = self.client("kinesis")
@@ -229,7 +235,7 @@ class StackCheck:
                         f"published on {topic}, read back from {stream} after {self.clock() - started:.1f} s",
                     )
             if self.clock() - started > self.timeout_s:
-                lake = self.outputs.get("LakeBucket", "<LakeBucket output>")
+                lake = self.outputs.get(StackOutput.LAKE_BUCKET, f"<{StackOutput.LAKE_BUCKET} output>")
                 return Result(
                     "telemetry",
                     Verdict.FAIL,
@@ -240,7 +246,10 @@ class StackCheck:
             time.sleep(1.0)
 
     def check_detector(self) -> Result:
-        function, stream = self.outputs["DetectorFunction"], self.outputs["TelemetryStream"]
+        function, stream = (
+            self.outputs[StackOutput.DETECTOR_FUNCTION],
+            self.outputs[StackOutput.TELEMETRY_STREAM],
+        )
         mappings = self.client("lambda").list_event_source_mappings(FunctionName=function)[
             "EventSourceMappings"
         ]
@@ -270,7 +279,10 @@ class StackCheck:
         )
 
     def check_lake(self) -> Result:
-        database, workgroup = self.outputs["LakeDatabase"], self.outputs["AthenaWorkGroup"]
+        database, workgroup = (
+            self.outputs[StackOutput.LAKE_DATABASE],
+            self.outputs[StackOutput.ATHENA_WORK_GROUP],
+        )
         table = self.client("glue").get_table(DatabaseName=database, Name="readings")["Table"]
         location = table.get("StorageDescriptor", {}).get("Location", "?")
         athena = self.client("athena")

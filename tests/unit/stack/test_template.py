@@ -10,6 +10,7 @@ from aws_cdk.assertions import Match, Template
 
 from fanwatch.cloud.settings import DEFAULT_COOLDOWN_MINUTES, DetectorSettings
 from fanwatch.environment import HANDLER_VARIABLES, METRICS_NAMESPACE, METRICS_NAMESPACE_VARIABLE
+from fanwatch.stack.outputs import StackOutput
 from fanwatch.telemetry import LAKE_COLUMNS
 
 
@@ -228,6 +229,11 @@ def test_the_fan_state_table_is_on_demand_unless_given_write_units(template: dic
     assert template["Conditions"]["FanStateProvisioned"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "FanStateWriteUnits"}, "0"]}]
     }
+
+
+def test_the_stack_outputs_exactly_the_names_its_readers_use(template: dict[str, Any]) -> None:
+    """``fanwatch stack check`` and ``fanwatch fleet publish`` read outputs by :class:`StackOutput`."""
+    assert set(template["Outputs"]) == set(StackOutput)
 
 
 def test_no_role_gets_an_action_wildcard(template: dict[str, Any]) -> None:
