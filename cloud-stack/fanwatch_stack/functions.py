@@ -20,6 +20,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from fanwatch import environment as variables
+from fanwatch.cloud.observability import Service
 from fanwatch.cloud.settings import ENVIRONMENT
 from fanwatch_stack import assets, grants
 from fanwatch_stack.data import DataPlane
@@ -55,7 +56,7 @@ class Functions(Construct):
             timeout=Duration.minutes(5),
             environment={
                 **common,
-                variables.SERVICE_NAME_VARIABLE: "detector",
+                variables.SERVICE_NAME_VARIABLE: Service.DETECTOR,
                 variables.MODEL_BUCKET_VARIABLE: data.models.bucket_name,
                 variables.FAN_STATE_TABLE_VARIABLE: data.fan_state.table_name,
                 variables.ANOMALY_STREAM_VARIABLE: data.anomalies.stream_name,
@@ -82,7 +83,7 @@ class Functions(Construct):
 
         notifier_env = {
             **common,
-            variables.SERVICE_NAME_VARIABLE: "notifier",
+            variables.SERVICE_NAME_VARIABLE: Service.NOTIFIER,
             variables.ALERT_TOPIC_VARIABLE: data.alerts.topic_arn,
             variables.COOLDOWN_TABLE_VARIABLE: data.cooldown.table_name,
             variables.COOLDOWN_MINUTES_VARIABLE: settings.cooldown_minutes.value_as_string,
@@ -124,7 +125,7 @@ class Functions(Construct):
             "Firehose transformation: messages -> lake rows",
             memory=512,
             timeout=Duration.minutes(1),
-            environment={variables.SERVICE_NAME_VARIABLE: "lake"},
+            environment={variables.SERVICE_NAME_VARIABLE: Service.LAKE},
         )
 
     def _function(

@@ -14,6 +14,7 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from fanwatch.cloud.observability import Service
 from fanwatch.environment import METRICS_NAMESPACE
 from fanwatch_stack.data import DataPlane
 from fanwatch_stack.parameters import Settings
@@ -24,7 +25,7 @@ _FIVE_MIN = Duration.minutes(5)
 _HOUR = Duration.hours(1)
 
 
-def _custom(service: str, name: str, label: str) -> cw.Metric:
+def _custom(service: Service, name: str, label: str) -> cw.Metric:
     return cw.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
@@ -153,10 +154,10 @@ class Monitoring(Construct):
                 title="Anomalies and alerts per hour",
                 width=8,
                 left=[
-                    _custom("detector", "anomalies", "detector anomalies"),
-                    _custom("detector", "gaps", "telemetry gaps"),
-                    _custom("notifier", "notifications", "notifications sent"),
-                    _custom("notifier", "held_back", "held back by cooldown"),
+                    _custom(Service.DETECTOR, "anomalies", "detector anomalies"),
+                    _custom(Service.DETECTOR, "gaps", "telemetry gaps"),
+                    _custom(Service.NOTIFIER, "notifications", "notifications sent"),
+                    _custom(Service.NOTIFIER, "held_back", "held back by cooldown"),
                 ],
             ),
         )
@@ -170,10 +171,10 @@ class Monitoring(Construct):
                 title="Duplicates, late messages, dead letters",
                 width=8,
                 left=[
-                    _custom("detector", "duplicates", "duplicates dropped"),
-                    _custom("detector", "late", "late messages"),
-                    _custom("detector", "dead_letters", "detector dead letters"),
-                    _custom("notifier", "dead_letters", "notifier dead letters"),
+                    _custom(Service.DETECTOR, "duplicates", "duplicates dropped"),
+                    _custom(Service.DETECTOR, "late", "late messages"),
+                    _custom(Service.DETECTOR, "dead_letters", "detector dead letters"),
+                    _custom(Service.NOTIFIER, "dead_letters", "notifier dead letters"),
                 ],
                 right=[dead_letters],
             ),

@@ -43,7 +43,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.cloud.events import Anomaly, encode_anomaly
-from fanwatch.cloud.observability import publish
+from fanwatch.cloud.observability import Service, publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.sequence import SequenceCheck, check
 from fanwatch.cloud.settings import DetectorSettings
@@ -78,7 +78,7 @@ __all__ = [
     "typical_speed",
 ]
 
-logger = Logger(service="detector")
+logger = Logger(service=Service.DETECTOR)
 
 
 class Forests(Protocol):
@@ -508,7 +508,7 @@ class Detector:
             counts["forest_reloads"] += len(moved)
             for key in moved:
                 self._forget(key)
-        publish("detector", counts)
+        publish(Service.DETECTOR, counts)
         logger.info("batch done", extra={"counts": dict(counts)})
         if moved:
             raise RetryLater(

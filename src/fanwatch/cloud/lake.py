@@ -22,6 +22,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from fanwatch.cloud.events import EVENT_COLUMNS, event_row, parse_event
+from fanwatch.cloud.observability import Service
 from fanwatch.telemetry import (
     LAKE_COLUMNS,
     ContractError,
@@ -42,7 +43,7 @@ __all__ = [
     "transform_record",
 ]
 
-logger = Logger(service="lake")
+logger = Logger(service=Service.LAKE)
 
 #: Partition keys of both lake tables, in the order of the S3 prefix.
 PARTITION_KEYS: Final = ("dt", "thing")

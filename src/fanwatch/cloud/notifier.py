@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from fanwatch.cloud.events import Anomaly, Event, parse_event, severity_of
-from fanwatch.cloud.observability import publish
+from fanwatch.cloud.observability import Service, publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.settings import DEFAULT_COOLDOWN_MINUTES
 from fanwatch.cloud.wording import Suppressed, describe, subject, summary
@@ -37,7 +37,7 @@ from fanwatch.telemetry import AlertState, ContractError, format_ts, parse_ts
 
 __all__ = ["Cooldown", "Notifier", "cooldown_key", "from_environment", "lambda_handler", "sweep_handler"]
 
-logger = Logger(service="notifier")
+logger = Logger(service=Service.NOTIFIER)
 
 _KEEP_S = 7 * 24 * 3600  # cooldown items expire (DynamoDB TTL) a week after their last claim
 
@@ -177,7 +177,7 @@ class Notifier:
         """Process one batch of the anomalies stream (partial failures reported per record)."""
         self.counts = Counter()
         response = process_partial_response(event, self.process_record, self._processor, context)
-        publish("notifier", self.counts)
+        publish(Service.NOTIFIER, self.counts)
         return dict(response)
 
     def process_record(self, record: KinesisStreamRecord) -> None:
@@ -217,7 +217,7 @@ class Notifier:
             self._publish(event, f"{subject(event)} (summary)"[:100], text)
             sent += 1
         self.counts["summaries"] = sent
-        publish("notifier", self.counts)
+        publish(Service.NOTIFIER, self.counts)
         return sent
 
     def _publish(self, event: Event, title: str, body: str) -> None:

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from enum import StrEnum
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from fanwatch.environment import METRICS_NAMESPACE, METRICS_NAMESPACE_VARIABLE
 
-__all__ = ["publish"]
+__all__ = ["Service", "publish"]
 
 
-def publish(service: str, counts: Counter[str]) -> None:
+class Service(StrEnum):
+    """A handler's Powertools ``service``: its logs' field and its metrics' dimension, which the stack
+    sets in each function's environment and its dashboard reads."""
+
+    DETECTOR = "detector"
+    NOTIFIER = "notifier"
+    LAKE = "lake"
+
+
+def publish(service: Service, counts: Counter[str]) -> None:
     """Emit ``counts`` as one EMF document (a log line Lambda turns into metrics)."""
     metrics = Metrics(
         namespace=os.environ.get(METRICS_NAMESPACE_VARIABLE, METRICS_NAMESPACE), service=service
