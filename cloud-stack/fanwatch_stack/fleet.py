@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
-from fanwatch.telemetry import BASIC_INGEST_PREFIX
+from fanwatch.telemetry import BASIC_INGEST_PREFIX, TopicKind, topic_filter
 from fanwatch_stack import grants
 from fanwatch_stack.data import DataPlane
 
@@ -227,15 +227,15 @@ class Fleet(Construct):
         grants.stream_writer(role, data.anomalies, data.key)
         grants.objects(role, data.lake, data.key, "errors/iot/*", "s3:PutObject")
         for id, kind, stream in (
-            ("TelemetryRule", "telemetry", data.telemetry),
-            ("AlertRule", "alerts", data.anomalies),
+            ("TelemetryRule", TopicKind.TELEMETRY, data.telemetry),
+            ("AlertRule", TopicKind.ALERTS, data.anomalies),
         ):
             iot.CfnTopicRule(
                 self,
                 id,
                 rule_name=f"{rule_prefix}_{kind}",
                 topic_rule_payload={
-                    "sql": f"SELECT * FROM 'fanwatch/+/{kind}'",
+                    "sql": f"SELECT * FROM '{topic_filter(kind)}'",
                     "awsIotSqlVersion": "2016-03-23",
                     "ruleDisabled": False,
                     "description": f"fanwatch {kind} into Kinesis, partitioned by thing",
