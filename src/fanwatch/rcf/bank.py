@@ -247,12 +247,18 @@ class TreeBank:
         if capacity * T * M >= 2**31:
             raise ValueError(f"a bank holds at most {(2**31 - 1) // (T * M)} forests of this size")
 
+        # slots past the last one a forest ever took hold only zeros: copying them would touch
+        # their pages
+        kept = int(np.flatnonzero(self._cleared).max(initial=-1)) + 1 if old else 0
+
         def grow(name: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> None:
             # zeros whose pages are only touched when a forest uses them; a slot's other initial
             # values are written when it is first acquired (_clear)
             fresh = _zeros(shape, dtype)
-            if old:
-                fresh[: len(getattr(self, name))] = getattr(self, name)
+            if kept:
+                current = getattr(self, name)
+                rows = len(current) // old * kept  # every array has a row count per slot
+                fresh[:rows] = current[:rows]
             setattr(self, name, fresh)
 
         G = capacity * T

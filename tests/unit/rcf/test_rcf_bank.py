@@ -70,6 +70,12 @@ def test_a_bank_writes_nothing_for_slots_no_forest_has_used(small_forest, fan_st
     fresh = bank.acquire(seed=3)
     bank.check_invariants(slot, fresh)
     assert (bank.root[bank.trees(fresh)] == -1).all()
+    last = bank.capacity
+    bank.reserve(last + 1)  # growing again keeps the slots in use (and copies no spare one)
+    for name in ("nodes", "parent", "free_nodes", "root", "threshold"):
+        spare = getattr(bank, name).reshape(bank.capacity, -1)[fresh + 1 :]
+        assert not spare.view(np.uint8).any(), name
+    bank.check_invariants(slot, fresh)
 
 
 def test_a_bank_that_grows_keeps_its_forests_bit_for_bit(small_forest, fan_stream):
