@@ -47,6 +47,9 @@ MAX_REFUSAL_CHARS = 400
 
 
 class Outcome(StrEnum):
+    """What a target did with an example it did not let escape: took it, or refused it with its documented
+    error."""
+
     ACCEPTED = "accepted"
     REFUSED = "refused"
 
@@ -68,6 +71,9 @@ class Target:
 
 @dataclass(slots=True)
 class Tally:
+    """A target's run in figures: examples tried, items in them, how many were accepted, refused and
+    escaped, and the first escapes with their examples."""
+
     target: str
     unit: str
     tried: int = 0
