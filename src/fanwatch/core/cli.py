@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fanwatch.core.control import ControlError, request
-from fanwatch.core.deployment.document import DeploymentStatus, FailurePolicy
+from fanwatch.core.deployment.document import DetailedDeploymentStatus, FailurePolicy
 from fanwatch.core.deployment.versions import Version
 from fanwatch.core.mqtt.broker import LocalBroker
 from fanwatch.core.running import clear_running, find_cores, stop_cores, write_running
@@ -252,7 +252,7 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"{thing}: {result['deploymentId']}: {result['status']}" + (f" ({states})" if states else ""))
         if result["detail"]:
             print(f"  {result['detail']}")
-        failed += result["status"] != DeploymentStatus.SUCCESSFUL
+        failed += result["status"] != DetailedDeploymentStatus.SUCCESSFUL
     return 1 if failed else 0
 
 

@@ -25,7 +25,7 @@ __all__ = [
     "DeploymentDocument",
     "DeploymentError",
     "DeploymentResult",
-    "DeploymentStatus",
+    "DetailedDeploymentStatus",
     "FailurePolicy",
 ]
 
@@ -37,7 +37,7 @@ class FailurePolicy(StrEnum):
     DO_NOTHING = "DO_NOTHING"  # leave the components as the failed deployment left them
 
 
-class DeploymentStatus(StrEnum):
+class DetailedDeploymentStatus(StrEnum):
     """How a deployment ended, with the nucleus' names (``detailed-deployment-status``)."""
 
     SUCCESSFUL = "SUCCESSFUL"
@@ -124,13 +124,13 @@ class DeploymentResult:
     """How a deployment ended, with the nucleus' status names."""
 
     deployment_id: str
-    status: DeploymentStatus
+    status: DetailedDeploymentStatus
     detail: str = ""
     states: dict[str, str] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> bool:
-        return self.status == DeploymentStatus.SUCCESSFUL
+        return self.status == DetailedDeploymentStatus.SUCCESSFUL
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -21,7 +21,7 @@ from fanwatch.core.deployment.document import (
     DeploymentDocument,
     DeploymentError,
     DeploymentResult,
-    DeploymentStatus,
+    DetailedDeploymentStatus,
     FailurePolicy,
 )
 from fanwatch.core.deployment.plan import Plan, PlannedComponent, plan_deployment
@@ -75,7 +75,7 @@ class Deployer:
                     document = DeploymentDocument.parse(document)
                 except DeploymentError as exc:
                     return self._finish(
-                        DeploymentResult("unknown", DeploymentStatus.FAILED_NO_STATE_CHANGE, str(exc))
+                        DeploymentResult("unknown", DetailedDeploymentStatus.FAILED_NO_STATE_CHANGE, str(exc))
                     )
             self._core_log.claim_current_task()  # the components it starts log into this core's log
             self._log.info("deployment %s: %s", document.deployment_id, json.dumps(document.to_dict()))
@@ -90,7 +90,7 @@ class Deployer:
             except (DeploymentError, RecipeError, ArtifactError, OSError) as exc:
                 return self._finish(
                     DeploymentResult(
-                        document.deployment_id, DeploymentStatus.FAILED_NO_STATE_CHANGE, str(exc)
+                        document.deployment_id, DetailedDeploymentStatus.FAILED_NO_STATE_CHANGE, str(exc)
                     )
                 )
             previous = supervisor.snapshot(self.document)
@@ -100,12 +100,14 @@ class Deployer:
                 self.save()
                 return self._finish(
                     DeploymentResult(
-                        document.deployment_id, DeploymentStatus.SUCCESSFUL, states=supervisor.states()
+                        document.deployment_id,
+                        DetailedDeploymentStatus.SUCCESSFUL,
+                        states=supervisor.states(),
                     )
                 )
             self._log.error("deployment %s failed: %s", document.deployment_id, problem)
             if document.failure_handling == FailurePolicy.DO_NOTHING:
-                status = DeploymentStatus.FAILED_ROLLBACK_NOT_REQUESTED
+                status = DetailedDeploymentStatus.FAILED_ROLLBACK_NOT_REQUESTED
                 return self._finish(
                     DeploymentResult(document.deployment_id, status, problem, supervisor.states())
                 )
@@ -113,9 +115,9 @@ class Deployer:
             rollback_problem = await supervisor.apply(previous, supervisor.launches(previous))
             if rollback_problem is None:
                 self.save()
-                status = DeploymentStatus.FAILED_ROLLBACK_COMPLETE
+                status = DetailedDeploymentStatus.FAILED_ROLLBACK_COMPLETE
             else:
-                status = DeploymentStatus.FAILED_UNABLE_TO_ROLLBACK
+                status = DetailedDeploymentStatus.FAILED_UNABLE_TO_ROLLBACK
                 problem = f"{problem}; rollback: {rollback_problem}"
             return self._finish(
                 DeploymentResult(document.deployment_id, status, problem, supervisor.states())

@@ -34,7 +34,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.core.deployment import Requirement, Version
-from fanwatch.core.deployment.document import DeploymentStatus
+from fanwatch.core.deployment.document import DetailedDeploymentStatus
 from fanwatch.core.ports import ComponentState
 from fanwatch.core.runtime import NUCLEUS_VERSION, LocalCore
 from fanwatch.errors import FanwatchError
@@ -70,7 +70,7 @@ class AgentClients:
 class DeploymentFailure(FanwatchError):
     """A deployment the device could not apply; ``status`` is the nucleus' detailed status."""
 
-    def __init__(self, status: DeploymentStatus, cause: str, errors: list[str] | None = None) -> None:
+    def __init__(self, status: DetailedDeploymentStatus, cause: str, errors: list[str] | None = None) -> None:
         super().__init__(cause)
         self.status = status
         self.cause = cause
@@ -194,9 +194,8 @@ class DeviceAgent:
             details["deployment-failure-cause"] = cause[:1000]
         if errors:
             details["deployment-error-stack"] = f"[{', '.join(errors)}]"
-        job_status = (
-            ExecutionStatus.SUCCEEDED if status == DeploymentStatus.SUCCESSFUL else ExecutionStatus.FAILED
-        )
+        succeeded = status == DetailedDeploymentStatus.SUCCESSFUL
+        job_status = ExecutionStatus.SUCCEEDED if succeeded else ExecutionStatus.FAILED
         await asyncio.to_thread(
             jobs.update_job_execution,
             thingName=self.thing,
@@ -230,7 +229,7 @@ class DeviceAgent:
                     )
         if conflicts:
             raise DeploymentFailure(
-                DeploymentStatus.FAILED_NO_STATE_CHANGE,
+                DetailedDeploymentStatus.FAILED_NO_STATE_CHANGE,
                 "No local or cloud component version satisfies the requirements. " + " ".join(conflicts),
                 ["DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"],
             )
@@ -251,7 +250,7 @@ class DeviceAgent:
             },
         }
         result = await self.core.deploy(document)
-        if result.status != DeploymentStatus.SUCCESSFUL:
+        if result.status != DetailedDeploymentStatus.SUCCESSFUL:
             errors = ["DEPLOYMENT_FAILURE"]
             if "BROKEN" in result.detail:
                 errors.append("COMPONENT_BROKEN")
@@ -263,7 +262,7 @@ class DeviceAgent:
             "components": {name: str(spec["componentVersion"]) for name, spec in requested.items()},
         }
         self._save()
-        return DeploymentStatus.SUCCESSFUL, ""
+        return DetailedDeploymentStatus.SUCCESSFUL, ""
 
     def _memberships(self) -> set[str]:
         """The thing groups this thing is in now, with their ancestors (ListThingGroupsForCoreDevice)."""
@@ -294,7 +293,7 @@ class DeviceAgent:
             if exc.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             raise DeploymentFailure(
-                DeploymentStatus.FAILED_NO_STATE_CHANGE,
+                DetailedDeploymentStatus.FAILED_NO_STATE_CHANGE,
                 f"No local or cloud component version satisfies the requirements. "
                 f"Check whether the component exists in your AWS account: {name} requires ={version}.",
                 ["DEPLOYMENT_FAILURE", "NO_AVAILABLE_COMPONENT_VERSION"],
@@ -314,7 +313,7 @@ class DeviceAgent:
                         self._clients.s3.download_file(bucket, key, str(target))
                     except (ClientError, BotoCoreError) as exc:
                         raise DeploymentFailure(
-                            DeploymentStatus.FAILED_NO_STATE_CHANGE,
+                            DetailedDeploymentStatus.FAILED_NO_STATE_CHANGE,
                             f"{name} {version}: cannot download {uri}: {exc}",
                             ["DEPLOYMENT_FAILURE", "S3_RESOURCE_NOT_FOUND"],
                         ) from None
