@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from constructs import Construct
 
-from fanwatch.telemetry import BASIC_INGEST_PREFIX, TopicKind, topic_filter
+from fanwatch.telemetry import BASIC_INGEST_PREFIX, TOPIC_ROOT, TopicKind, topic_filter
 from fanwatch_stack import grants
 from fanwatch_stack.data import DataPlane
 
@@ -73,9 +73,11 @@ class Fleet(Construct):
             credential_duration_seconds=3600,
         )
 
-        device_topics = f"fanwatch/{THING}/*"
+        device_topics = f"{TOPIC_ROOT}/{THING}/*"
         # Basic Ingest (the EdgeFilter's basicIngestRule): its own telemetry, to the telemetry rule only
-        basic_ingest = f"{BASIC_INGEST_PREFIX}{rule_prefix}_telemetry/fanwatch/{THING}/telemetry"
+        basic_ingest = (
+            f"{BASIC_INGEST_PREFIX}{rule_prefix}_telemetry/{TOPIC_ROOT}/{THING}/{TopicKind.TELEMETRY}"
+        )
         shadow_and_jobs = [f"$aws/things/{THING}/shadow/*", f"$aws/things/{THING}/jobs/*"]
         self.core_policy = iot.CfnPolicy(
             self,

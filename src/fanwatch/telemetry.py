@@ -38,6 +38,7 @@ __all__ = [
     "QUALITY_FLAGS",
     "STATUS_SCHEMA",
     "TELEMETRY_SCHEMA",
+    "TOPIC_ROOT",
     "Alert",
     "AlertKind",
     "AlertState",
@@ -310,8 +311,8 @@ class TopicKind(StrEnum):
     STATUS = "status"
 
 
-#: The first level of every topic a device publishes on.
-_TOPIC_ROOT: Final = "fanwatch"
+#: The first level of every topic a device publishes on (IoT policies grant ``fanwatch/<thing>/*``).
+TOPIC_ROOT: Final = "fanwatch"
 
 
 def topic_for(kind: str, thing: str, *, rule: str = "") -> str:
@@ -320,20 +321,20 @@ def topic_for(kind: str, thing: str, *, rule: str = "") -> str:
     without the prefix)."""
     if kind not in set(TopicKind):
         raise ValueError(f"unknown topic kind {kind!r}")
-    topic = f"{_TOPIC_ROOT}/{read_text(thing, 'thing', THING_PATTERN)}/{kind}"
+    topic = f"{TOPIC_ROOT}/{read_text(thing, 'thing', THING_PATTERN)}/{kind}"
     return f"{BASIC_INGEST_PREFIX}{rule}/{topic}" if rule else topic
 
 
 def topic_filter(kind: TopicKind) -> str:
     """Every device's topic of ``kind``: what an IoT rule selects from and an observer subscribes to."""
-    return f"{_TOPIC_ROOT}/+/{kind}"
+    return f"{TOPIC_ROOT}/+/{kind}"
 
 
 def topic_parts(topic: str) -> tuple[str, TopicKind]:
     """(thing, kind) of a device's topic; ContractError naming ``topic`` for any other topic."""
     parts = topic.split("/")
-    if len(parts) != 3 or parts[0] != _TOPIC_ROOT or parts[2] not in set(TopicKind):
-        raise ContractError("topic", f"not {_TOPIC_ROOT}/<thing>/{'|'.join(TopicKind)}")
+    if len(parts) != 3 or parts[0] != TOPIC_ROOT or parts[2] not in set(TopicKind):
+        raise ContractError("topic", f"not {TOPIC_ROOT}/<thing>/{'|'.join(TopicKind)}")
     return parts[1], TopicKind(parts[2])
 
 
