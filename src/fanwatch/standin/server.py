@@ -207,6 +207,21 @@ def _with_publish_tap(app: WsgiApp, server: MotoServer) -> WsgiApp:
     return middleware
 
 
+def _route_every_athena_path() -> None:
+    """Let Athena requests on any path reach moto's Athena handler.
+
+    botocore 1.44.18 moved Athena from the json protocol (``POST /``, ``X-Amz-Target``) to rest-json
+    (``POST /workgroups``, ``GET /named-queries/{id}``). moto 5.2 picks the operation from the installed
+    botocore's model, so it can read either, but its Athena URL map holds only ``/``: every rest-json
+    call answered 404 and the stand-in could not create the stack's work group. A catch-all path, as
+    moto's IoT has, lets the request through; with an older botocore nothing changes.
+    """
+    from moto.athena import urls
+    from moto.athena.responses import AthenaResponse
+
+    urls.url_paths.setdefault("{0}/.*$", AthenaResponse.dispatch)
+
+
 class MotoServer:
     """``server.start()`` -> ``server.url``; ``server.faults`` switches faults on; ``server.stop()``.
 
@@ -240,6 +255,7 @@ class MotoServer:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        _route_every_athena_path()
         moto: WsgiApp = DomainDispatcherApplication(create_backend_app)
         app = _with_faults(_with_publish_tap(self._mount(moto) if self._mount else moto, self), self.faults)
         self._server = make_server(
