@@ -339,6 +339,8 @@ def build(name: str, out: Path, *, version: str | None = None) -> tuple[Path, Pa
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``fanwatch build`` and of gdk's custom build: which components (or ``--all``), where
+    to, and a version to stamp instead of gdk-config.json's (for a local core)."""
     parser.add_argument("components", nargs="*", metavar="COMPONENT", help=f"one of {', '.join(COMPONENTS)}")
     parser.add_argument("--all", action="store_true", help="build every component")
     parser.add_argument(
@@ -348,6 +350,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch build``: build each named component and say where its zip and recipe went; 2 when none is
+    named, 1 when one cannot be built (the message says why)."""
     names = list(COMPONENTS) if args.all else args.components
     if not names:
         print("fanwatch build: name a component or use --all", file=sys.stderr)
@@ -364,6 +368,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The build as a command of its own: what gdk's ``custom_build_command`` runs
+    (``python3 src/fanwatch/build.py --all``)."""
     parser = argparse.ArgumentParser(prog="fanwatch.build", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run(parser.parse_args(argv))

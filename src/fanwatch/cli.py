@@ -43,6 +43,8 @@ DESCRIPTION = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``fanwatch COMMAND ...``, importing only that command's module. An error meant for the user ends
+    in one line and exit 2 (``FANWATCH_DEBUG`` shows its traceback); any other keeps its traceback."""
     parser = argparse.ArgumentParser(
         prog="fanwatch",
         description=DESCRIPTION,

@@ -211,6 +211,8 @@ def _required(obj: Mapping[str, Any], key: str, path: str) -> Any:
 
 
 def read_number(value: object, path: str, *, low: float, high: float) -> float:
+    """A finite number within [``low``, ``high``], or a ContractError naming ``path``: how every numeric
+    field of a message is read (a bool is not a number here)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ContractError(path, f"expected a number, got {_describe(value)}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -221,6 +223,8 @@ def read_number(value: object, path: str, *, low: float, high: float) -> float:
 
 
 def read_integer(value: object, path: str, *, low: int, high: int) -> int:
+    """A whole number within [``low``, ``high``] (a float such as ``3.0`` counts), or a ContractError
+    naming ``path``."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
@@ -232,6 +236,8 @@ def read_integer(value: object, path: str, *, low: int, high: int) -> int:
 
 
 def read_text(value: object, path: str, pattern: re.Pattern[str]) -> str:
+    """A string that ``pattern`` matches in full, or a ContractError naming ``path``: how names and ids
+    (thing, fan, boot) are read."""
     if not isinstance(value, str):
         raise ContractError(path, f"expected a string, got {_describe(value)}")
     if not pattern.fullmatch(value):
@@ -542,6 +548,8 @@ def _alert_state(value: str) -> AlertState:
 
 
 def parse_alert(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Alert:
+    """Read an edge alert message; ``thing`` is the device it arrived from, and an alert that names another
+    thing is refused."""
     data = load_message(payload)
     msg_thing = _sender(data, ALERT_SCHEMA, thing)
     kind = _required(data, "kind", "")
@@ -590,6 +598,8 @@ class Status:
 
 
 def parse_status(payload: bytes | str | Mapping[str, Any], *, thing: str | None = None) -> Status:
+    """Read a device status message; ``thing`` is the device it arrived from, and a status that names
+    another thing is refused."""
     data = load_message(payload)
     msg_thing = _sender(data, STATUS_SCHEMA, thing)
     components = _mapping(_required(data, "components", ""), "components")
