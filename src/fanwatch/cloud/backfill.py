@@ -246,6 +246,8 @@ def days_back(until: date, days: int) -> list[date]:
 
 
 def format_report(reports: Sequence[FanReport]) -> str:
+    """One line per fan for ``fanwatch detector backfill``: its readings, the time they span, and what
+    became of it (warmed, with its forest's readiness and threshold, or why it was skipped)."""
     lines = []
     for r in reports:
         span = (

@@ -22,6 +22,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``fanwatch detector backfill``: the stack's buckets and table (by default from the
+    detector's environment variables), the days and things to learn from, ``--replace``, and where AWS is."""
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     backfill = sub.add_parser("backfill", help="warm fans' forests and thresholds from the Parquet lake")
     env = os.environ.get
@@ -52,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch detector backfill``: warm the fans of the lake's last ``--days`` days and print a line
+    per fan; 2 for a missing output or a bad ``--days``, 1 when the lake cannot be read."""
     missing = [
         flag
         for flag, value in (

@@ -629,4 +629,6 @@ def thresholder_for(settings: DetectorSettings) -> Thresholder:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The detector function's entry point (the stack's handler string names it): one batch of the
+    telemetry stream, with the detector built once per container."""
     return _from_environment().handle(event, context)

@@ -113,6 +113,8 @@ Event = Anomaly | Alert
 
 
 def encode_anomaly(anomaly: Anomaly) -> bytes:
+    """An anomaly as the bytes the detector puts on the anomalies stream: compact JSON that
+    :func:`parse_event` reads back (a NaN raises rather than reach the wire)."""
     return json.dumps(anomaly.to_dict(), separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -159,6 +161,8 @@ def parse_event(payload: bytes | str | Mapping[str, Any], *, thing: str | None =
 
 
 def severity_of(event: Event) -> str:
+    """The severity a notification and the lake give an event: an anomaly's own; an edge alert's by its
+    kind (a stall is critical, the rest warnings), and ``info`` once it has cleared."""
     if isinstance(event, Anomaly):
         return event.severity
     return "info" if event.state == AlertState.CLEARED else _ALERT_SEVERITY[event.kind]

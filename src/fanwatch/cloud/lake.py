@@ -119,4 +119,5 @@ def transform(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Firehose transformation's entry point (the stack's handler string names it): :func:`transform`."""
     return transform(event)

@@ -264,8 +264,12 @@ def from_environment(*, clock: Callable[[], float] = time.time) -> Notifier:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The notifier function's entry point (the stack's handler string names it): one batch of the
+    anomalies stream, with the notifier built once per container."""
     return _from_environment().handle(event, context)
 
 
 def sweep_handler(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """The sweep function's entry point, run on a schedule: sends the summaries the cooldown held back that
+    no later event carried, and says how many."""
     return {"summaries": _from_environment().sweep()}

@@ -50,6 +50,8 @@ def kinesis_record(
 
 
 def kinesis_event(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """A Kinesis event as Lambda hands it to a function: the records (:func:`kinesis_record` shapes) under
+    ``Records``."""
     return {"Records": [dict(r) for r in records]}
 
 
