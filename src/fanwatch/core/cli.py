@@ -33,6 +33,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of ``fanwatch core`` and their options: ``run`` cores, ``deploy`` to them, show their
+    ``status``, ``stop`` them."""
     commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     run_cmd = commands.add_parser("run", help="run one local core per thing until interrupted")
@@ -130,6 +132,8 @@ def _add_broker_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch core ACTION``: 1 when a deployment failed; what cannot be done at all (no core answers, a
+    bad document or option) is said in one line, exit 2."""
     try:
         if args.action == "run":
             return asyncio.run(_run(args))

@@ -28,10 +28,13 @@ POLL_S: Final = 0.5
 
 
 def write_running(root: Path, things: Sequence[str]) -> None:
+    """Announce, once every core is up, what ``fanwatch core run`` runs under ``root`` (its pid and the
+    things), so ``deploy``, ``status`` and ``stop`` know which cores to wait for and which process to stop."""
     (root / RUNNING_FILE).write_text(json.dumps({"pid": os.getpid(), "things": list(things)}) + "\n")
 
 
 def clear_running(root: Path) -> None:
+    """Withdraw that announcement when ``fanwatch core run`` stops."""
     (root / RUNNING_FILE).unlink(missing_ok=True)
 
 

@@ -39,6 +39,8 @@ def parse_pointer(pointer: str) -> list[str]:
 
 
 def pointer_for(path: Sequence[str]) -> str:
+    """The JSON pointer to ``path`` (``~`` and ``/`` escaped as RFC 6901 says), the inverse of
+    :func:`parse_pointer`: how :func:`stale_keys` names a key for a RESET."""
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in path)
 
 

@@ -204,6 +204,9 @@ class Permission(StrEnum):
 
 
 class DependencyType(StrEnum):
+    """How a dependency binds the component that declares it (the recipe's ``DependencyType``, HARD when
+    not given)."""
+
     HARD = "HARD"  # the depender restarts when the dependency stops, and waits for it to run
     SOFT = "SOFT"  # only the start order
 

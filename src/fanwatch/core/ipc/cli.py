@@ -41,6 +41,8 @@ def _details(info: ComponentInfo) -> model.ComponentDetails:
 async def get_component_details(
     call: Call, request: model.GetComponentDetailsRequest
 ) -> model.GetComponentDetailsResponse:
+    """GetComponentDetails: one component's version, state and configuration (hidden keys left out); the
+    name must be given, and an ``aws.greengrass.Cli`` policy must allow it."""
     name = request.component_name
     if not name:
         raise model.InvalidArgumentsError(message="Component name cannot be empty")
@@ -52,6 +54,8 @@ async def get_component_details(
 
 
 async def list_components(call: Call, request: model.ListComponentsRequest) -> model.ListComponentsResponse:
+    """ListComponents: every component the core runs, with its version, state and configuration; an
+    ``aws.greengrass.Cli`` policy must allow ``*``."""
     _authorize(call, LIST, ANY)
     return model.ListComponentsResponse(components=[_details(c) for c in call.services.nucleus.components()])
 

@@ -20,6 +20,8 @@ _RESTRICTED = "accessControl"
 async def get_configuration(
     call: Call, request: model.GetConfigurationRequest
 ) -> model.GetConfigurationResponse:
+    """GetConfiguration: a component's configuration at a key path (the caller's own when no component is
+    named), hidden keys left out; the key must exist."""
     component = call.component if request.component_name is None else request.component_name
     key_path = list(request.key_path or [])
     store = call.services.nucleus.config
@@ -46,6 +48,9 @@ def _refuse_restricted(key_path: list[str], value: dict[str, object]) -> None:
 async def update_configuration(
     call: Call, request: model.UpdateConfigurationRequest
 ) -> model.UpdateConfigurationResponse:
+    """UpdateConfiguration: merge an object into the caller's own configuration; needs a timestamp, refuses
+    ``accessControl``, and fails the condition check when a value under the path is newer than the
+    timestamp (the update's newer parts still apply)."""
     if request.timestamp is None:
         raise model.InvalidArgumentsError(message="Timestamp is required")
     if request.value_to_merge is None:
@@ -69,6 +74,8 @@ async def update_configuration(
 async def subscribe_to_configuration_update(
     call: Call, request: model.SubscribeToConfigurationUpdateRequest
 ) -> model.SubscribeToConfigurationUpdateResponse:
+    """SubscribeToConfigurationUpdate: an event for each change at or below a key path of a component's
+    configuration (the caller's own when none is named); the path must exist."""
     component = call.component if request.component_name is None else request.component_name
 
     def changed(name: str, key_path: list[str]) -> None:

@@ -40,6 +40,8 @@ HeaderValue = bool | int | bytes | str | uuid.UUID
 
 
 class HeaderType(IntEnum):
+    """The type code of a header's value on the wire, as the event-stream encoding numbers them."""
+
     BOOL_TRUE = 0
     BOOL_FALSE = 1
     BYTE = 2
@@ -68,6 +70,9 @@ class FrameError(FanwatchError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Header:
+    """One typed header of a message; ``type`` says how ``value`` is framed (:meth:`string` and
+    :meth:`int32` make the ones the RPC layer uses)."""
+
     name: str
     value: HeaderValue
     type: HeaderType
@@ -83,6 +88,9 @@ class Header:
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One event-stream message: its headers, in order, and its payload (the prelude and CRCs are the
+    framing's)."""
+
     headers: tuple[Header, ...] = ()
     payload: bytes = b""
 

@@ -13,6 +13,7 @@ _REPORTABLE = {model.ReportedLifecycleState.RUNNING, model.ReportedLifecycleStat
 
 
 async def update_state(call: Call, request: model.UpdateStateRequest) -> model.UpdateStateResponse:
+    """UpdateState: the calling component reports itself RUNNING or ERRORED; any other state is refused."""
     if request.state not in _REPORTABLE:
         raise model.InvalidArgumentsError(
             message=f"state must be one of {sorted(_REPORTABLE)}, not {request.state!r}"

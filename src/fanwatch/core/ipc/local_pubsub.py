@@ -32,6 +32,9 @@ __all__ = [
 
 
 class ReceiveMode(StrEnum):
+    """Whether a subscriber also hears its own messages (the IPC model's values); without one, a wildcard
+    filter gets RECEIVE_MESSAGES_FROM_OTHERS and a plain topic RECEIVE_ALL_MESSAGES."""
+
     RECEIVE_ALL_MESSAGES = "RECEIVE_ALL_MESSAGES"
     RECEIVE_MESSAGES_FROM_OTHERS = "RECEIVE_MESSAGES_FROM_OTHERS"
 

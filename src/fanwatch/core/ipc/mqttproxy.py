@@ -56,6 +56,9 @@ def _max_message_bytes(call: Call) -> int:
 async def publish_to_iot_core(
     call: Call, request: model.PublishToIoTCoreRequest
 ) -> model.PublishToIoTCoreResponse:
+    """PublishToIoTCore: checks the topic, the caller's ``aws.greengrass.ipc.mqttproxy`` authorization, the
+    payload, the QoS and the nucleus' ``mqtt.maxMessageSizeInBytes``, then hands the message to the core's
+    IoT link."""
     topic = _topic(call, request.topic_name, PUBLISH)
     if request.payload is None:
         raise model.InvalidArgumentsError(message="Payload is required")
@@ -76,6 +79,8 @@ async def publish_to_iot_core(
 async def subscribe_to_iot_core(
     call: Call, request: model.SubscribeToIoTCoreRequest
 ) -> model.SubscribeToIoTCoreResponse:
+    """SubscribeToIoTCore: checks the topic filter, the caller's authorization and the QoS, then streams
+    each message from IoT Core on that filter to the caller until the stream closes."""
     topic = _topic(call, request.topic_name, SUBSCRIBE)
     qos = _qos(request.qos)
 

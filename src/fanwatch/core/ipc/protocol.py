@@ -38,6 +38,9 @@ OPERATION = "operation"
 
 
 class MessageType(IntEnum):
+    """What a message is (``:message-type``, numbered as aws-c-event-stream does): application messages and
+    errors belong to an operation's stream, the rest to the connection (stream 0)."""
+
     APPLICATION_MESSAGE = 0
     APPLICATION_ERROR = 1
     PING = 2
@@ -49,6 +52,9 @@ class MessageType(IntEnum):
 
 
 class MessageFlag(IntFlag):
+    """The ``:message-flags`` bits: a CONNECT_ACK with CONNECTION_ACCEPTED lets the client in,
+    TERMINATE_STREAM ends an operation's stream."""
+
     NONE = 0
     CONNECTION_ACCEPTED = 1
     TERMINATE_STREAM = 2

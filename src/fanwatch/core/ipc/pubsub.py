@@ -47,6 +47,8 @@ def _to_event(message: LocalMessage) -> model.SubscriptionResponseMessage:
 
 
 async def publish_to_topic(call: Call, request: model.PublishToTopicRequest) -> model.PublishToTopicResponse:
+    """PublishToTopic: checks the caller's ``aws.greengrass.ipc.pubsub`` authorization for the topic, the
+    message (a JSON object or bytes) and the topic's rules, then delivers it locally."""
     _authorize(call, PUBLISH, request.topic)
     if request.topic is None:
         raise model.InvalidArgumentsError(message="Publish topic must not be null")
@@ -61,6 +63,8 @@ async def publish_to_topic(call: Call, request: model.PublishToTopicRequest) -> 
 async def subscribe_to_topic(
     call: Call, request: model.SubscribeToTopicRequest
 ) -> model.SubscribeToTopicResponse:
+    """SubscribeToTopic: checks the caller's authorization for the topic filter and the receive mode, then
+    streams each local message it matches to the caller until the stream closes."""
     _authorize(call, SUBSCRIBE, request.topic)
     try:
         mode = ReceiveMode(request.receive_mode) if request.receive_mode is not None else None

@@ -70,8 +70,11 @@ def _refuse_loose_base64(document: dict[str, object], shape: rpc.Shape) -> None:
 
 
 def model_name(shape: rpc.Shape) -> str:
+    """The shape's name in the IPC model (``aws.greengrass#PublishToIoTCoreResponse``), which a reply's
+    ``service-model-type`` header carries."""
     return str(shape._model_name())
 
 
 def to_json(shape: rpc.Shape) -> bytes:
+    """The shape as the JSON payload the client reads (its camelCase keys, blobs in base64)."""
     return json.dumps(shape._to_payload()).encode()

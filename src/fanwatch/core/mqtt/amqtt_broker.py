@@ -107,6 +107,8 @@ async def _serve(host: str, port: int, password_file: str | None) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """The broker process :class:`AmqttBroker` starts: serve on HOST PORT (admitting only the login in
+    PASSWORD_FILE, when given) until SIGTERM, SIGINT or the parent closes our stdin."""
     host, port, *password_file = argv
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(_serve(host, int(port), password_file[0] if password_file else None))

@@ -47,11 +47,17 @@ DISK_SPOOLER_COMPONENT: Final = "aws.greengrass.DiskSpooler"
 
 
 class StorageType(StrEnum):
+    """Where the spooler keeps its messages (``mqtt.spooler.storageType``): in memory, gone with the
+    process, or on disk, where a restarted core finds them."""
+
     MEMORY = "Memory"
     DISK = "Disk"
 
 
 class OnFull(StrEnum):
+    """What a full spool may evict for a new message (``mqtt.spooler.strategyOnFull``): QoS 0 messages only
+    (``RejectNewData``, the nucleus' way) or QoS 1 messages too."""
+
     REJECT_NEW_DATA = "RejectNewData"
     OVERWRITE_OLDEST_DATA = "OverwriteOldestData"
 

@@ -38,6 +38,9 @@ class SpooledMessage:
 
 
 class SpoolStorage(Protocol):
+    """What the spooler needs of a storage (:class:`MemoryStorage`, :class:`DiskStorage`): messages kept
+    and handed back in id order."""
+
     def add(self, message: SpooledMessage) -> None:
         """Store ``message``; once this returns it is as durable as the storage can make it."""
         ...

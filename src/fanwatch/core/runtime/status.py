@@ -71,6 +71,8 @@ def core_status(
     store: ComponentStore,
     last_result: DeploymentResult | None,
 ) -> dict[str, Any]:
+    """One core as ``fanwatch core status`` shows it (JSON-ready): the nucleus, the platform, the last
+    deployment, each component's state, configuration, stale keys and problems, and the component store."""
     nucleus = supervisor.configuration(NUCLEUS_COMPONENT)
     interpolates = bool(nucleus.get("interpolateComponentConfiguration"))
     return {
