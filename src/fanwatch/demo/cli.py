@@ -26,6 +26,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``fanwatch demo``: how many devices, how many simulated minutes with how much
+    warm-up, how much faster than real time, where the output goes, and ``--in-process``."""
     parser.add_argument(
         "--devices",
         "--things",
@@ -60,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch demo``: run the fleet, print the summary and write the report; 0 only when the run showed
+    all it promises, 1 when it did not (or could not start), 2 for a bad option."""
     try:
         scenario = Scenario.fleet(
             devices=args.devices,

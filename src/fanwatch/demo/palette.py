@@ -21,6 +21,8 @@ FAULT_COLOURS: Final = {
 
 
 def fault_colour(kind: str) -> str:
+    """The colour a fault kind is drawn in, the same on the report and the picture (grey for a kind without
+    one)."""
     return FAULT_COLOURS.get(kind, "#999999")
 
 

@@ -38,6 +38,8 @@ def failures(story: Story, verdict: Verdict) -> list[str]:
 
 
 def summary(story: Story, verdict: Verdict) -> str:
+    """The text the demo prints at the end: readings sent and stored, each injected fault and what caught
+    it, false alarms, notifications, dead letters and where the outputs are."""
     scenario = story.scenario
     healthy = [fan for fan in story if fan.plan.healthy]
     lines = [

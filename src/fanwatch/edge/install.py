@@ -56,6 +56,7 @@ def board(model: str | None) -> str:
 
 
 def read_model(path: Path = MODEL_FILE) -> str | None:
+    """The device-tree model string, which says what board this is; None where there is no device tree."""
     try:
         return path.read_bytes().decode(errors="replace").strip("\x00\n ")
     except OSError:
@@ -81,6 +82,8 @@ def plan(
 
 
 def stamp_of(pins: Sequence[str], version: tuple[int, int] = sys.version_info[:2]) -> str:
+    """A digest of the pins and the Python version, kept in the venv so that a later Install with the same
+    ones does nothing."""
     text = f"python {version[0]}.{version[1]}\n" + "\n".join(pins)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -112,6 +115,8 @@ def install(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The Install step as the recipes run it (``install.py --work DIR --requirements FILE``, the
+    Tachometer's with ``--gpio auto``); what stops it is said in one line, exit 1."""
     parser = argparse.ArgumentParser(description="Install step of the fanwatch components")
     parser.add_argument("--work", required=True, type=Path, help="the component's work folder ({work:path})")
     parser.add_argument("--requirements", required=True, type=Path, help="the pinned requirements file")

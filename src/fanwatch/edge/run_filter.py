@@ -119,6 +119,8 @@ class FilterService:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The EdgeFilter process as the recipe's Run starts it (IPC, signals and logs: ``run_component``)."""
+
     def make(
         bus: EdgeBus, thing: str, version: str, log: logging.Logger, _artifacts: Path | None
     ) -> FilterService:

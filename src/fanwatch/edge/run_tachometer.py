@@ -197,6 +197,8 @@ class TachometerService:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The Tachometer process as the recipe's Run starts it (IPC, signals and logs: ``run_component``)."""
+
     def make(
         bus: EdgeBus, thing: str, version: str, log: logging.Logger, artifacts: Path | None
     ) -> TachometerService:
