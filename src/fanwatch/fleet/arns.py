@@ -18,10 +18,13 @@ _TARGET: Final = re.compile(
 
 
 def component_arn(region: str, account: str, name: str, partition: str = "aws") -> str:
+    """The ARN of a component with all its versions, as ListComponentVersions takes it."""
     return f"arn:{partition}:greengrass:{region}:{account}:components:{name}"
 
 
 def component_version_arn(region: str, account: str, name: str, version: str, partition: str = "aws") -> str:
+    """The ARN of one component version, as DescribeComponent and GetComponent take it (``account`` ``aws``
+    for a public component)."""
     return f"{component_arn(region, account, name, partition)}:versions:{version}"
 
 

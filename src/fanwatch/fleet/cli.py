@@ -23,6 +23,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of ``fanwatch fleet`` and their options: ``bucket``, ``publish``, ``deploy``,
+    ``status``, ``rollback`` and ``local``."""
     commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     bucket = commands.add_parser(
@@ -134,6 +136,8 @@ def _session() -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch fleet ACTION``: 0 done, 1 the rollout stopped, 2 bad input or a call AWS refused (said in
+    one line)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from fanwatch.errors import FanwatchError

@@ -143,6 +143,9 @@ def fleet_status(
     scale: TimeScale | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> FleetStatus:
+    """The fleet as the Greengrass service sees it: each core device (of ``group``, or every one) with its
+    health, silence and newest deployment, and the jobs queued or in progress for longer than
+    ``stuck_after`` (fleet seconds)."""
     scale = scale or TimeScale()
     if group is not None:
         api.group_arn(group)  # a clear error for a group that does not exist

@@ -132,6 +132,7 @@ def legacy_message() -> st.SearchStrategy[dict[str, Any]]:
 
 @st.composite
 def alert_message(draw: st.DrawFn, *, thing: str | None = None) -> dict[str, Any]:
+    """A valid edge alert message as a dict (``since`` at or before ``ts``)."""
     since = draw(_times)
     return {
         "schema": ALERT_SCHEMA,
@@ -150,6 +151,7 @@ def alert_message(draw: st.DrawFn, *, thing: str | None = None) -> dict[str, Any
 
 @st.composite
 def status_message(draw: st.DrawFn, *, thing: str | None = None) -> dict[str, Any]:
+    """A valid device status message as a dict."""
     return {
         "schema": STATUS_SCHEMA,
         "thing": thing or draw(st.sampled_from(THINGS)),
@@ -165,6 +167,7 @@ def status_message(draw: st.DrawFn, *, thing: str | None = None) -> dict[str, An
 
 @st.composite
 def anomaly_message(draw: st.DrawFn, *, thing: str | None = None) -> dict[str, Any]:
+    """A valid detector anomaly message as a dict (``since`` at or before ``ts``)."""
     since = draw(_times)
     return {
         "schema": ANOMALY_SCHEMA,
