@@ -57,6 +57,9 @@ LOCAL_LIMITS: Final = (
 
 
 class Verdict(StrEnum):
+    """A check's answer: PASS, FAIL (the result says what to do) or SKIP (a check it needs did not pass, or
+    ``--no-publish``)."""
+
     PASS = "PASS"
     FAIL = "FAIL"
     SKIP = "SKIP"
@@ -64,6 +67,8 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """One check's report: which check, its verdict, what it found and, for a FAIL, what to do."""
+
     check: str
     verdict: Verdict
     detail: str

@@ -15,6 +15,8 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of ``fanwatch stack`` and their options: ``up`` (:mod:`fanwatch.standin.stack_cli`),
+    ``check`` and ``package``."""
     from fanwatch.standin.stack_cli import add_up_arguments
 
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -60,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch stack ACTION``: ``up`` until Ctrl-C; ``check`` exits 1 when a check failed; ``package``
+    writes the package and says how to deploy it."""
     if args.action == "up":
         from fanwatch.standin.stack_cli import run as run_up
 

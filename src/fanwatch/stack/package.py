@@ -41,6 +41,8 @@ class PackageError(FanwatchError):
 
 @dataclass(frozen=True, slots=True)
 class Upload:
+    """A zipped Lambda asset and the S3 object the template reads it from (what ``deploy.sh`` copies)."""
+
     file: Path
     bucket: str
     key: str
@@ -52,6 +54,9 @@ class Upload:
 
 @dataclass(frozen=True, slots=True)
 class Package:
+    """What ``fanwatch stack package`` made: the stack's name and bucket, the template, the zips to upload
+    and ``deploy.sh``."""
+
     stack: str
     bucket: str
     template: Path
@@ -196,6 +201,8 @@ def _write_script(result: Package, out: Path, prefix: str) -> None:
 
 
 def run_package(args: argparse.Namespace) -> int:
+    """``fanwatch stack package``: package the stack into ``--out`` and say what it made and how to deploy
+    it."""
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     print(f"synthesizing {args.prefix}-cloud with its Lambda code in s3://{args.bucket}/ ...", flush=True)
