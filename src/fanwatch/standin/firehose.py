@@ -86,6 +86,9 @@ def expand_prefix(
 
 @dataclass(slots=True)
 class DeliveryStats:
+    """What one delivery stream has done: records read, rows and objects written (with their keys), and
+    each way a record or a write went wrong; ``fanwatch stack up`` and the demo count from them."""
+
     records: int = 0  # read from the stream
     rows: int = 0  # written to the lake
     objects: int = 0

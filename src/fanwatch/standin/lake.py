@@ -32,6 +32,9 @@ class LakeError(FanwatchError, RuntimeError):
 
 
 class ObjectSource(Protocol):
+    """Where the lake's objects come from (:class:`S3Objects`, :class:`FolderObjects`): their keys under a
+    prefix, and their bytes."""
+
     def keys(self, prefix: str) -> Iterator[str]: ...
     def read(self, key: str) -> bytes: ...
 
@@ -72,6 +75,8 @@ class FolderObjects:
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
+    """A query's answer: its column names and rows, as records or as a table for a terminal."""
+
     columns: list[str]
     rows: list[tuple[Any, ...]]
 

@@ -24,6 +24,8 @@ DEFAULT_LAKE: Final = Path("out/demo/lake")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The actions of ``fanwatch lake``: ``query`` (SQL or a named query, over a lake folder or a running
+    stand-in's S3) and ``queries``."""
     sub = parser.add_subparsers(dest="action", required=True)
     query = sub.add_parser("query", help="run SQL (DuckDB, with Athena's functions) over the lake")
     query.add_argument("sql", nargs="?", help="the query; tables: readings, events")
@@ -42,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch lake ACTION``: list the named queries, or run one query and print its rows; 2 for a bad
+    question or no lake, 1 when DuckDB refuses the query."""
     model = build_model(
         load_template(args.template), AwsEndpoint(getattr(args, "endpoint", None) or "http://local")
     )

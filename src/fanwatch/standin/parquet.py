@@ -81,6 +81,8 @@ def arrow_type(hive: str) -> pa.DataType:
 
 
 def arrow_schema(columns: Iterable[GlueColumn]) -> pa.Schema:
+    """The Arrow schema of a Glue table's columns: what the stand-in's Firehose writes and the lake reads
+    back."""
     return pa.schema([pa.field(c.name, arrow_type(c.type)) for c in columns])
 
 

@@ -18,6 +18,8 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m fanwatch.standin.refresh SYNTHESIZED [--out FILE]``: write the normalised template, by
+    default over the checked-in copy."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("synthesized", type=Path, help="cdk.out/<stack>.template.json")
     parser.add_argument("--out", type=Path, default=TEMPLATE)

@@ -81,6 +81,9 @@ class RuleClients:
 
 @dataclass(frozen=True, slots=True)
 class RuleOutcome:
+    """What one rule did with one message: whether its SQL selected it, the errors of its failed actions,
+    and why the message was lost when the error action could not take it (None: not lost)."""
+
     rule: str
     fired: bool
     failures: tuple[str, ...] = ()
@@ -185,6 +188,9 @@ def _compile_action(action: RuleAction, clients: RuleClients) -> _Action:
 
 @dataclass(slots=True)
 class EngineStats:
+    """What the rules engine has done: messages received and, by rule, fired, failed actions, error actions
+    run and messages lost (``fanwatch stack up``'s status line and the tests read them)."""
+
     received: int = 0
     fired: Counter[str] = field(default_factory=Counter)
     action_failures: Counter[str] = field(default_factory=Counter)

@@ -53,6 +53,9 @@ def _status(aws: EmbeddedAws) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``fanwatch stack up``: the broker and the AWS stand-in running the stack, their endpoints and names,
+    a status line now and then until Ctrl-C, then what Firehose buffers written to the lake; 2 for a bad
+    ``--parameter``."""
     from fanwatch.core.mqtt import AmqttBroker, LocalBroker, Login, MosquittoBroker, Observer
 
     parameters: dict[str, Any] = {}

@@ -78,6 +78,8 @@ class TemplateError(FanwatchError, ValueError):
 
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """The synthesized template as JSON (by default the checked-in copy); a missing one says to run
+    ``make synth``."""
     if not path.is_file():
         raise TemplateError(f"no synthesized template at {path}: run `make synth`")
     loaded: dict[str, Any] = json.loads(path.read_text())
@@ -115,6 +117,9 @@ def _dig(properties: Mapping[str, Any], dotted: str) -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Stream:
+    """An ``AWS::Kinesis::Stream``, with the capacity mode, shards and retention the stand-in creates it
+    with."""
+
     logical_id: str
     name: str
     arn: str
@@ -125,6 +130,9 @@ class Stream:
 
 @dataclass(frozen=True, slots=True)
 class Table:
+    """An ``AWS::DynamoDB::Table``, with the key schema and time-to-live attribute the stand-in creates it
+    with."""
+
     logical_id: str
     name: str
     key: tuple[tuple[str, str, str], ...]  # (attribute, key type HASH|RANGE, attribute type S|N|B)
@@ -133,6 +141,8 @@ class Table:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
+    """An ``AWS::S3::Bucket``, and whether the template turns its versioning on."""
+
     logical_id: str
     name: str
     versioned: bool
@@ -140,6 +150,8 @@ class Bucket:
 
 @dataclass(frozen=True, slots=True)
 class Queue:
+    """An ``AWS::SQS::Queue``, with its URL and ARN on the stand-in and its message retention."""
+
     logical_id: str
     name: str
     url: str
@@ -149,6 +161,8 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class Topic:
+    """An ``AWS::SNS::Topic``, with its ARN on the stand-in and its display name."""
+
     logical_id: str
     name: str
     arn: str
@@ -157,6 +171,9 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class Function:
+    """An ``AWS::Lambda::Function``: the handler the stand-in imports and calls, with the environment,
+    memory and timeout the template gives it."""
+
     logical_id: str
     name: str
     arn: str
@@ -193,6 +210,9 @@ class RuleAction:
 
 @dataclass(frozen=True, slots=True)
 class TopicRule:
+    """An ``AWS::IoT::TopicRule``: its SQL, actions and error action, which the stand-in's rules engine
+    runs."""
+
     logical_id: str
     name: str
     sql: str
@@ -204,6 +224,8 @@ class TopicRule:
 
 @dataclass(frozen=True, slots=True)
 class GlueColumn:
+    """A column (or partition key) of an ``AWS::Glue::Table``, with its Hive type."""
+
     name: str
     type: str  # Hive type: string, bigint, double, timestamp, array<string>…
     comment: str = ""
@@ -211,6 +233,9 @@ class GlueColumn:
 
 @dataclass(frozen=True, slots=True)
 class GlueTable:
+    """An ``AWS::Glue::Table``: the schema Firehose converts to Parquet with and the lake's queries read,
+    its partition keys and its location."""
+
     logical_id: str
     database: str
     name: str
@@ -243,6 +268,8 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class NamedQuery:
+    """An ``AWS::Athena::NamedQuery``, which ``fanwatch lake query --named`` runs on the local lake."""
+
     name: str
     description: str
     database: str
