@@ -15,14 +15,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NotRequired, TypedDict, Unpack
 
 from fanwatch.telemetry import AlertKind, AlertState, QualityFlag
 
 #: The quality flags that say the tach signal itself is noisy (not the fan).
 NOISY_FLAGS: Final = frozenset({QualityFlag.GLITCH, QualityFlag.DROPOUT})
 
-__all__ = ["NOISY_FLAGS", "AlertTracker", "Hysteresis", "Transition"]
+__all__ = ["NOISY_FLAGS", "AlertSettings", "AlertTracker", "Hysteresis", "Transition"]
 
 #: What a fan's readings show; ``sensor_lost`` is the edge filter's (no readings at all).
 _SPEED_AND_SIGNAL: Final = (
@@ -68,59 +68,39 @@ class Hysteresis:
         return AlertState.RAISED if self.active else AlertState.CLEARED
 
 
+class AlertSettings(TypedDict):
+    """An :class:`AlertTracker`'s thresholds: the component configuration's ``alerts`` section."""
+
+    stall_rpm: float
+    under_speed_rpm: float
+    over_speed_rpm: float
+    hysteresis_percent: float
+    raise_after_s: float
+    clear_after_s: float
+    noisy_percent: NotRequired[float]  # 0: the noisy-signal alert is off
+    noisy_window_s: NotRequired[float]  # 60 s unless set
+
+
 class AlertTracker:
     """Stall, under-speed, over-speed and a noisy signal of one fan, on each (spike-filtered) reading."""
 
-    def __init__(
-        self,
-        *,
-        stall_rpm: float,
-        under_speed_rpm: float,
-        over_speed_rpm: float,
-        hysteresis_percent: float,
-        raise_after_s: float,
-        clear_after_s: float,
-        noisy_percent: float = 0.0,
-        noisy_window_s: float = 60.0,
-    ) -> None:
-        self._states = {
-            kind: Hysteresis(raise_after_s=raise_after_s, clear_after_s=clear_after_s)
-            for kind in _SPEED_AND_SIGNAL
-        }
+    def __init__(self, **settings: Unpack[AlertSettings]) -> None:
+        # Each kind's timings come from the settings, by reconfigure, like every later change.
+        self._states = {kind: Hysteresis(raise_after_s=0.0, clear_after_s=0.0) for kind in _SPEED_AND_SIGNAL}
         self._recent: deque[tuple[float, bool]] = deque()  # (t, noisy) of the readings in the window
-        self.reconfigure(
-            stall_rpm=stall_rpm,
-            under_speed_rpm=under_speed_rpm,
-            over_speed_rpm=over_speed_rpm,
-            hysteresis_percent=hysteresis_percent,
-            raise_after_s=raise_after_s,
-            clear_after_s=clear_after_s,
-            noisy_percent=noisy_percent,
-            noisy_window_s=noisy_window_s,
-        )
+        self.reconfigure(**settings)
 
-    def reconfigure(
-        self,
-        *,
-        stall_rpm: float,
-        under_speed_rpm: float,
-        over_speed_rpm: float,
-        hysteresis_percent: float,
-        raise_after_s: float,
-        clear_after_s: float,
-        noisy_percent: float = 0.0,
-        noisy_window_s: float = 60.0,
-    ) -> None:
+    def reconfigure(self, **settings: Unpack[AlertSettings]) -> None:
         """New thresholds; alerts already raised stay raised until they clear under the new ones."""
-        self.stall_rpm = stall_rpm
-        self.under_speed_rpm = under_speed_rpm
-        self.over_speed_rpm = over_speed_rpm
-        self.band = hysteresis_percent / 100.0
-        self.noisy_share = noisy_percent / 100.0
-        self.noisy_window_s = noisy_window_s
+        self.stall_rpm = settings["stall_rpm"]
+        self.under_speed_rpm = settings["under_speed_rpm"]
+        self.over_speed_rpm = settings["over_speed_rpm"]
+        self.band = settings["hysteresis_percent"] / 100.0
+        self.noisy_share = settings.get("noisy_percent", 0.0) / 100.0
+        self.noisy_window_s = settings.get("noisy_window_s", 60.0)
         for h in self._states.values():
-            h.raise_after_s = raise_after_s
-            h.clear_after_s = clear_after_s
+            h.raise_after_s = settings["raise_after_s"]
+            h.clear_after_s = settings["clear_after_s"]
 
     def active(self) -> list[AlertKind]:
         return [kind for kind, h in self._states.items() if h.active]
