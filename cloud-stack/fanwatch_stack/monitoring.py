@@ -14,7 +14,7 @@ from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from fanwatch.cloud.observability import Service
+from fanwatch.cloud.observability import Count, Service
 from fanwatch.environment import METRICS_NAMESPACE
 from fanwatch_stack.data import DataPlane
 from fanwatch_stack.parameters import Settings
@@ -25,7 +25,7 @@ _FIVE_MIN = Duration.minutes(5)
 _HOUR = Duration.hours(1)
 
 
-def _custom(service: Service, name: str, label: str) -> cw.Metric:
+def _custom(service: Service, name: Count, label: str) -> cw.Metric:
     return cw.Metric(
         namespace=METRICS_NAMESPACE,
         metric_name=name,
@@ -154,10 +154,10 @@ class Monitoring(Construct):
                 title="Anomalies and alerts per hour",
                 width=8,
                 left=[
-                    _custom(Service.DETECTOR, "anomalies", "detector anomalies"),
-                    _custom(Service.DETECTOR, "gaps", "telemetry gaps"),
-                    _custom(Service.NOTIFIER, "notifications", "notifications sent"),
-                    _custom(Service.NOTIFIER, "held_back", "held back by cooldown"),
+                    _custom(Service.DETECTOR, Count.ANOMALIES, "detector anomalies"),
+                    _custom(Service.DETECTOR, Count.GAPS, "telemetry gaps"),
+                    _custom(Service.NOTIFIER, Count.NOTIFICATIONS, "notifications sent"),
+                    _custom(Service.NOTIFIER, Count.HELD_BACK, "held back by cooldown"),
                 ],
             ),
         )
@@ -171,10 +171,10 @@ class Monitoring(Construct):
                 title="Duplicates, late messages, dead letters",
                 width=8,
                 left=[
-                    _custom(Service.DETECTOR, "duplicates", "duplicates dropped"),
-                    _custom(Service.DETECTOR, "late", "late messages"),
-                    _custom(Service.DETECTOR, "dead_letters", "detector dead letters"),
-                    _custom(Service.NOTIFIER, "dead_letters", "notifier dead letters"),
+                    _custom(Service.DETECTOR, Count.DUPLICATES, "duplicates dropped"),
+                    _custom(Service.DETECTOR, Count.LATE, "late messages"),
+                    _custom(Service.DETECTOR, Count.DEAD_LETTERS, "detector dead letters"),
+                    _custom(Service.NOTIFIER, Count.DEAD_LETTERS, "notifier dead letters"),
                 ],
                 right=[dead_letters],
             ),

@@ -43,7 +43,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.cloud.events import Anomaly, encode_anomaly
-from fanwatch.cloud.observability import Service, publish
+from fanwatch.cloud.observability import Count, Service, publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.sequence import SequenceCheck, check
 from fanwatch.cloud.settings import DetectorSettings
@@ -275,7 +275,7 @@ class Detector:
         except Exception:
             self._batch.failed = True
             raise
-        self._batch.counts["dead_letters"] += 1
+        self._batch.counts[Count.DEAD_LETTERS] += 1
         logger.warning(
             "record dead-lettered",
             extra={
@@ -337,11 +337,11 @@ class Detector:
         seen, fresh = _triage(message, state)
         counts["messages"] += 1
         if seen.verdict == "duplicate":
-            counts["duplicates"] += 1
+            counts[Count.DUPLICATES] += 1
             logger.info("duplicate dropped", extra={"fan": key, "boot": message.boot, "seq": message.seq})
             return
         if seen.verdict == "late":
-            counts["late"] += 1
+            counts[Count.LATE] += 1
             logger.warning(
                 "late message not scored", extra={"fan": key, "boot": message.boot, "seq": message.seq}
             )
@@ -353,7 +353,7 @@ class Detector:
             logger.info("device restarted", extra={"fan": key, "boot": message.boot})
         found: list[Anomaly] = []
         if seen.missing:
-            counts["gaps"] += 1
+            counts[Count.GAPS] += 1
             counts["missing"] += seen.missing
             found.append(self._gap(message, seen.missing, state))
         counts["readings_old"] += len(message.readings) - len(fresh)
@@ -371,7 +371,7 @@ class Detector:
             found.extend(self._grade(message, points, state, self._ahead.get(number)))
             state.last_scored = fresh[-1].ts
         self._anomalies.put(found)
-        counts["anomalies"] += sum(a.kind == "rcf" for a in found)
+        counts[Count.ANOMALIES] += sum(a.kind == "rcf" for a in found)
         self._commit(key, state)
 
     def _commit(self, key: str, state: FanState) -> None:

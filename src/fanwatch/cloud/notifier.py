@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from fanwatch.cloud.events import Anomaly, Event, parse_event, severity_of
-from fanwatch.cloud.observability import Service, publish
+from fanwatch.cloud.observability import Count, Service, publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.settings import DEFAULT_COOLDOWN_MINUTES
 from fanwatch.cloud.wording import Suppressed, describe, subject, summary
@@ -185,7 +185,7 @@ class Notifier:
             event = parse_event(record_bytes(record), thing=record.kinesis.partition_key)
         except (PoisonRecord, ContractError) as exc:
             self._dead_letters.send(DeadLetter.of(record, reason=str(exc), source="notifier"))
-            self.counts["dead_letters"] += 1
+            self.counts[Count.DEAD_LETTERS] += 1
             logger.warning("record dead-lettered", extra={"reason": str(exc)})
             return
         self.notify(event)
@@ -195,7 +195,7 @@ class Notifier:
         now = self._clock()
         send, held = self._cooldown.claim(event, now)
         if not send:
-            self.counts["held_back"] += 1
+            self.counts[Count.HELD_BACK] += 1
             return False
         body = describe(event)
         if held is not None:
@@ -205,7 +205,7 @@ class Notifier:
         except Exception:
             self._cooldown.release(event, now)
             raise
-        self.counts["notifications"] += 1
+        self.counts[Count.NOTIFICATIONS] += 1
         return True
 
     def sweep(self) -> int:

@@ -16,7 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from fanwatch.environment import METRICS_NAMESPACE, METRICS_NAMESPACE_VARIABLE
 
-__all__ = ["Service", "publish"]
+__all__ = ["Count", "Service", "publish"]
 
 
 class Service(StrEnum):
@@ -26,6 +26,19 @@ class Service(StrEnum):
     DETECTOR = "detector"
     NOTIFIER = "notifier"
     LAKE = "lake"
+
+
+class Count(StrEnum):
+    """The counts the stack's dashboard and alarms read by name: the handlers count with these members
+    and ``monitoring.py`` charts them, so a renamed count cannot leave a graph silently empty."""
+
+    ANOMALIES = "anomalies"
+    GAPS = "gaps"
+    DUPLICATES = "duplicates"
+    LATE = "late"
+    DEAD_LETTERS = "dead_letters"
+    NOTIFICATIONS = "notifications"
+    HELD_BACK = "held_back"
 
 
 def publish(service: Service, counts: Counter[str]) -> None:
