@@ -30,6 +30,7 @@ from fanwatch.core.mqtt.endpoint import BrokerEndpoint, KeyPair, Login
 from fanwatch.core.mqtt.link import MqttIoTCoreLink
 from fanwatch.core.mqtt.mosquitto_broker import MosquittoBroker
 from fanwatch.core.mqtt.spooler import Spooler, SpoolerConfig
+from fanwatch.telemetry import TOPIC_ROOT
 
 __all__ = ["broker_links", "saved_spooler_settings", "subscribe_command"]
 
@@ -46,7 +47,7 @@ def saved_spooler_settings(core_root: Path) -> dict[str, Any] | None:
     return spooler if isinstance(spooler, dict) else None
 
 
-def subscribe_command(broker: LocalBroker, topic: str = "fanwatch/#") -> str:
+def subscribe_command(broker: LocalBroker, topic: str = f"{TOPIC_ROOT}/#") -> str:
     """A command line that shows what reaches ``broker`` on ``topic``, as an observer may read it."""
     endpoint = broker.observer_endpoint()
     if endpoint.ca_file is None or endpoint.client is None:

@@ -25,11 +25,13 @@ from fanwatch.core.mqtt.broker import BrokerError, LocalBroker, Observer
 from fanwatch.core.mqtt.certs import CertificateAuthority
 from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.core.mqtt.topics import check_thing_name
+from fanwatch.telemetry import TOPIC_ROOT
 
 __all__ = ["DEFAULT_ACL", "MosquittoBroker"]
 
-#: Each thing may publish and subscribe under its own ``fanwatch/<thing>/`` topics only.
-DEFAULT_ACL: Final = ("fanwatch/%u/#",)
+#: Each thing may publish and subscribe under its own ``fanwatch/<thing>/`` topics only (the root is
+#: telemetry's, as in the IoT policy the stack grants).
+DEFAULT_ACL: Final = (f"{TOPIC_ROOT}/%u/#",)
 #: Debian installs the broker in /usr/sbin, which is not on every user's PATH.
 _SEARCH_PATH: Final = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/usr/local/sbin"])
 
@@ -47,7 +49,7 @@ class MosquittoBroker(LocalBroker):
         host: str = "127.0.0.1",
         port: int = 0,
         acl: Sequence[str] = DEFAULT_ACL,
-        observer_topics: str | Sequence[str] = "fanwatch/#",
+        observer_topics: str | Sequence[str] = f"{TOPIC_ROOT}/#",
     ) -> None:
         super().__init__(directory, host=host, port=port)
         readable = [observer_topics] if isinstance(observer_topics, str) else list(observer_topics)
