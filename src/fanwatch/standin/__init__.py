@@ -4,8 +4,9 @@ moto (in server mode, in this process) serves the AWS APIs; the resources come f
 CloudFormation template; what moto does not do is done by small parts of this package, one job each:
 
 * :mod:`~fanwatch.standin.endpoint` - how anything reaches the stand-in (endpoint, credentials, region)
-* :mod:`~fanwatch.standin.template` / :mod:`~fanwatch.standin.intrinsics` - the template, as types
-  (:mod:`~fanwatch.standin.refresh` keeps the checked-in copy current)
+* :mod:`~fanwatch.standin.template` / :mod:`~fanwatch.standin.intrinsics` - the template, read into
+  :mod:`~fanwatch.standin.model`'s types (:mod:`~fanwatch.standin.refresh` keeps the checked-in copy
+  current)
 * :mod:`~fanwatch.standin.provision` - creates the resources in moto
 * :mod:`~fanwatch.standin.server` - moto server, with faults to switch on
 * :mod:`~fanwatch.standin.functions` - Lambda containers for the real handlers

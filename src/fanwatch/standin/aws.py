@@ -43,11 +43,12 @@ from fanwatch.standin.esm import EventSourcePoller
 from fanwatch.standin.firehose import FirehoseDelivery
 from fanwatch.standin.functions import FunctionContainer, Handler
 from fanwatch.standin.inbox import Inbox
+from fanwatch.standin.model import StackModel
 from fanwatch.standin.provision import provision
 from fanwatch.standin.registry import register
 from fanwatch.standin.rules import RuleClients, RulesEngine
 from fanwatch.standin.server import Faults, MotoServer
-from fanwatch.standin.template import TEMPLATE, StackModel, build_model, load_template
+from fanwatch.standin.template import TEMPLATE, build_model, load_template
 
 __all__ = ["EmbeddedAws", "Names", "StandinError"]
 

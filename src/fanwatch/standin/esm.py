@@ -30,8 +30,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from fanwatch.cloud.shapes import from_get_records
 from fanwatch.edge.clock import Clock
+from fanwatch.standin.model import EventSourceMapping
 from fanwatch.standin.shards import POLL_S, ShardCursor, StreamConsumer
-from fanwatch.standin.template import EventSourceMapping
 
 __all__ = ["EventSourcePoller", "MappingStats", "on_failure_record"]
 

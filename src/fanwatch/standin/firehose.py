@@ -38,9 +38,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fanwatch.cloud.shapes import firehose_event, from_get_records
 from fanwatch.edge.clock import Clock
 from fanwatch.errors import FanwatchError
+from fanwatch.standin.model import Delivery
 from fanwatch.standin.parquet import ConversionError, arrow_schema, parquet_bytes, to_row
 from fanwatch.standin.shards import POLL_S, ShardCursor, StreamConsumer
-from fanwatch.standin.template import Delivery
 
 __all__ = ["DeliveryStats", "FirehoseDelivery", "PrefixError", "expand_prefix"]
 

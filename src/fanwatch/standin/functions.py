@@ -28,7 +28,7 @@ from typing import Any
 
 from fanwatch.environment import LAMBDA_MEMORY_VARIABLE
 from fanwatch.standin.endpoint import AwsEndpoint
-from fanwatch.standin.template import Function
+from fanwatch.standin.model import Function
 
 __all__ = ["FunctionContainer", "Handler", "LambdaContext", "function_environment"]
 

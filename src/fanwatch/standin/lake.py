@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from fanwatch.errors import FanwatchError
 from fanwatch.standin import athena
+from fanwatch.standin.model import GlueTable
 from fanwatch.standin.parquet import arrow_schema
-from fanwatch.standin.template import GlueTable
 
 __all__ = ["FolderObjects", "Lake", "LakeError", "ObjectSource", "QueryResult", "S3Objects"]
 

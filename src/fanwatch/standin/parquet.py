@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fanwatch.errors import FanwatchError
-from fanwatch.standin.template import GlueColumn
+from fanwatch.standin.model import GlueColumn
 
 __all__ = ["ConversionError", "arrow_schema", "arrow_type", "parquet_bytes", "to_row"]
 

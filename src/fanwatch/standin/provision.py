@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from fanwatch.standin.endpoint import AwsEndpoint
-from fanwatch.standin.template import RuleAction, StackModel, TemplateError
+from fanwatch.standin.model import RuleAction, StackModel, TemplateError
 
 __all__ = ["provision"]
 

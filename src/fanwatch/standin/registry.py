@@ -17,7 +17,7 @@ import zipfile
 from typing import Final
 
 from fanwatch.standin.endpoint import AwsEndpoint
-from fanwatch.standin.template import StackModel
+from fanwatch.standin.model import StackModel
 
 __all__ = ["register"]
 

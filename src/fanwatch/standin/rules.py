@@ -39,7 +39,7 @@ from fanwatch.core.mqtt.endpoint import BrokerEndpoint
 from fanwatch.edge.clock import Clock, MonotonicClock
 from fanwatch.errors import FanwatchError
 from fanwatch.standin.iotsql import UNDEFINED, MessageContext, ParsedRule, SqlError, parse, substitution
-from fanwatch.standin.template import RuleAction, TopicRule
+from fanwatch.standin.model import RuleAction, TopicRule
 from fanwatch.telemetry import BASIC_INGEST_PREFIX
 
 __all__ = ["BASIC_INGEST", "ActionError", "RuleClients", "RuleOutcome", "RulesEngine"]

@@ -20,7 +20,8 @@ from typing import Any
 from fanwatch.edge.clock import MonotonicClock, ScaledClock
 from fanwatch.standin.aws import DETECTOR, NOTIFIER, EmbeddedAws
 from fanwatch.standin.endpoint import AwsEndpoint
-from fanwatch.standin.template import TemplateError, build_model, load_template
+from fanwatch.standin.model import TemplateError
+from fanwatch.standin.template import build_model, load_template
 
 __all__ = ["add_up_arguments", "run"]
 

@@ -13,7 +13,7 @@ import pytest
 from fanwatch.edge.clock import MonotonicClock, ScaledClock
 from fanwatch.standin import AwsEndpoint
 from fanwatch.standin.esm import EventSourcePoller
-from fanwatch.standin.template import EventSourceMapping
+from fanwatch.standin.model import EventSourceMapping
 
 STREAM = "esm-test"
 

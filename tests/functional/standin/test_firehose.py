@@ -15,7 +15,7 @@ from fanwatch.cloud.lake import transform
 from fanwatch.edge.clock import MonotonicClock, ScaledClock
 from fanwatch.standin import AwsEndpoint
 from fanwatch.standin.firehose import FirehoseDelivery
-from fanwatch.standin.template import Delivery, GlueColumn, GlueTable
+from fanwatch.standin.model import Delivery, GlueColumn, GlueTable
 from fanwatch.telemetry import LAKE_COLUMNS
 
 STREAM, BUCKET = "telemetry", "lake"

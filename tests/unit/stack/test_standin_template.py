@@ -12,7 +12,8 @@ import pytest
 
 from fanwatch.standin.endpoint import AwsEndpoint
 from fanwatch.standin.functions import function_environment
-from fanwatch.standin.template import TEMPLATE, StackModel, build_model, load_template, normalized
+from fanwatch.standin.model import StackModel
+from fanwatch.standin.template import TEMPLATE, build_model, load_template, normalized
 
 REFRESH = (
     "the checked-in template is stale: run `make synth` (or `cd cloud-stack && python app.py && cd .. && "

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from fanwatch.standin.model import GlueColumn
 from fanwatch.standin.parquet import ConversionError, arrow_schema, arrow_type, parquet_bytes, to_row
-from fanwatch.standin.template import GlueColumn
 from fanwatch.telemetry import LAKE_COLUMNS
 
 
