@@ -3,7 +3,7 @@
 A fan's forest scores only once it has learned ``output_after`` readings, and its threshold trusts its
 statistics only after some normal scores. When the lake already holds a fan's readings (a newly
 deployed or restored detector, a models bucket emptied), the detector need not wait: this reads the
-Parquet lake the stack's Firehose writes (``readings/dt=<day>/thing=<thing>/*.parquet``, columns
+Parquet lake the stack's Firehose writes (``readings/dt=<day>/[thing=<thing>/]*.parquet``, columns
 :data:`fanwatch.telemetry.LAKE_COLUMNS`), feeds each fan's readings in time order through exactly
 what the detector feeds its forests (:func:`~fanwatch.cloud.detector.forest_points`: RPM, or tracking
 error with the settle window), grades the scores with the detector's thresholder, and saves the
@@ -72,7 +72,11 @@ class Lake:
         self.problems: list[str] = []  # what was skipped, and why
 
     def objects(self, days: Iterable[date], things: set[str] | None = None) -> Iterator[str]:
-        """Keys of the Parquet objects of ``days`` (and of ``things``, if given)."""
+        """Keys of the Parquet objects of ``days`` that may hold ``things`` (all, if None).
+
+        A lake laid out by day and thing names each object's thing in its key, so only those objects
+        are read; laid out by day alone, every object of the day may hold any thing.
+        """
         paginator = self._s3.get_paginator("list_objects_v2")
         for day in days:
             prefix = f"{self.prefix}dt={day.isoformat()}/"
@@ -84,7 +88,7 @@ class Lake:
                 for item in page.get("Contents", []):
                     key = item["Key"]
                     thing = _partition(key, "thing")
-                    if key.endswith(".parquet") and (things is None or thing in things):
+                    if key.endswith(".parquet") and (things is None or thing is None or thing in things):
                         yield key
 
     def histories(self, days: Iterable[date], things: set[str] | None = None) -> list[FanHistory]:
@@ -93,6 +97,8 @@ class Lake:
         fans: dict[str, FanHistory] = {}
         for key in self.objects(days, things):
             for thing, fan, boot, seq, reading in self._rows(key):
+                if things is not None and thing not in things:
+                    continue
                 history = fans.setdefault(f"{thing}/{fan}", FanHistory(thing, fan))
                 identity = (boot, seq, reading.ts)
                 if identity in seen[history.key]:

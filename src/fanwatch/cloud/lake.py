@@ -4,7 +4,9 @@ Firehose reads the telemetry and anomalies streams itself; this function flatten
 rows of :data:`fanwatch.telemetry.LAKE_COLUMNS` (readings) or :data:`fanwatch.cloud.events.EVENT_COLUMNS`
 (anomalies and alerts), concatenated as JSON documents, which Firehose's record format conversion
 turns into Parquet through the Glue tables generated from the same columns. The partition keys it
-returns (``dt``, the message's UTC date, and ``thing``) drive Firehose's dynamic partitioning.
+returns (``dt``, the message's UTC date, and ``thing``) drive Firehose's dynamic partitioning when the
+stack lays the lake out by day and thing (:class:`LakeLayout`); laid out by day alone, Firehose names
+the day from its own clock and ignores them.
 
 A record that breaks the contract is returned as ``ProcessingFailed``: Firehose then writes it, as it
 came, under the bucket's error prefix, so the lake loses nothing and keeps nothing malformed.
@@ -17,6 +19,7 @@ import binascii
 import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
@@ -37,6 +40,8 @@ __all__ = [
     "EVENTS_TABLE",
     "PARTITION_KEYS",
     "READINGS_TABLE",
+    "LakeLayout",
+    "delivery_prefix",
     "glue_columns",
     "lambda_handler",
     "transform",
@@ -50,6 +55,30 @@ PARTITION_KEYS: Final = ("dt", "thing")
 #: The lake's tables, each under its own prefix of the bucket: ``readings/dt=<day>/thing=<thing>/``.
 READINGS_TABLE: Final = "readings"
 EVENTS_TABLE: Final = "events"
+
+
+class LakeLayout(StrEnum):
+    """How Firehose lays out the lake's objects: the stack's ``LakeLayout`` parameter.
+
+    Either way the Glue tables are partitioned by ``dt`` alone (projected, so no crawler) and
+    ``thing`` is a column: queries read the same. What changes is the objects and their cost.
+    """
+
+    #: ``dt=<message's day>/thing=<thing>/``: a thing's data is one prefix (to export or erase it),
+    #: at an object per thing per flush and dynamic partitioning's charge per GB.
+    DAY_AND_THING = "day+thing"
+    #: ``dt=<day Firehose received it>/``: an object per flush; a reading sent just before midnight
+    #: and delivered after it lands in the next day's partition (filter on ``ts`` for exact windows).
+    DAY = "day"
+
+
+def delivery_prefix(table: str, layout: LakeLayout) -> str:
+    """The S3 prefix of ``table``'s Firehose delivery under ``layout``."""
+    if layout is LakeLayout.DAY_AND_THING:
+        partitions = "/".join(f"{k}=!{{partitionKeyFromLambda:{k}}}" for k in PARTITION_KEYS)
+    else:
+        partitions = "dt=!{timestamp:yyyy-MM-dd}"
+    return f"{table}/{partitions}/"
 
 
 def glue_columns(columns: Iterable[LakeColumn]) -> list[dict[str, str]]:

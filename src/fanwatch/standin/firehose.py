@@ -10,7 +10,8 @@ what the template's delivery stream says, in Firehose's order:
    prefix as ``processing-failed``, like records the function returned as ``ProcessingFailed``;
 3. convert each returned JSON document to a row of the Glue table (:mod:`fanwatch.standin.parquet`);
    a record whose documents do not fit goes to the error prefix as ``format-conversion-failed``;
-4. buffer per partition (the prefix with ``!{partitionKeyFromLambda:…}`` filled in) until
+4. buffer per partition (the prefix with ``!{partitionKeyFromLambda:…}`` filled in when dynamic
+   partitioning is on, ``!{timestamp:…}`` from the stand-in's clock either way) until
    ``SizeInMBs`` or ``IntervalInSeconds`` on the stand-in's clock, then write one Parquet object
    there. A refused write is retried until it succeeds: nothing read is dropped.
 
@@ -125,6 +126,11 @@ class FirehoseDelivery(StreamConsumer):
         super().__init__(
             stream=stream_name, kinesis=kinesis, starting_position="TRIM_HORIZON", clock=clock, poll_s=poll_s
         )
+        if not delivery.dynamic_partitioning and "!{partitionKeyFromLambda:" in delivery.prefix:
+            raise PrefixError(
+                f"delivery {delivery.name}: the prefix {delivery.prefix!r} names the transform's partition "
+                "keys, which Firehose only reads with dynamic partitioning enabled"
+            )
         self.delivery = delivery
         self.stats = DeliveryStats()
         self._s3 = s3
@@ -261,7 +267,9 @@ class FirehoseDelivery(StreamConsumer):
             return
         try:
             data = base64.b64decode(result.get("data", ""), validate=True)
+            # without dynamic partitioning Firehose ignores the keys the transform returns
             keys = (result.get("metadata") or {}).get("partitionKeys") or {}
+            keys = keys if self.delivery.dynamic_partitioning else {}
             prefix = expand_prefix(self.delivery.prefix, now=self._clock.utc(), partition_keys=keys)
             rows = self._rows(data)
         except (binascii.Error, ValueError) as exc:  # ConversionError and PrefixError are ValueErrors

@@ -80,20 +80,22 @@ def _messages(
     return out
 
 
-def _write_lake(s3: Any, messages: list[Telemetry], *, name: str = "part-0") -> None:
-    """The messages' rows as Firehose writes them: Parquet under dt=<day>/thing=<thing>/."""
+def _write_lake(s3: Any, messages: list[Telemetry], *, name: str = "part-0", by_thing: bool = True) -> None:
+    """The messages' rows as Firehose writes them: Parquet under dt=<day>/thing=<thing>/ (the stack's
+    LakeLayout day+thing) or, ``by_thing`` False, every thing of a day in one object under dt=<day>/."""
     schema = pa.schema([(c.name, _ARROW[c.type]) for c in LAKE_COLUMNS])
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for message in messages:
         for row in lake_rows(message):
             naive = {k: v.replace(tzinfo=None) if isinstance(v, datetime) else v for k, v in row.items()}
-            groups.setdefault((row["ts"].date().isoformat(), message.thing), []).append(naive)
+            groups.setdefault((row["ts"].date().isoformat(), message.thing if by_thing else ""), []).append(
+                naive
+            )
     for (day, thing), rows in groups.items():
         body = io.BytesIO()
         pq.write_table(pa.Table.from_pylist(rows, schema=schema), body)
-        s3.put_object(
-            Bucket=LAKE, Key=f"readings/dt={day}/thing={thing}/{name}.parquet", Body=body.getvalue()
-        )
+        folder = f"readings/dt={day}/" + (f"thing={thing}/" if thing else "")
+        s3.put_object(Bucket=LAKE, Key=f"{folder}{name}.parquet", Body=body.getvalue())
 
 
 def _backfill(aws: Any, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
@@ -228,6 +230,21 @@ def test_bad_objects_and_rows_are_skipped_and_counted_and_redelivered_rows_learn
     assert "skipped 1 unreadable object(s), 1 bad row(s), 50 duplicate(s)" in out
     assert "pi-lab-01/fan0: 200 readings" in out and "warmed" in out
     assert "broken.parquet" in out and "rpm -5.0 is not a speed" in out  # logged with the reason
+
+
+def test_a_lake_laid_out_by_day_alone_warms_only_the_things_asked_for(
+    lake: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3 = lake.client("s3")
+    _write_lake(s3, _messages(range(0, 200)) + _messages(range(0, 120), thing="pi-lab-02"), by_thing=False)
+    assert all("thing=" not in o["Key"] for o in s3.list_objects_v2(Bucket=LAKE)["Contents"])
+    code, out = _backfill(lake, capsys, "--thing", "pi-lab-02")
+    assert code == 0, out
+    assert "pi-lab-02/fan0: 120 readings" in out and "warmed" in out
+    assert "pi-lab-01" not in out  # its rows share the objects, and are read past
+    code, out = _backfill(lake, capsys)
+    assert code == 0, out
+    assert "pi-lab-01/fan0: 200 readings" in out
 
 
 def test_a_speed_controlled_fans_history_warms_its_own_forest(

@@ -6,15 +6,17 @@ import base64
 import io
 import json
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 
-from fanwatch.cloud.lake import transform
+from fanwatch.cloud.lake import READINGS_TABLE, LakeLayout, delivery_prefix, transform
 from fanwatch.edge.clock import MonotonicClock, ScaledClock
 from fanwatch.standin import AwsEndpoint
-from fanwatch.standin.firehose import FirehoseDelivery
+from fanwatch.standin.firehose import FirehoseDelivery, PrefixError
 from fanwatch.standin.model import Delivery, GlueColumn, GlueTable
 from fanwatch.telemetry import LAKE_COLUMNS
 
@@ -52,26 +54,31 @@ def _delivery(endpoint: AwsEndpoint, **changes: Any) -> Delivery:
 
 
 def _start(
-    endpoint: AwsEndpoint, messages: list[tuple[str, bytes]], tmp_path: Path, **options: Any
+    endpoint: AwsEndpoint,
+    messages: list[tuple[str, bytes]],
+    tmp_path: Path,
+    *,
+    delivery: dict[str, Any] | None = None,
+    **options: Any,
 ) -> FirehoseDelivery:
     kinesis, s3 = endpoint.client("kinesis"), endpoint.client("s3")
     kinesis.create_stream(StreamName=STREAM, ShardCount=2)
     s3.create_bucket(Bucket=BUCKET)
     for key, data in messages:
         kinesis.put_record(StreamName=STREAM, Data=data, PartitionKey=key)
-    delivery = FirehoseDelivery(
-        _delivery(endpoint),
+    started = FirehoseDelivery(
+        _delivery(endpoint, **(delivery or {})),
         stream_name=STREAM,
         kinesis=kinesis,
         s3=endpoint.client("s3", retries=1),
         transform=options.pop("transform", lambda event: transform(event)),
-        clock=ScaledClock(MonotonicClock(), 100),
+        clock=options.pop("clock", ScaledClock(MonotonicClock(), 100)),
         mirror=tmp_path / "mirror",
         poll_s=0.5,
         **options,
     )
-    delivery.start()
-    return delivery
+    started.start()
+    return started
 
 
 def _objects(endpoint: AwsEndpoint, prefix: str) -> dict[str, bytes]:
@@ -108,6 +115,38 @@ def test_messages_become_parquet_rows_under_their_partitions_after_the_buffer_ti
             key.split("thing=")[1].split("/")[0]
         }
         assert (tmp_path / "mirror" / key).read_bytes() == body
+
+
+def test_laid_out_by_day_alone_every_thing_of_a_flush_shares_one_object_named_by_the_arrival_day(
+    moto: AwsEndpoint, tmp_path: Path, events_dir: Path
+) -> None:
+    telemetry = (events_dir / "mqtt" / "telemetry.json").read_bytes()
+    other = telemetry.replace(b"pi-lab-01", b"pi-lab-02")
+    by_day = {"prefix": delivery_prefix(READINGS_TABLE, LakeLayout.DAY), "dynamic_partitioning": False}
+    clock = ScaledClock(MonotonicClock(), 100)
+    first_day = clock.utc().date()
+    delivery = _start(
+        moto, [("pi-lab-01", telemetry), ("pi-lab-02", other)], tmp_path, delivery=by_day, clock=clock
+    )
+    _wait(lambda: delivery.stats.rows == 10, timeout=30)
+    delivery.stop()
+    (key, body), *more = _objects(moto, "readings/").items()
+    assert more == []  # the transform's partition keys are not read without dynamic partitioning
+    day = date.fromisoformat(key.split("/")[1].removeprefix("dt="))
+    assert key.count("/") == 2 and first_day <= day <= clock.utc().date()
+    table = pq.read_table(io.BytesIO(body))
+    assert sorted(table.column("thing").to_pylist()) == ["pi-lab-01"] * 5 + ["pi-lab-02"] * 5
+
+
+def test_a_prefix_naming_partition_keys_without_dynamic_partitioning_is_refused(moto: AwsEndpoint) -> None:
+    with pytest.raises(PrefixError, match="only reads with dynamic partitioning enabled"):
+        FirehoseDelivery(
+            _delivery(moto, dynamic_partitioning=False),
+            stream_name=STREAM,
+            kinesis=moto.client("kinesis"),
+            s3=moto.client("s3"),
+            transform=None,
+        )
 
 
 def test_records_the_transform_fails_go_to_the_error_prefix_as_they_came(
