@@ -1,17 +1,19 @@
 """The data lake: Firehose reads both streams, the transform Lambda flattens messages into rows,
 Firehose writes Parquet through Glue tables generated from the column lists in the code, partitioned
-by day and thing; Athena has a workgroup and the queries operators ask.
+by day; Athena has a workgroup and the queries operators ask.
 
 The Glue tables project the ``dt`` partition (no crawler, no ``MSCK REPAIR``): a new day is queryable
-the moment Firehose writes it. Objects are laid out ``dt=<day>/thing=<thing>/`` so one device's data
-is one prefix (to export or erase it); Athena prunes by day and filters things on the ``thing`` column.
+the moment Firehose writes it. The ``LakeLayout`` parameter lays objects out ``dt=<day>/thing=<thing>/``
+(the default: one device's data is one prefix, to export or erase it) or ``dt=<day>/`` (one object per
+flush: the cheaper lake of docs/scale.md); Athena prunes by day and filters things on the ``thing``
+column either way.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Aws, Stack
+from aws_cdk import Aws, Fn, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -22,7 +24,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from fanwatch.cloud.events import EVENT_COLUMNS
-from fanwatch.cloud.lake import EVENTS_TABLE, PARTITION_KEYS, READINGS_TABLE, glue_columns
+from fanwatch.cloud.lake import EVENTS_TABLE, READINGS_TABLE, LakeLayout, delivery_prefix, glue_columns
 from fanwatch.telemetry import LAKE_COLUMNS, LakeColumn
 from fanwatch_stack import grants
 from fanwatch_stack.data import DataPlane
@@ -249,7 +251,7 @@ class Lake(Construct):
         role.add_to_policy(
             iam.PolicyStatement(actions=["logs:PutLogEvents"], resources=[log_group.log_group_arn])
         )
-        partitions = "/".join(f"{k}=!{{partitionKeyFromLambda:{k}}}" for k in PARTITION_KEYS)
+        by_thing = self._settings.lake_by_thing
         stream = firehose.CfnDeliveryStream(
             self,
             id,
@@ -261,7 +263,11 @@ class Lake(Construct):
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=self._data.lake.bucket_arn,
                 role_arn=role.role_arn,
-                prefix=f"{prefix}/{partitions}/",
+                prefix=Fn.condition_if(
+                    by_thing.logical_id,
+                    delivery_prefix(prefix, LakeLayout.DAY_AND_THING),
+                    delivery_prefix(prefix, LakeLayout.DAY),
+                ).to_string(),
                 error_output_prefix=f"errors/{prefix}/!{{firehose:error-output-type}}/dt=!{{timestamp:yyyy-MM-dd}}/",
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     size_in_m_bs=64, interval_in_seconds=self._settings.lake_buffer_s.value_as_number
@@ -277,9 +283,12 @@ class Lake(Construct):
                     log_group_name=log_group.log_group_name,
                     log_stream_name=log_stream.log_stream_name,
                 ),
-                dynamic_partitioning_configuration=firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty(
-                    enabled=True,
-                    retry_options=firehose.CfnDeliveryStream.RetryOptionsProperty(duration_in_seconds=300),
+                # by day alone the prefix names Firehose's own clock: no partitioning, no charge for it
+                dynamic_partitioning_configuration=Fn.condition_if(
+                    by_thing.logical_id,
+                    # raw CloudFormation: CDK does not rename a property struct's keys inside Fn::If
+                    {"Enabled": True, "RetryOptions": {"DurationInSeconds": 300}},
+                    Aws.NO_VALUE,
                 ),
                 processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
                     enabled=True,

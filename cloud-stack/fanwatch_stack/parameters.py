@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_cdk import CfnCondition, CfnParameter, Fn, Stack
 from constructs import Construct
 
+from fanwatch.cloud.lake import LakeLayout
 from fanwatch.cloud.settings import DEFAULT_COOLDOWN_MINUTES, DetectorSettings
 
 __all__ = ["Settings"]
@@ -178,6 +179,20 @@ class Settings(Construct):
             "Seconds Firehose buffers before writing a Parquet file",
             low=60,
             high=900,
+        )
+        self.lake_layout = CfnParameter(
+            stack,
+            "LakeLayout",
+            type="String",
+            default=LakeLayout.DAY_AND_THING.value,
+            allowed_values=[layout.value for layout in LakeLayout],
+            description="Lake objects by day and thing (a thing's data is one prefix) or by day alone "
+            "(one object per flush, no dynamic partitioning charge: docs/scale.md)",
+        )
+        self.lake_by_thing = CfnCondition(
+            stack,
+            "LakeByThing",
+            expression=Fn.condition_equals(self.lake_layout.value_as_string, LakeLayout.DAY_AND_THING.value),
         )
         self.lake_ia_days = number(
             "LakeInfrequentAccessDays",

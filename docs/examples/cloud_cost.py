@@ -101,7 +101,7 @@ class FanState(StrEnum):
 
 
 class Lake(StrEnum):
-    """How Firehose lays out the Parquet lake."""
+    """How Firehose lays out the Parquet lake: the stack's LakeLayout parameter, same values."""
 
     BY_THING = "day+thing"  # dynamic partitioning: one object per thing per flush, charged per GB
     BY_DAY = "day"  # a timestamp prefix (no dynamic partitioning); Athena partition projection on dt
@@ -547,6 +547,8 @@ def stack_parameters(a: Assumptions) -> list[str]:
     units = state_units(a)
     if units is not None:
         overrides.append(f"FanStateReadUnits={units[0]} FanStateWriteUnits={units[1]}")
+    if a.lake is not Lake.BY_THING:
+        overrides.append(f"LakeLayout={a.lake.value}")
     edge = 'fanwatch.EdgeFilter: {"basicIngestRule": "fanwatch_telemetry"}' if a.basic_ingest else ""
     return [" ".join(overrides), *([edge] if edge else [])]
 

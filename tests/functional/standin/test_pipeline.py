@@ -6,12 +6,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
 
+from fanwatch.cloud.lake import LakeLayout
 from fanwatch.core.mqtt import AmqttBroker
 from fanwatch.standin import EmbeddedAws
 from fanwatch.standin.aws import DETECTOR
@@ -85,6 +87,35 @@ def test_a_reading_and_an_alert_go_from_the_broker_to_the_lake_once_and_to_the_i
         ("events", "dt=2026-11-27", f"thing={THING}"),
         ("readings", "dt=2026-11-27", f"thing={THING}"),
     ]
+
+
+def test_the_stack_s_lake_laid_out_by_day_holds_the_same_rows_in_one_object_per_table(
+    start_aws: Callable[..., EmbeddedAws], tmp_path: Path, events_dir: Path
+) -> None:
+    with AmqttBroker(tmp_path / "broker") as broker:
+        aws = start_aws(broker=broker.observer_endpoint(), parameters={"LakeLayout": LakeLayout.DAY.value})
+        first_day = aws.clock.utc().date()
+        other = _message(events_dir, "telemetry.json").replace(THING.encode(), b"pi-lab-02")
+        _publish(
+            broker,
+            [
+                (f"fanwatch/{THING}/telemetry", _message(events_dir, "telemetry.json")),
+                ("fanwatch/pi-lab-02/telemetry", other),
+                (f"fanwatch/{THING}/alerts", _message(events_dir, "alert_stall.json")),
+            ],
+        )
+        assert aws.wait_idle(60)
+        aws.flush_lake()
+    lake = aws.lake()
+    assert lake.query("SELECT thing, count(*) FROM readings GROUP BY thing ORDER BY thing").rows == [
+        (THING, 5),
+        ("pi-lab-02", 5),
+    ]
+    assert lake.query("SELECT thing, kind FROM events").rows == [(THING, "stall")]
+    folders = sorted(p.parent.relative_to(tmp_path / "lake") for p in (tmp_path / "lake").rglob("*.parquet"))
+    assert [f.parts[0] for f in folders] == ["events", "readings"]  # one object each: no thing= folders
+    days = {date.fromisoformat(f.parts[1].removeprefix("dt=")) for f in folders}
+    assert len(folders[0].parts) == 2 and all(first_day <= d <= aws.clock.utc().date() for d in days)
 
 
 def test_an_action_that_fails_runs_the_error_action_with_the_original_payload(

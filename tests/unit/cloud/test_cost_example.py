@@ -114,6 +114,7 @@ def test_the_model_names_the_stack_parameters_of_a_fleet(cost: ModuleType) -> No
     assert small[0] == (
         "StreamMode=PROVISIONED ShardCount=1 DetectorParallelization=1 FanStateCache=true "
         "FanStateReadUnits=4 FanStateWriteUnits=24"  # 16.7 writes/s at 70 %; 1,000 reads in 5 min
+        " LakeLayout=day"
     )
     assert "basicIngestRule" in small[1]
     large = cost.stack_parameters(cost.replace(cost.LEAN, fans=10_000))[0]
@@ -126,5 +127,8 @@ def test_the_model_names_the_stack_parameters_of_a_fleet(cost: ModuleType) -> No
     from pathlib import Path
 
     template = Path(__file__).resolve().parents[3] / "cloud-stack/template/fanwatch-cloud.template.json"
-    names = {item.split("=")[0] for item in (*large.split(), *small[0].split())}
-    assert names <= set(json.loads(template.read_text())["Parameters"])
+    parameters = json.loads(template.read_text())["Parameters"]
+    given = dict(item.split("=") for item in (*large.split(), *small[0].split()))
+    assert set(given) <= set(parameters)
+    for name, value in given.items():  # and each value one the template accepts
+        assert value in [str(v) for v in parameters[name].get("AllowedValues", [value])], name

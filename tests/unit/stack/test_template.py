@@ -301,7 +301,7 @@ def test_the_glue_tables_are_generated_from_the_telemetry_contract(template: dic
     assert readings["Parameters"]["projection.enabled"] == "true"
 
 
-def test_firehose_writes_parquet_partitioned_by_day_and_thing_with_an_error_prefix(
+def test_firehose_writes_parquet_by_day_and_thing_or_by_day_alone_with_an_error_prefix(
     template: dict[str, Any],
 ) -> None:
     streams = _of_type(template, "AWS::KinesisFirehose::DeliveryStream")
@@ -312,9 +312,24 @@ def test_firehose_writes_parquet_partitioned_by_day_and_thing_with_an_error_pref
         if s["Properties"]["DeliveryStreamName"] == "fanwatch-readings"
     )
     s3 = readings["ExtendedS3DestinationConfiguration"]
-    assert s3["Prefix"] == "readings/dt=!{partitionKeyFromLambda:dt}/thing=!{partitionKeyFromLambda:thing}/"
+    # the LakeLayout parameter: dynamic partitions by the transform's keys, or Firehose's own day
+    assert s3["Prefix"] == {
+        "Fn::If": [
+            "LakeByThing",
+            "readings/dt=!{partitionKeyFromLambda:dt}/thing=!{partitionKeyFromLambda:thing}/",
+            "readings/dt=!{timestamp:yyyy-MM-dd}/",
+        ]
+    }
+    assert s3["DynamicPartitioningConfiguration"] == {
+        "Fn::If": [
+            "LakeByThing",
+            {"Enabled": True, "RetryOptions": {"DurationInSeconds": 300}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert template["Conditions"]["LakeByThing"] == {"Fn::Equals": [{"Ref": "LakeLayout"}, "day+thing"]}
+    assert template["Parameters"]["LakeLayout"]["Default"] == "day+thing"
     assert s3["ErrorOutputPrefix"].startswith("errors/readings/!{firehose:error-output-type}/")
-    assert s3["DynamicPartitioningConfiguration"]["Enabled"] is True
     conversion = s3["DataFormatConversionConfiguration"]
     assert conversion["OutputFormatConfiguration"]["Serializer"] == {
         "ParquetSerDe": {"Compression": "SNAPPY"}
