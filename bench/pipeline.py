@@ -153,8 +153,8 @@ def main() -> int:
         fleet = Fleet(broker.host, broker.port)
         # warm up: the handlers' first calls import numpy and build the forests (a Lambda cold start)
         fleet.run(args.first, 5.0)
-        aws.wait_idle(timeout=120)
-        print(f"(warmed up: {fleet.published} messages through every stage)", flush=True)
+        aws.wait_idle(timeout=120, lake=False)  # Firehose reads on; its transform buffer may wait
+        print(f"(warmed up: {fleet.published} messages through the rules and the functions)", flush=True)
         devices = args.first
         while devices <= args.most:
             before = counts(aws, fleet)
@@ -185,8 +185,8 @@ def main() -> int:
             devices *= 2
         fleet.close()
         print("draining what is left ...", flush=True)
-        drained = aws.wait_idle(timeout=600)
-        aws.flush_lake()
+        drained = aws.wait_idle(timeout=600, lake=False)
+        aws.flush_lake()  # reads the stream to its end and writes what Firehose holds
         lake = aws.lake()
         ((rows, distinct),) = lake.query(
             "SELECT count(*), count(DISTINCT (thing, seq, ts)) FROM readings"

@@ -299,20 +299,24 @@ class EmbeddedAws:
     @property
     def idle(self) -> bool:
         """Every stream read and processed to its end, and the rules engine has nothing waiting."""
-        engine_idle = self.rules is None or self.rules.pending == 0
-        return (
-            engine_idle
-            and all(p.idle for p in self.mappings.values())
-            and all(d.idle for d in self.deliveries.values())
-        )
+        return self.handled and all(d.idle for d in self.deliveries.values())
 
-    def wait_idle(self, timeout: float = 30.0, *, settle_s: float = 0.2) -> bool:
-        """Wait (wall time) until :attr:`idle` holds twice ``settle_s`` apart; False on timeout."""
+    @property
+    def handled(self) -> bool:
+        """The rules engine has nothing waiting and every mapping's function took every record; Firehose
+        may still hold records for its transform's buffer time (:meth:`flush_lake` writes them now)."""
+        engine_idle = self.rules is None or self.rules.pending == 0
+        return engine_idle and all(p.idle for p in self.mappings.values())
+
+    def wait_idle(self, timeout: float = 30.0, *, settle_s: float = 0.2, lake: bool = True) -> bool:
+        """Wait (wall time) until :attr:`idle` (``lake`` False: :attr:`handled`) holds twice ``settle_s``
+        apart; False on timeout. Not waiting for the lake saves Firehose's buffer time (a minute)."""
         deadline = time.monotonic() + timeout
+        done = (lambda: self.idle) if lake else (lambda: self.handled)
         while time.monotonic() < deadline:
-            if self.idle:
+            if done():
                 time.sleep(settle_s)
-                if self.idle:
+                if done():
                     return True
             time.sleep(0.05)
         return False
