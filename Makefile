@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help test demo build synth bench lint clean distclean
+.PHONY: help test demo build synth bench lint lock clean distclean
 
 help:
 	@echo "make demo       run simulated fans through the real components on a local Greengrass core"
@@ -15,6 +15,7 @@ help:
 	@echo "make synth      synthesize the cloud stack's CloudFormation template offline"
 	@echo "make bench      run the benchmarks under bench/"
 	@echo "make lint       ruff and mypy"
+	@echo "make lock       renew constraints.txt, the versions every install uses"
 	@echo "make clean      remove build output and caches"
 	@echo "make distclean  also remove .venv (the next target makes it again)"
 
@@ -36,21 +37,36 @@ $(VENV)/.ready:
 	  $(BIN)/python -m pip install --quiet --upgrade pip; fi
 	@touch $@
 
-# $(call install,EXTRA,what for): pip install -e '.[EXTRA]', then the stamp.
+# $(call install,EXTRA,what for): pip install -e '.[EXTRA]' at the versions of constraints.txt, then the stamp.
+# constraints.txt holds the versions the suite last passed with (`make lock` renews it): a release of a
+# dependency between a clone and its CI run (botocore 1.44.18 moved Athena to another protocol) changes
+# nothing until the lock is renewed and the suite passes with it.
 define install
 	@echo "installing what $(2) needs into $(VENV) (pip install -e '.[$(1)]'; once, until pyproject.toml changes)"
-	$(BIN)/python -m pip install --quiet -e '.[$(1)]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(1)]'
 	@touch $@
 endef
 
-$(VENV)/.installed-demo: pyproject.toml | $(VENV)/.ready
+$(VENV)/.installed-demo: pyproject.toml constraints.txt | $(VENV)/.ready
 	$(call install,demo,the demo)
-$(VENV)/.installed-test: pyproject.toml | $(VENV)/.ready
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(VENV)/.ready
 	$(call install,dev,the tests and lint)
-$(VENV)/.installed-synth: pyproject.toml | $(VENV)/.ready
+$(VENV)/.installed-synth: pyproject.toml constraints.txt | $(VENV)/.ready
 	$(call install,synth,the synthesis)
-$(VENV)/.installed-bench: pyproject.toml | $(VENV)/.ready
+$(VENV)/.installed-bench: pyproject.toml constraints.txt | $(VENV)/.ready
 	$(call install,bench,the benchmarks)
+
+# The newest versions pyproject.toml allows, resolved in a venv of their own, written to constraints.txt;
+# then `make test` says whether they may stay.
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e '.[dev,bench]'
+	{ echo "# The versions the suite passes with: make lock renews this file (see the Makefile)."; \
+	  $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable | grep -v '^pip=='; } > constraints.txt
+	rm -rf $(LOCK_VENV)
+	@echo "constraints.txt renewed: run make test before committing it"
 
 test: lint
 	$(BIN)/python -m pytest
@@ -85,4 +101,4 @@ clean:
 	rm -rf greengrass-build zip-build cloud-stack/cdk.out cloud-stack/build .pytest_cache .mypy_cache .ruff_cache
 
 distclean: clean
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(LOCK_VENV) out
