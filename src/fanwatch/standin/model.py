@@ -220,25 +220,16 @@ class StackModel:
         return _by(self.functions, "logical_id", logical_id)
 
     def function_named(self, name_or_arn: str) -> Function:
-        for f in self.functions:
-            if name_or_arn in (f.name, f.arn, f.logical_id):
-                return f
-        raise TemplateError(f"no function {name_or_arn} in the template")
+        return _named(self.functions, "function", name_or_arn, "name", "arn", "logical_id")
 
     def function_with_handler(self, handler: str) -> Function:
         return _by(self.functions, "handler", handler)
 
     def stream(self, name_or_arn: str) -> Stream:
-        for s in self.streams:
-            if name_or_arn in (s.name, s.arn, s.logical_id):
-                return s
-        raise TemplateError(f"no stream {name_or_arn} in the template")
+        return _named(self.streams, "stream", name_or_arn, "name", "arn", "logical_id")
 
     def queue(self, name_url_or_arn: str) -> Queue:
-        for q in self.queues:
-            if name_url_or_arn in (q.name, q.url, q.arn, q.logical_id):
-                return q
-        raise TemplateError(f"no queue {name_url_or_arn} in the template")
+        return _named(self.queues, "queue", name_url_or_arn, "name", "url", "arn", "logical_id")
 
     def topic(self, logical_id: str) -> Topic:
         return _by(self.topics, "logical_id", logical_id)
@@ -256,3 +247,11 @@ def _by(items: tuple[Any, ...], attribute: str, value: str) -> Any:
     if len(found) != 1:
         raise TemplateError(f"{len(found)} resources with {attribute} {value!r} in the template")
     return found[0]
+
+
+def _named(items: tuple[Any, ...], kind: str, value: str, *attributes: str) -> Any:
+    """The first of ``items`` that any of ``attributes`` names ``value`` (a name, an ARN, a URL…)."""
+    for item in items:
+        if any(getattr(item, a) == value for a in attributes):
+            return item
+    raise TemplateError(f"no {kind} {value} in the template")
