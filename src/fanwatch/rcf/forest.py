@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import engine, state, tree
+from . import engine, mapper, state, tree
 from .bank import TreeBank
 from .config import ForestConfig
 from .inputs import as_point, as_points
@@ -152,7 +152,7 @@ class RandomCutForest:
 
     def to_bytes(self) -> bytes:
         """A compact, versioned checkpoint; :meth:`from_bytes` resumes with identical later scores."""
-        return state.dump(self._bank, self._slot)
+        return mapper.dump(self._bank, self._slot)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RandomCutForest:
@@ -161,7 +161,7 @@ class RandomCutForest:
         forest = cls.__new__(cls)
         bank = TreeBank(config)
         forest._attach(bank, seed)
-        state.load(bank, forest._slot, data)
+        mapper.load(bank, forest._slot, data)
         return forest
 
     def __repr__(self) -> str:

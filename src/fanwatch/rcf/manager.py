@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import engine, state
+from . import engine, mapper, state
 from .bank import TreeBank
 from .config import ForestConfig
 from .forest import RandomCutForest
@@ -178,12 +178,12 @@ class ForestManager:
         if config != self.config:
             raise ValueError(f"stored model of {key!r} has parameters {config}, expected {self.config}")
         slot = self._bank.acquire(seed)
-        state.load(self._bank, slot, data)
+        mapper.load(self._bank, slot, data)
         return slot
 
     def _dehydrate(self, key: str) -> None:
         slot = self._hydrated.pop(key)
-        self._cold[key] = state.dump(self._bank, slot)
+        self._cold[key] = mapper.dump(self._bank, slot)
         self._bank.release(slot)
         self.stats["frozen"] += 1
 
@@ -203,7 +203,7 @@ class ForestManager:
         over the batches instead of one burst of every model.
         """
         if key in self._hydrated:
-            self._put(key, state.dump(self._bank, self._hydrated[key]))
+            self._put(key, mapper.dump(self._bank, self._hydrated[key]))
         elif key in self._cold:
             self._put(key, self._cold[key])
 
@@ -234,7 +234,7 @@ class ForestManager:
     def forest(self, key: str) -> RandomCutForest:
         """A standalone copy of fan ``key``'s forest (for attribution or inspection)."""
         if key in self._hydrated:
-            return RandomCutForest.from_bytes(state.dump(self._bank, self._hydrated[key]))
+            return RandomCutForest.from_bytes(mapper.dump(self._bank, self._hydrated[key]))
         data = self._cold.get(key) or (self.store.get(key) if self.store is not None else None)
         if data is None:
             raise KeyError(key)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fanwatch.rcf import RandomCutForest
-from fanwatch.rcf.state import FORMAT_VERSION, decode, encode, upgrade
+from fanwatch.rcf.mapper import upgrade
+from fanwatch.rcf.state import FORMAT_VERSION, decode, encode
 
 GOLDEN = Path(__file__).resolve().parents[2] / "data" / "rcf"
 
