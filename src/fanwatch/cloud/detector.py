@@ -47,7 +47,13 @@ from fanwatch.cloud.observability import Count, Service, publish
 from fanwatch.cloud.records import DeadLetter, DeadLetterQueue, PoisonRecord, record_bytes
 from fanwatch.cloud.sequence import SequenceCheck, check
 from fanwatch.cloud.settings import DetectorSettings
-from fanwatch.cloud.stores import FanState, FanStateStore, S3ModelStore, StaleState
+from fanwatch.cloud.stores import (
+    MODEL_REQUESTS_IN_FLIGHT,
+    FanState,
+    FanStateStore,
+    S3ModelStore,
+    StaleState,
+)
 from fanwatch.environment import (
     ANOMALY_STREAM_VARIABLE,
     DEAD_LETTER_QUEUE_VARIABLE,
@@ -596,12 +602,15 @@ def from_environment(*, on_score: Callable[[ScoredReading], None] | None = None)
     import os
 
     import boto3
+    from botocore.config import Config
 
     from fanwatch.rcf import ForestManager, ready_forest_bytes
 
     env = os.environ
     settings = DetectorSettings.from_environment(env)
-    store = S3ModelStore(boto3.client("s3"), env[MODEL_BUCKET_VARIABLE])
+    # a connection per model request in flight (botocore's pool of 10 would make the rest wait)
+    s3 = boto3.client("s3", config=Config(max_pool_connections=MODEL_REQUESTS_IN_FLIGHT))
+    store = S3ModelStore(s3, env[MODEL_BUCKET_VARIABLE])
     memory_mb = int(env.get(LAMBDA_MEMORY_VARIABLE, "2048"))  # set by the Lambda runtime
     ready = ready_forests_for(memory_mb, ready_forest_bytes(**settings.forest_shape))
 

@@ -8,11 +8,12 @@ turns scores into alerts.
 
 from .forest import Attribution, RandomCutForest
 from .manager import ForestManager, ready_forest_bytes
-from .stores import DirectoryStore, MemoryStore, ModelStore
+from .stores import BatchStore, DirectoryStore, MemoryStore, ModelStore
 from .threshold import Grade, ScoreStats, Thresholder, settling
 
 __all__ = [
     "Attribution",
+    "BatchStore",
     "DirectoryStore",
     "ForestManager",
     "Grade",

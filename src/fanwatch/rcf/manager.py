@@ -27,9 +27,13 @@ from .bank import TreeBank
 from .config import ForestConfig
 from .forest import RandomCutForest
 from .inputs import as_points
-from .stores import ModelStore
+from .stores import ModelStore, get_many, put_many
 
 __all__ = ["ForestManager", "seed_for"]
+
+# Ready forests checkpointed per store request by flush: bounds the checkpoints held at once (about
+# 150 KB each) while keeping a remote store's requests in flight.
+_FLUSH_GROUP = 64
 
 
 def seed_for(seed: int, key: str) -> int:
@@ -144,32 +148,40 @@ class ForestManager:
             victim = next(k for k in self._hydrated if k not in wanted)
             self._dehydrate(victim)
         self._bank.reserve(len(missing))
+        # one request for every model not in this process: a remote store fetches them concurrently
+        remote = [k for k in missing if k not in self._cold]
+        stored = get_many(self.store, remote) if self.store is not None and remote else {}
         slots = []
         for key in keys:
             if key in self._hydrated:
                 self._hydrated.move_to_end(key)
             else:
-                self._hydrated[key] = self._restore(key)
+                self._hydrated[key] = self._restore(key, stored.get(key))
             slots.append(self._hydrated[key])
         self._trim()
         return np.array(slots, np.int64)
 
     def _trim(self) -> None:
         """Send the least recently used checkpoints to the store until ``max_resident`` hold."""
+        evicted: dict[str, bytes] = {}
         while len(self) > self.max_resident:
             old, data = self._cold.popitem(last=False)
-            self._put(old, data)
+            evicted[old] = data
+        self._put(evicted)
 
-    def _put(self, key: str, data: bytes) -> None:
-        if self.store is not None:
-            self.store.put(key, data)
-            self.stats["stored"] += 1
+    def _put(self, items: dict[str, bytes]) -> None:
+        if self.store is not None and items:
+            put_many(self.store, items)
+            self.stats["stored"] += len(items)
 
-    def _restore(self, key: str) -> int:
+    def _restore(self, key: str, stored: bytes | None) -> int:
+        """A bank slot for ``key``: its checkpoint in memory, else ``stored`` (what the store
+        held), else a new forest."""
         data = self._cold.pop(key, None)
         if data is not None:
             self.stats["thawed"] += 1
-        elif self.store is not None and (data := self.store.get(key)) is not None:
+        elif stored is not None:
+            data = stored
             self.stats["loaded"] += 1
         else:
             self.stats["created"] += 1
@@ -193,8 +205,11 @@ class ForestManager:
         """Write every model held in memory to the store (they stay in memory); no store: no-op."""
         if self.store is None:
             return
-        for key in list(self):
-            self.save(key)
+        self._put(dict(self._cold))
+        ready = list(self._hydrated.items())
+        for start in range(0, len(ready), _FLUSH_GROUP):
+            group = ready[start : start + _FLUSH_GROUP]
+            self._put({key: mapper.dump(self._bank, slot) for key, slot in group})
 
     def save(self, key: str) -> None:
         """Write fan ``key``'s model to the store now, if this process holds it (no store: no-op).
@@ -203,9 +218,9 @@ class ForestManager:
         over the batches instead of one burst of every model.
         """
         if key in self._hydrated:
-            self._put(key, mapper.dump(self._bank, self._hydrated[key]))
+            self._put({key: mapper.dump(self._bank, self._hydrated[key])})
         elif key in self._cold:
-            self._put(key, self._cold[key])
+            self._put({key: self._cold[key]})
 
     def discard(self, key: str) -> None:
         """Forget fan ``key``'s model in this process without storing it: its next record loads it

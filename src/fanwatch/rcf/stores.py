@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-__all__ = ["DirectoryStore", "MemoryStore", "ModelStore"]
+__all__ = ["BatchStore", "DirectoryStore", "MemoryStore", "ModelStore", "get_many", "put_many"]
 
 
 @runtime_checkable
@@ -17,6 +18,33 @@ class ModelStore(Protocol):
     def get(self, key: str) -> bytes | None: ...
 
     def put(self, key: str, data: bytes) -> None: ...
+
+
+@runtime_checkable
+class BatchStore(ModelStore, Protocol):
+    """A store that moves many checkpoints at once: why it exists is latency. A remote store (S3)
+    answers each request in tens of milliseconds, so a batch that reloads a hundred forests one by
+    one waits seconds; a store with requests in flight waits for the slowest of them."""
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes | None]: ...
+
+    def put_many(self, items: Mapping[str, bytes]) -> None: ...
+
+
+def get_many(store: ModelStore, keys: Iterable[str]) -> dict[str, bytes | None]:
+    """``store.get`` of every key, at once where the store can (:class:`BatchStore`)."""
+    if isinstance(store, BatchStore):
+        return store.get_many(keys)
+    return {key: store.get(key) for key in keys}
+
+
+def put_many(store: ModelStore, items: Mapping[str, bytes]) -> None:
+    """``store.put`` of every item, at once where the store can (:class:`BatchStore`)."""
+    if isinstance(store, BatchStore):
+        store.put_many(items)
+    else:
+        for key, data in items.items():
+            store.put(key, data)
 
 
 class MemoryStore:

@@ -229,3 +229,58 @@ def test_a_fan_saved_alone_or_discarded_comes_back_from_the_store(fan_stream) ->
     manager.discard("never-seen")  # nothing to forget
     manager.save("never-seen")  # nothing to write
     assert "fan-02" not in manager and manager.stats["stored"] == 1
+
+
+class ManyAtOnce(MemoryStore):
+    """A :class:`~fanwatch.rcf.BatchStore` in memory that records how the manager asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[str, list[str]]] = []
+
+    def get_many(self, keys) -> dict[str, bytes | None]:
+        keys = list(keys)
+        self.requests.append(("get", keys))
+        return {key: self.get(key) for key in keys}
+
+    def put_many(self, items) -> None:
+        self.requests.append(("put", list(items)))
+        for key, data in items.items():
+            self.put(key, data)
+
+
+def test_a_batch_store_is_asked_once_per_batch_for_the_models_it_misses(fan_stream) -> None:
+    """Why: a remote store answers many requests in the time of one when they are in flight together,
+    so the manager asks for every model a batch misses at once and evicts with one request too."""
+    keys, points, _ = _fleet(6, 40, fan_stream)
+    store = ManyAtOnce()
+    first = ForestManager(**SMALL, store=store)
+    first.process(keys, points)
+    first.flush()
+    assert store.requests == [("get", sorted(set(keys))), ("put", sorted(set(keys)))]
+    store.requests.clear()
+    flushed = {key: store.get(key) for key in sorted(set(keys))}
+    again = ForestManager(**SMALL, store=store, max_resident=4, max_hydrated=2)
+    scores = again.process(keys[:60], points[:60])  # 6 fans in 3 groups of 2: one get per group
+    gets = [request for kind, request in store.requests if kind == "get"]
+    assert gets == [["fan-00", "fan-01"], ["fan-02", "fan-03"], ["fan-04", "fan-05"]]
+    assert again.stats["loaded"] == 6 and again.stats["created"] == 0
+    puts = [request for kind, request in store.requests if kind == "put"]
+    assert puts == [["fan-00", "fan-01"]]  # past max_resident the two least recent went in one put
+    reference = ForestManager(**SMALL)  # the same models, all at once: the same scores
+    for key, data in flushed.items():
+        assert data is not None
+        reference.adopt(key, data)
+    assert np.array_equal(scores, reference.process(keys[:60], points[:60]))
+
+
+def test_a_plain_store_is_asked_one_model_at_a_time(fan_stream) -> None:
+    keys, points, _ = _fleet(3, 20, fan_stream)
+    store = MemoryStore()
+    manager = ForestManager(**SMALL, store=store)
+    manager.process(keys, points)
+    manager.flush()
+    assert len(store) == 3 and manager.stats["stored"] == 3
+    other = ForestManager(**SMALL, store=store)
+    assert np.array_equal(other.process(keys, points), manager.process(keys, points))
+    assert other.stats["loaded"] == 3
