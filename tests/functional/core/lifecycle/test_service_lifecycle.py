@@ -4,6 +4,7 @@ dependency order and shutdown, as the nucleus runs them."""
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,13 @@ class Recorder:
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
-        self.history: dict[str, list[S]] = {}
+        # a service not started yet has an empty history: the waits below may look before it starts
+        # (Python 3.12's wait_for runs the first check before the service's task has run)
+        self.history: defaultdict[str, list[S]] = defaultdict(list)
         self.services: dict[str, Service] = {}
 
     def on_state(self, service: Service, state: S) -> None:
-        self.history.setdefault(service.name, []).append(state)
+        self.history[service.name].append(state)
         for other in self.services.values():
             other.poke()
 
