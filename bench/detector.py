@@ -3,7 +3,7 @@
     python bench/detector.py           # 100 fans, 60 readings a message, 10 timed batches
     python bench/detector.py --quick   # 20 fans, 3 timed batches
     python bench/detector.py --fans 1000              # a fleet: containers, routing, reloads (below)
-    python bench/detector.py --fans 10000 --minutes 1
+    python bench/detector.py --fans 10000 --minutes 1 --s3-latency-ms 20
 
 With ``--fans`` it runs a fleet as Lambda would: each fan sends one message a minute (at its own
 second), records go to shards by the partition key's MD5 and to the mapping's concurrent batches
@@ -15,6 +15,9 @@ anomalies stream and the model bucket in moto (another process). The timeline is
 batch takes as long as the real handler took on it here, so iterator age is what a steady load of
 that many fans would see with containers this fast. Prints readings/s per container, reloads per
 batch, the memory high-water mark and the iterator age, beside the capacity model's figures.
+``--s3-latency-ms`` makes each of the handler's S3 requests wait that long before it is sent (S3's
+own first-byte latency is tens of ms; moto on loopback answers in one), and ``--model-requests``
+sets how many the model store keeps in flight.
 
 Runs the real handler (``Detector.handle``: Powertools batch processing, contract parsing, sequence
 checks, one forest per fan of 100 trees x 256, grading, DynamoDB state, the anomaly stream) on
@@ -51,6 +54,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # no EMF lines amo
 
 import boto3
 import numpy as np
+from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "examples"))
@@ -67,7 +71,7 @@ from fanwatch.cloud.detector import (
 from fanwatch.cloud.records import DeadLetterQueue
 from fanwatch.cloud.settings import DetectorSettings
 from fanwatch.cloud.shapes import kinesis_event, kinesis_record
-from fanwatch.cloud.stores import FanStateStore, S3ModelStore
+from fanwatch.cloud.stores import MODEL_REQUESTS_IN_FLIGHT, FanStateStore, S3ModelStore
 from fanwatch.rcf import ForestManager, RandomCutForest, ready_forest_bytes
 from fanwatch.telemetry import Reading, Telemetry, encode
 
@@ -104,14 +108,20 @@ def moto_server() -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("moto server did not start")
 
 
-def clients(endpoint: str) -> dict[str, Any]:
+def clients(endpoint: str, s3_latency_ms: float = 0.0) -> dict[str, Any]:
+    """Clients of the stand-in, the S3 one as the detector builds it, each of its requests held back
+    ``s3_latency_ms`` (the wait of a real S3 request, which moto on loopback does not have)."""
     options = {
         "region_name": REGION,
         "endpoint_url": endpoint,
         "aws_access_key_id": "bench",
         "aws_secret_access_key": "bench",
+        "config": Config(max_pool_connections=MODEL_REQUESTS_IN_FLIGHT),
     }
-    return {name: boto3.client(name, **options) for name in ("kinesis", "dynamodb", "s3", "sqs")}
+    aws = {name: boto3.client(name, **options) for name in ("kinesis", "dynamodb", "s3", "sqs")}
+    if s3_latency_ms > 0:
+        aws["s3"].meta.events.register("before-send.s3.*", lambda **_: time.sleep(s3_latency_ms / 1000))
+    return aws
 
 
 def resources(aws: dict[str, Any]) -> str:
@@ -127,10 +137,9 @@ def resources(aws: dict[str, Any]) -> str:
     return str(aws["sqs"].create_queue(QueueName="dead-letters")["QueueUrl"])
 
 
-def detector(aws: dict[str, Any]) -> Detector:
+def detector(aws: dict[str, Any], dlq: str, model_requests: int) -> Detector:
     """The handler as ``_from_environment`` builds it in the Lambda, wired to the stand-in."""
-    dlq = resources(aws)
-    store = S3ModelStore(aws["s3"], "models")
+    store = S3ModelStore(aws["s3"], "models", in_flight=model_requests)
     return Detector(
         forests=lambda: ForestManager(dimensions=1, store=store, **FOREST),
         states=FanStateStore(aws["dynamodb"], "fan-state"),
@@ -232,15 +241,16 @@ def fleet_main(args: argparse.Namespace) -> int:
     offsets = [rng.uniform(0, 60) for _ in keys]  # each fan's second of the minute
     server, endpoint = moto_server()
     try:
-        aws = clients(endpoint)
-        resources(aws)
+        setup = clients(endpoint)  # not held back: storing the checkpoints is not measured
+        aws = clients(endpoint, args.s3_latency_ms)
+        resources(setup)
         progress(
             f"storing {fans:,} warmed checkpoints ({len(checkpoint) / 1000:.0f} KB each) in the S3 stand-in"
         )
         with ThreadPoolExecutor(8) as pool:
             list(
                 pool.map(
-                    lambda k: aws["s3"].put_object(Bucket="models", Key=f"models/{k}.rcf", Body=checkpoint),
+                    lambda k: setup["s3"].put_object(Bucket="models", Key=f"models/{k}.rcf", Body=checkpoint),
                     keys,
                 )
             )
@@ -256,7 +266,7 @@ def fleet_main(args: argparse.Namespace) -> int:
                 managers.append(
                     ForestManager(
                         **FOREST_SHAPE,
-                        store=S3ModelStore(aws["s3"], "models"),
+                        store=S3ModelStore(aws["s3"], "models", in_flight=args.model_requests),
                         max_resident=settings.max_resident,
                         max_hydrated=ready,
                     )
@@ -396,8 +406,8 @@ def report_fleet(
     print(
         f"\ndetector fleet, 100 trees x 256, shingle 4: {args.fans:,} fans, one message of 60 readings a "
         f"minute each; {shards} shard(s) x parallelization {parallel}; containers of {args.memory_mb} MB "
-        f"({ready} forests ready); measured over {args.minutes} simulated minute(s) after "
-        f"{args.warmup_minutes} of warm-up\n"
+        f"({ready} forests ready); S3 requests {args.s3_latency_ms:g} ms, {args.model_requests} in flight; "
+        f"measured over {args.minutes} simulated minute(s) after {args.warmup_minutes} of warm-up\n"
     )
     print("  container  batches  readings/s (busy wall)  readings/s (CPU)  forests high-water (MB)")
     for box in pool:
@@ -485,6 +495,15 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=5.0, help="DetectorBatchingWindowSeconds")
     parser.add_argument("--cache-fan-state", action="store_true", help="FanStateCache=true")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--s3-latency-ms", type=float, default=0.0, help="each of the handler's S3 requests waits this long"
+    )
+    parser.add_argument(
+        "--model-requests",
+        type=int,
+        default=MODEL_REQUESTS_IN_FLIGHT,
+        help="S3 requests the model store keeps in flight (1: one at a time)",
+    )
     args = parser.parse_args()
     if args.fans:
         return fleet_main(args)
@@ -494,10 +513,11 @@ def main() -> int:
     keys, readings, checkpoint = fleet(fans, timed + 1, per_message)
     server, endpoint = moto_server()
     try:
-        aws = clients(endpoint)
-        handler = detector(aws)
+        setup = clients(endpoint)
+        aws = clients(endpoint, args.s3_latency_ms)
+        handler = detector(aws, resources(setup), args.model_requests)
         for key in keys:
-            aws["s3"].put_object(Bucket="models", Key=f"models/{key}.rcf", Body=checkpoint)
+            setup["s3"].put_object(Bucket="models", Key=f"models/{key}.rcf", Body=checkpoint)
         events = [batch(keys, readings, b, per_message) for b in range(timed + 1)]
 
         progress("cold start: the first batch loads every fan's model from S3")
@@ -530,7 +550,10 @@ def main() -> int:
     points = fans * per_message * timed
     assumed = Assumptions().detector_points_per_s
     print(f"\ndetector handler, 100 trees x 256, shingle 4: {fans} fans, {per_message} readings a message\n")
-    print(f"  cold start, first batch ({fans} models from S3)    {cold_s:8.1f} s")
+    print(
+        f"  cold start, first batch ({fans} models from S3)    {cold_s:8.1f} s  "
+        f"(S3 requests {args.s3_latency_ms:g} ms, {args.model_requests} in flight)"
+    )
     print(f"  steady state, readings/s (wall)                {points / wall:8,.0f}")
     print(f"  steady state, readings/s (CPU of the handler)  {points / cpu:8,.0f}")
     print(f"  the forests alone, readings/s (CPU)            {points / alone:8,.0f}")

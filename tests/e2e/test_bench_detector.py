@@ -26,7 +26,8 @@ def _bench(*args: str) -> tuple[str, dict[str, str]]:
 
 
 def test_the_detector_benchmark_scores_every_reading_and_prints_the_figures() -> None:
-    _, figures = _bench("--quick")
+    out, figures = _bench("--quick", "--s3-latency-ms", "5")
+    assert "(S3 requests 5 ms, 16 in flight)" in out
     assert set(figures) >= {
         "steady state, readings/s (wall)",
         "steady state, readings/s (CPU of the handler)",
