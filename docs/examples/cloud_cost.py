@@ -140,6 +140,9 @@ class Assumptions:
     load_ms: float = 7.0  # restore a checkpoint (version 2) into the bank
     dump_ms: float = 7.5  # write a forest into a checkpoint
     s3_get_ms: float = 20.0  # read a checkpoint from S3 (same region)
+    # S3 requests the model store keeps in flight (MODEL_REQUESTS_IN_FLIGHT): a batch's reloads wait
+    # for the network together, so a miss costs its share of the wait, not all of it
+    model_requests: int = 16
     checkpoint_minutes: float = 15.0
     checkpoint_kb: float = 150.0
     checkpoint_versions_days: float = 7.0
@@ -243,6 +246,7 @@ def capacity(a: Assumptions) -> Capacity:
     by_bytes = math.ceil(kb / LIMITS["shard_kb_per_s"])
     ready = max(1, int(a.detector_memory_gb * 1024 * 0.5 / a.ready_forest_mb))
     per_message_s = a.per_message / a.detector_points_per_s
+    s3_wait_ms = a.s3_get_ms / a.model_requests
     containers, miss, reload_s = 1, 0.0, 0.0
     for _ in range(20):  # misses slow the containers; more containers make more misses
         if containers == 1:
@@ -251,10 +255,10 @@ def capacity(a: Assumptions) -> Capacity:
             elif a.fans <= a.max_resident:  # LRU over a fleet that cycles: every fan thaws, freezes
                 miss, reload_s = 1.0, (a.load_ms + a.dump_ms) / 1000
             else:
-                miss, reload_s = 1.0, (a.s3_get_ms + a.load_ms + a.dump_ms) / 1000
+                miss, reload_s = 1.0, (s3_wait_ms + a.load_ms + a.dump_ms) / 1000
         else:
             miss = 1 - min(1 / containers, ready / a.fans)
-            reload_s = (a.s3_get_ms + a.load_ms + a.dump_ms) / 1000  # read it, write it after the batch
+            reload_s = (s3_wait_ms + a.load_ms + a.dump_ms) / 1000  # read it, write it after the batch
         busy = messages * (per_message_s + miss * reload_s)  # container-seconds per second
         needed = max(1, math.ceil(busy / a.detector_utilization))
         if needed == containers:

@@ -75,6 +75,15 @@ def test_the_ready_forest_the_model_assumes_is_the_one_rcf_keeps(cost: ModuleTyp
     assert cost.Assumptions().ready_forest_mb == pytest.approx(ready_forest_bytes() / 2**20, rel=0.05)
 
 
+def test_the_model_requests_in_flight_are_the_ones_the_store_keeps(cost: ModuleType) -> None:
+    from fanwatch.cloud.stores import MODEL_REQUESTS_IN_FLIGHT
+
+    assert cost.Assumptions().model_requests == MODEL_REQUESTS_IN_FLIGHT
+    serial = cost.capacity(replace(cost.Assumptions(), fans=10_000, model_requests=1))
+    together = cost.capacity(replace(cost.Assumptions(), fans=10_000))
+    assert together.reload_s < serial.reload_s and together.containers < serial.containers
+
+
 def test_every_lever_lowers_the_bill_and_together_they_halve_it(cost: ModuleType) -> None:
     today = _total(cost)
     for lever in (
@@ -109,6 +118,18 @@ def test_the_scale_table_and_the_options_print(cost: ModuleType, capsys: pytest.
     assert "KPUs" in out and "Basic Ingest" in out and "dynamic partitioning" not in out
 
 
+@pytest.mark.parametrize("doc", ["README.md", "docs/scale.md"])
+def test_the_scale_table_of_the_docs_is_the_one_the_model_prints(
+    cost: ModuleType, capsys: pytest.CaptureFixture[str], doc: str
+) -> None:
+    """Why: the table is copied into the docs by hand; a change of the model must show there too."""
+    cost.main(["--lean", "--scale"])
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    text = (Path(__file__).resolve().parents[3] / doc).read_text().splitlines()
+    start = text.index(printed[0])
+    assert text[start : start + len(printed)] == printed
+
+
 def test_the_model_names_the_stack_parameters_of_a_fleet(cost: ModuleType) -> None:
     small = cost.stack_parameters(cost.LEAN)
     assert small[0] == (
@@ -124,7 +145,6 @@ def test_the_model_names_the_stack_parameters_of_a_fleet(cost: ModuleType) -> No
     ]
     # every name is a parameter of the checked-in template
     import json
-    from pathlib import Path
 
     template = Path(__file__).resolve().parents[3] / "cloud-stack/template/fanwatch-cloud.template.json"
     parameters = json.loads(template.read_text())["Parameters"]
