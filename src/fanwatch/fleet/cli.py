@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fanwatch.fleet.timescale import parse_duration
+from fanwatch.environment import TIME_SCALE_VARIABLE
+from fanwatch.fleet.timescale import LOCAL_TIME_SCALE, parse_duration
 
 __all__ = ["add_arguments", "run"]
 
@@ -101,9 +102,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     local.add_argument(
         "--time-scale",
         type=float,
-        default=10.0,
-        help="fleet seconds per wall second (default 10: a 10-minute soak takes a minute, while a "
-        "30-minute job timeout still leaves 3 minutes for a component's first Install)",
+        default=None,
+        help=f"fleet seconds per wall second (default: {TIME_SCALE_VARIABLE} when set, else "
+        f"{LOCAL_TIME_SCALE:g}: a 10-minute soak takes a minute)",
     )
     local.add_argument("--region", default="us-east-1")
 
@@ -242,7 +243,9 @@ def _local(args: argparse.Namespace) -> int:
         if not name or not 0 < size <= len(things):
             raise ValueError(f"--canary expects GROUP=N with 1 <= N <= {len(things)}, got {args.canary!r}")
         groups[name] = things[:size]
-    return asyncio.run(_serve_local(args.root, groups, TimeScale(args.time_scale), args.region))
+    return asyncio.run(
+        _serve_local(args.root, groups, TimeScale.for_local_fleet(args.time_scale), args.region)
+    )
 
 
 async def _serve_local(root: Path, groups: dict[str, list[str]], scale: Any, region: str) -> int:

@@ -9,13 +9,18 @@ Against AWS the factor is 1, and nothing else changes.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Final
 
 from fanwatch.environment import TIME_SCALE_VARIABLE
 
-__all__ = ["TimeScale", "parse_duration"]
+__all__ = ["LOCAL_TIME_SCALE", "TimeScale", "parse_duration"]
+
+#: A local fleet's factor unless told: a 10-minute soak takes a minute, while a 30-minute job
+#: timeout still leaves 3 minutes for a component's first Install.
+LOCAL_TIME_SCALE: Final = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,18 +30,25 @@ class TimeScale:
     factor: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.factor > 0:
+        if not 0 < self.factor < math.inf:
             raise ValueError(f"{TIME_SCALE_VARIABLE} must be a positive number, got {self.factor}")
 
     @classmethod
-    def from_env(cls) -> TimeScale:
+    def from_env(cls, default: float = 1.0) -> TimeScale:
+        """The factor in ``FANWATCH_TIME_SCALE``; ``default`` where it is unset or empty."""
         text = os.environ.get(TIME_SCALE_VARIABLE, "").strip()
         if not text:
-            return cls()
+            return cls(default)
         try:
             return cls(float(text))
         except ValueError:
             raise ValueError(f"{TIME_SCALE_VARIABLE} must be a positive number, got {text!r}") from None
+
+    @classmethod
+    def for_local_fleet(cls, factor: float | None = None) -> TimeScale:
+        """A local fleet's scale: ``factor`` when given (``--time-scale``), else the environment's,
+        else :data:`LOCAL_TIME_SCALE`."""
+        return cls(factor) if factor is not None else cls.from_env(LOCAL_TIME_SCALE)
 
     def wall(self, fleet_seconds: float) -> float:
         """Wall seconds for a fleet duration."""
@@ -59,6 +71,6 @@ def parse_duration(text: str) -> float:
         seconds = float(number) * (unit or 1.0)
     except ValueError:
         raise ValueError(f"{text!r} is not a duration (like 90, 30s, 10m, 2h)") from None
-    if seconds < 0:
-        raise ValueError(f"{text!r}: a duration cannot be negative")
+    if not seconds >= 0 or math.isinf(seconds):  # also NaN
+        raise ValueError(f"{text!r}: a duration is a finite number of seconds, not negative")
     return seconds
