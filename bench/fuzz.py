@@ -57,12 +57,14 @@ def fuzz_parser(target: Target, examples: int, seed: int) -> Tally:
 
 
 def fuzz_handler(target: Target, records: int, seed: int, *, round_size: int = 250) -> Tally:
-    """Rounds of batches (each round from its own seed) until ``records`` records went through."""
+    """Rounds of batches (each round from its own seed) until ``records`` records went through; a
+    round has at most as many batches as records remain (a batch holds at least one)."""
     rounds: list[Tally] = []
     started = time.perf_counter()
-    while sum(t.items for t in rounds) < records:
+    while (done := sum(t.items for t in rounds)) < records:
+        batches = min(round_size, records - done)
         with contextlib.redirect_stdout(io.StringIO()):  # the handlers' metrics (EMF lines)
-            rounds.append(run(target, examples=round_size, seed_value=seed + len(rounds)))
+            rounds.append(run(target, examples=batches, seed_value=seed + len(rounds)))
         progress(f"{merged(rounds).line()} ({time.perf_counter() - started:.0f} s)")
     return merged(rounds)
 

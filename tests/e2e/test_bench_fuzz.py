@@ -38,3 +38,4 @@ def test_the_fuzz_benchmark_prints_tried_refused_and_escaped_per_target() -> Non
     ]
     assert all(r[5] == "0" for r in rows)
     assert all(int(r[1]) == 30 for r in rows[:8])
+    assert all(int(r[1]) <= 30 for r in rows[8:])  # --records bounds the batches (one record or more each)
