@@ -30,7 +30,7 @@ class TimeScale:
     factor: float = 1.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.factor < math.inf:
+        if not 0 < self.factor < math.inf:  # NaN compares false: refused too
             raise ValueError(f"{TIME_SCALE_VARIABLE} must be a positive number, got {self.factor}")
 
     @classmethod
@@ -71,6 +71,6 @@ def parse_duration(text: str) -> float:
         seconds = float(number) * (unit or 1.0)
     except ValueError:
         raise ValueError(f"{text!r} is not a duration (like 90, 30s, 10m, 2h)") from None
-    if not seconds >= 0 or math.isinf(seconds):  # also NaN
+    if not 0 <= seconds < math.inf:  # NaN compares false: refused too
         raise ValueError(f"{text!r}: a duration is a finite number of seconds, not negative")
     return seconds
